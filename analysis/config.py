@@ -1,0 +1,132 @@
+"""One frozen Settings object, built once: flags > LONGREAD_* environment > config file > defaults.
+
+The config file is `longread.toml` in the working directory, or the `[tool.longread]` table of its
+pyproject.toml. Nothing below the CLI reads the environment; it is handed what it needs from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from longread.ingest.errors import UsageError
+
+
+def default_cache_dir(environ: Mapping[str, str]) -> Path:
+    xdg = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "longread"
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache_dir: Path = Path()  # filled from XDG_CACHE_HOME when not given
+    backend: str = "vllm"  # "vllm" (in-process) or "openai" (any OpenAI-compatible server)
+    model: str = "smollm2"  # a preset name, a model directory, or the server's model name
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = 600.0
+    max_retries: int = 4
+    max_tokens: int = 512  # answer reserve
+    temperature: float = 0.0
+    redact: bool = True
+    # vLLM engine options (in-process backend); 0 / "" mean "vLLM's default or the preset's".
+    tensor_parallel_size: int = 0
+    pipeline_parallel_size: int = 0
+    max_model_len: int = 0
+    gpu_memory_utilization: float = 0.0
+    kv_cache_dtype: str = ""
+    quantization: str = ""
+    dtype: str = ""
+    enforce_eager: bool | None = None
+    max_num_batched_tokens: int = 0
+
+    @property
+    def ingest_cache_path(self) -> Path:
+        return self.cache_dir / "ingest.sqlite"
+
+    @property
+    def answer_cache_path(self) -> Path:
+        return self.cache_dir / "answers.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every setting; `flags` holds the CLI's values (None where the flag was not given)."""
+    environ = os.environ if environ is None else environ
+    file_values = _read_config_file(cwd or Path.cwd())
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        raw, source = _pick(spec.name, flags, environ, file_values)
+        if raw is not None:
+            values[spec.name] = _convert(spec, raw, source)
+    settings = Settings(**values)
+    if settings.cache_dir == Path():
+        settings = dataclasses.replace(settings, cache_dir=default_cache_dir(environ))
+    return settings
+
+
+def _pick(
+    name: str, flags: Mapping[str, Any], environ: Mapping[str, str], file_values: Mapping[str, Any]
+) -> tuple[Any, str]:
+    if flags.get(name) is not None:
+        return flags[name], f"--{name.replace('_', '-')}"
+    env_name = f"LONGREAD_{name.upper()}"
+    if env_name in environ:
+        return environ[env_name], env_name
+    key = name.replace("_", "-")
+    for candidate in (name, key):
+        if candidate in file_values:
+            return file_values[candidate], f"config key {candidate}"
+    return None, ""
+
+
+def _convert(spec: dataclasses.Field[Any], raw: Any, source: str) -> Any:
+    kind = str(spec.type)
+    try:
+        if kind == "Path":
+            return Path(os.path.expanduser(str(raw)))
+        if kind.startswith("bool"):
+            return raw if isinstance(raw, bool) else _parse_bool(str(raw))
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return str(raw)
+    except ValueError as exc:
+        raise UsageError(f"{source}: cannot read {raw!r} as {kind}") from exc
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _read_config_file(cwd: Path) -> dict[str, Any]:
+    dedicated = cwd / "longread.toml"
+    try:
+        if dedicated.is_file():
+            return tomllib.loads(dedicated.read_text(encoding="utf-8"))
+        pyproject = cwd / "pyproject.toml"
+        if pyproject.is_file():
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            return dict(data.get("tool", {}).get("longread", {}))
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise UsageError(f"cannot read config file in {cwd}: {exc}") from exc
+    return {}

@@ -1,0 +1,1 @@
+"""Pack + question -> answer: vLLM in-process, OpenAI-compatible servers, the answer cache."""

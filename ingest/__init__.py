@@ -1,0 +1,1 @@
+"""Corpus -> documents -> context pack. Knows nothing of models or engines."""

@@ -1,0 +1,65 @@
+"""The values ingest produces: documents with citable sections, code outlines, skips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DocumentKind = Literal["code", "text", "pdf"]
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One definition in a code outline: its signature text as written, with line numbers (1-based)."""
+
+    name: str
+    kind: str  # "class", "function", "method", "struct", "interface", "enum", "type", ...
+    line: int
+    end_line: int
+    signature: str  # may span lines; decorators included
+
+
+@dataclass(frozen=True)
+class Outline:
+    """Structure of one code file: the outline shown at `outline` fidelity, and the names the
+    symbol graph ranks (what this file defines, what it references)."""
+
+    language: str
+    symbols: tuple[Symbol, ...] = ()
+    definitions: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Section:
+    """A citable part of a document: one page of a PDF (page >= 1), or the whole of a text file."""
+
+    text: str
+    page: int | None = None
+    has_text_layer: bool = True
+
+
+@dataclass(frozen=True)
+class Document:
+    """One readable file of the corpus. `path` is its citable id (posix, relative to its root)."""
+
+    path: str
+    kind: DocumentKind
+    sha256: str
+    size: int
+    sections: tuple[Section, ...]
+    language: str | None = None
+    outline: Outline | None = None
+    notes: tuple[str, ...] = field(default=())  # e.g. "page 3 has no text layer"
+
+    @property
+    def text(self) -> str:
+        return "\n".join(section.text for section in self.sections)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file of the corpus that is not in the pack, and why (named in the manifest)."""
+
+    path: str
+    reason: str

@@ -1,0 +1,33 @@
+"""The one exception tree of longread; every layer raises a subclass, the CLI prints one line.
+
+    LongreadError (exit 1)
+    ├── UsageError (exit 2)          bad flags, bad config, a path that does not exist
+    ├── IngestError (exit 3)         the corpus cannot be read as a whole
+    ├── EngineError (exit 4)         defined in longread.engine.errors
+    │   ├── BackendUnavailable       server unreachable, vLLM not installed, model missing
+    │   └── PromptTooLong            the corpus cannot fit and cannot be sharded
+    ├── CacheError (exit 5)          a cache database cannot be opened or repaired
+    └── FindingsFailed (exit 10)     defined in longread.analysis: review --fail-on tripped
+
+One broken file is never an error: it is skipped and named in the manifest.
+"""
+
+from __future__ import annotations
+
+
+class LongreadError(Exception):
+    """Base of every error a user can cause; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(LongreadError):
+    exit_code = 2
+
+
+class IngestError(LongreadError):
+    exit_code = 3
+
+
+class CacheError(LongreadError):
+    exit_code = 5

