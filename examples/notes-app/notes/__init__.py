@@ -1,0 +1,3 @@
+"""A small command-line notebook."""
+
+__version__ = "0.3.1"
