@@ -1,0 +1,144 @@
+"""The diff parser on real `git diff` and `diff -u` output, and fuzzed input it must survive."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from longread.analysis.diff import parse_diff
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def make_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    (repo / "keep.py").write_text("".join(f"line {n}\n" for n in range(1, 21)))
+    (repo / "gone.txt").write_text("bye\n")
+    (repo / "old_name.py").write_text("".join(f"stable {n}\n" for n in range(1, 30)))
+    (repo / "blob.bin").write_bytes(b"\x00\x01\x02" * 50)
+    (repo / "tail.txt").write_text("a\nb")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    return repo
+
+
+def change_everything(repo: Path) -> None:
+    lines = [f"line {n}\n" for n in range(1, 21)]
+    lines[4] = "changed 5\n"
+    del lines[9]
+    lines.insert(15, "inserted\n")
+    (repo / "keep.py").write_text("".join(lines))
+    (repo / "gone.txt").unlink()
+    (repo / "fresh.py").write_text("def f():\n    return 1\n")
+    git(repo, "mv", "old_name.py", "new name.py")
+    (repo / "blob.bin").write_bytes(b"\x00\x09\x02" * 60)
+    (repo / "tail.txt").write_text("a\nc")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "change")
+
+
+def test_real_git_diff_add_modify_delete_rename_binary_no_newline(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    change_everything(repo)
+    diff = parse_diff(git(repo, "diff", "-M", "HEAD~1", "HEAD"))
+    assert diff.errors == ()
+    by_path = {item.path: item for item in diff.files}
+    assert set(by_path) == {
+        "keep.py",
+        "gone.txt",
+        "fresh.py",
+        "new name.py",
+        "blob.bin",
+        "tail.txt",
+    }
+    keep = by_path["keep.py"]
+    assert keep.status == "modified"
+    assert keep.added_lines == {5, 16}
+    assert keep.changed_positions - keep.added_lines == {10}
+    assert by_path["gone.txt"].status == "deleted" and by_path["gone.txt"].new_path is None
+    assert by_path["fresh.py"].status == "added" and by_path["fresh.py"].added_lines == {1, 2}
+    renamed = by_path["new name.py"]
+    assert (renamed.status, renamed.old_path, renamed.hunks) == ("renamed", "old_name.py", ())
+    assert by_path["blob.bin"].binary and by_path["blob.bin"].hunks == ()
+    assert by_path["tail.txt"].added_lines == {2}
+
+
+def test_quoted_non_ascii_path(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo / "café\tmenu.py").write_text("x = 1\n")
+    git(repo, "add", "-A")
+    diff = parse_diff(git(repo, "diff", "--cached"))
+    assert [item.path for item in diff.files] == ["café\tmenu.py"]
+    assert diff.files[0].added_lines == {1}
+
+
+def test_plain_diff_u_with_timestamps(tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("one\ntwo\nthree\n")
+    (tmp_path / "new.txt").write_text("one\n2\nthree\nfour\n")
+    result = subprocess.run(
+        ["diff", "-u", "old.txt", "new.txt"], cwd=tmp_path, capture_output=True, text=True
+    )
+    diff = parse_diff(result.stdout)
+    assert diff.errors == ()
+    (item,) = diff.files
+    assert (item.old_path, item.new_path, item.status) == ("old.txt", "new.txt", "modified")
+    assert item.added_lines == {2, 4}
+
+
+def test_truncated_and_garbage_input_reports_errors() -> None:
+    text = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,3 +1,4 @@\n a\n+b\n"
+    diff = parse_diff(text + "@@ nonsense @@\n")
+    assert diff.files[0].added_lines == {2}
+    assert len(diff.errors) == 2
+
+
+def test_two_plain_files_in_one_diff() -> None:
+    text = "--- a/one\n+++ b/one\n@@ -1 +1 @@\n-x\n+y\n--- a/two\n+++ b/two\n@@ -0,0 +1 @@\n+z\n"
+    diff = parse_diff(text)
+    assert [(f.path, f.added_lines) for f in diff.files] == [("one", {1}), ("two", {1})]
+
+
+diff_lines = st.sampled_from(
+    [
+        "diff --git a/x b/x",
+        'diff --git "a/\\303\\251\\9" b/y',
+        "--- a/x",
+        "+++ b/x",
+        "--- /dev/null",
+        "+++ /dev/null",
+        "@@ -1,2 +1,3 @@",
+        "@@ -0,0 +1 @@ def f():",
+        "@@ -5 +5,0 @@",
+        "@@ -1,999999999 +1 @@",
+        "+added",
+        "-removed",
+        " context",
+        "",
+        "\\ No newline at end of file",
+        "rename from a",
+        "rename to b",
+        "new file mode 100644",
+        "deleted file mode 100644",
+        "Binary files a/x and b/x differ",
+        "GIT binary patch",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(diff_lines, st.text(max_size=40)), max_size=40))
+def test_parser_never_raises_on_any_input(lines: list[str]) -> None:
+    diff = parse_diff("\n".join(lines))
+    for item in diff.files:
+        for hunk in item.hunks:
+            assert all(line >= 0 for line in hunk.added)
