@@ -1,0 +1,234 @@
+"""How a pack reads: the file tree and one block per document, in xml, markdown or plain text.
+
+Pure functions over strings. Every piece ends with "\\n" and every block starts with a non-space
+character, so with cl100k the token count of the whole pack is the sum of its pieces' counts.
+Nothing inside a block is escaped (the model reads raw text); a closing tag that the text itself
+contains is made unambiguous by renaming the tag for that one block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from longread.ingest.document import Document
+
+FORMATS = ("xml", "markdown", "plain")
+NOTE = (
+    "Every document carries a citable id: its path. Cite code and text as path:line "
+    "and PDF pages as file.pdf#page=N."
+)
+_BACKTICKS = re.compile(r"`+")
+_PART_ATTR = re.compile(r' part="[^"]*"')
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    """Where a rendered block's body lies, so split_pack can cut it at line or page boundaries."""
+
+    body_start: int
+    body_end: int
+    unit: str  # "lines" (code, text), "outline lines", or "pages" (a PDF's full block)
+    pages: tuple[tuple[int, int], ...] = ()  # (offset in the block text, page number)
+    first_line: int = 1  # number of the body's first line (a part may start further down)
+
+
+@dataclass(frozen=True)
+class RenderedBlock:
+    text: str
+    layout: BlockLayout
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown pack format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def tree_line(path: str, fidelity: str, part: str | None = None) -> str:
+    """One line of the file tree; it starts with the path, so lines add up token by token."""
+    return f"{path} [{fidelity}: {part}]\n" if part else f"{path} [{fidelity}]\n"
+
+
+def header_open(fmt: str, *, with_tree: bool = True) -> str:
+    """The fixed text before the tree lines (the note on citable ids comes first)."""
+    if fmt == "xml":
+        return f"<note>{NOTE}</note>\n" + ("<file_tree>\n" if with_tree else "")
+    if fmt == "markdown":
+        return f"# Context pack\n{NOTE}\n" + ("## File tree\n```text\n" if with_tree else "")
+    return f"{NOTE}\n" + ("File tree:\n" if with_tree else "")
+
+
+def header_close(fmt: str, *, with_tree: bool = True) -> str:
+    if not with_tree:
+        return ""
+    if fmt == "xml":
+        return "</file_tree>\n"
+    if fmt == "markdown":
+        return "```\n"
+    return "End of file tree.\n"
+
+
+def render_header(
+    entries: Sequence[tuple[str, str, str | None]], fmt: str, *, with_tree: bool = True
+) -> str:
+    """Note and file tree over (path, fidelity, part) entries, in the order given."""
+    lines = "".join(tree_line(*entry) for entry in entries) if with_tree else ""
+    return header_open(fmt, with_tree=with_tree) + lines + header_close(fmt, with_tree=with_tree)
+
+
+def render_block(
+    document: Document,
+    fidelity: str,
+    fmt: str,
+    *,
+    line_numbers: bool = False,
+    outline: str | None = None,
+) -> RenderedBlock:
+    """One document at `fidelity` ("full", "outline" needs `outline`, "path")."""
+    if fidelity == "path":
+        text = _opener(fmt, document.path, fidelity, empty=True)
+        return RenderedBlock(text, BlockLayout(len(text), len(text), "lines"))
+    if fidelity == "outline":
+        block = wrap_body(document.path, fidelity, _ends_newline(outline or ""), fmt, "text")
+        return RenderedBlock(block.text, replace(block.layout, unit="outline lines"))
+    if document.kind == "pdf":
+        return _render_pdf(document, fmt)
+    body = _ends_newline(document.text)
+    if line_numbers:
+        body = number_lines(body)
+    return wrap_body(document.path, fidelity, body, fmt, document.language or "text")
+
+
+def wrap_body(path: str, fidelity: str, body: str, fmt: str, language: str) -> RenderedBlock:
+    """Opener + raw body + closer; the closer is made one the body cannot contain."""
+    opener = _opener(fmt, path, fidelity)
+    if fmt == "xml":
+        tag = _safe_tag("document", body)
+        opener = opener.replace("<document ", f"<{tag} ", 1)
+        closer = f"</{tag}>\n"
+    elif fmt == "markdown":
+        fence = _fence(body)
+        opener += f"{fence}{language}\n"
+        closer = f"{fence}\n"
+    else:
+        closer = ""
+    return RenderedBlock(
+        opener + body + closer, BlockLayout(len(opener), len(opener) + len(body), "lines")
+    )
+
+
+def with_part(opener_line: str, part: str, fmt: str) -> str:
+    """The first line of a block's opener, labelled (or relabelled) as one part of a document."""
+    if fmt == "xml":
+        head, _, tail = _PART_ATTR.sub("", opener_line).rpartition(">")
+        return f'{head} part="{part}">{tail}'
+    head, _, tail = opener_line.rpartition(")")
+    head, _, label = head.rpartition("(")
+    return f"{head}({label.split(',')[0]}, {part}){tail}"
+
+
+def unit_spans(text: str, layout: BlockLayout) -> list[tuple[int, int, int]]:
+    """(start, end, number) of each line or page of a block's body, as offsets into `text`."""
+    if layout.unit == "pages":
+        starts = [offset for offset, _ in layout.pages] + [layout.body_end]
+        return [(starts[i], starts[i + 1], page) for i, (_, page) in enumerate(layout.pages)]
+    spans: list[tuple[int, int, int]] = []
+    start, number = layout.body_start, layout.first_line
+    while start < layout.body_end:
+        end = text.find("\n", start, layout.body_end)
+        end = layout.body_end if end < 0 else end + 1
+        spans.append((start, end, number))
+        start, number = end, number + 1
+    return spans
+
+
+def cut_block(
+    text: str, layout: BlockLayout, spans: Sequence[tuple[int, int, int]], fmt: str
+) -> tuple[RenderedBlock, str]:
+    """A block holding only `spans` (consecutive units) of the body, and the part it names."""
+    part = f"{layout.unit} {spans[0][2]}-{spans[-1][2]}"
+    first_line, _, rest = text[: layout.body_start].partition("\n")
+    opener = with_part(first_line + "\n", part, fmt) + rest
+    body_start, body_end = spans[0][0], spans[-1][1]
+    shift = len(opener) - body_start
+    pages = tuple(
+        (offset + shift, page) for offset, page in layout.pages if body_start <= offset < body_end
+    )
+    cut = BlockLayout(
+        len(opener), len(opener) + body_end - body_start, layout.unit, pages, spans[0][2]
+    )
+    return RenderedBlock(opener + text[body_start:body_end] + text[layout.body_end :], cut), part
+
+
+def number_lines(body: str) -> str:
+    """Prefix each line with its 1-based number so answers can cite path:line."""
+    lines = body.splitlines(keepends=True)
+    return "".join(f"{number}\t{line}" for number, line in enumerate(lines, start=1))
+
+
+def _render_pdf(document: Document, fmt: str) -> RenderedBlock:
+    opener = _opener(fmt, document.path, "full")
+    pieces: list[str] = []
+    pages: list[tuple[int, int]] = []
+    offset = len(opener)
+    for number, section in enumerate(document.sections, start=1):
+        page = section.page or number
+        piece = _page(document.path, page, _ends_newline(section.text), section.has_text_layer, fmt)
+        pages.append((offset, page))
+        pieces.append(piece)
+        offset += len(piece)
+    body = "".join(pieces)
+    tag = _safe_tag("document", body) if fmt == "xml" else ""
+    if tag:
+        opener = opener.replace("<document ", f"<{tag} ", 1)
+    closer = f"</{tag}>\n" if tag else ""
+    return RenderedBlock(
+        opener + body + closer, BlockLayout(len(opener), offset, "pages", tuple(pages))
+    )
+
+
+def _page(path: str, page: int, text: str, has_text_layer: bool, fmt: str) -> str:
+    pid = f"{path}#page={page}"
+    flag = "" if has_text_layer else " (no text layer)"
+    if fmt == "xml":
+        tag = _safe_tag("page", text)
+        layer = "" if has_text_layer else ' text_layer="none"'
+        return f'<{tag} id="{_attr(pid)}"{layer}>\n{text}</{tag}>\n'
+    if fmt == "markdown":
+        fence = _fence(text)
+        return f"### {pid}{flag}\n{fence}text\n{text}{fence}\n"
+    return f"--- {pid}{flag} ---\n{text}"
+
+
+def _opener(fmt: str, path: str, fidelity: str, *, empty: bool = False) -> str:
+    if fmt == "xml":
+        end = "/>" if empty else ">"
+        return f'<document id="{_attr(path)}" fidelity="{fidelity}"{end}\n'
+    if fmt == "markdown":
+        return f"## {path} ({fidelity})\n"
+    return f"==> {path} ({fidelity}) <==\n"
+
+
+def _safe_tag(name: str, body: str) -> str:
+    """`name`, or `name_<hash>` when the body itself contains `</name`."""
+    if f"</{name}" not in body:
+        return name
+    return f"{name}_{hashlib.sha256(body.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def _fence(body: str) -> str:
+    longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _attr(value: str) -> str:
+    return (
+        value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    )
+
+
+def _ends_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
