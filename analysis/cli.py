@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
 
 from longread.analysis.config import Settings, load_settings
+from longread.engine.answer_cache import AnswerCache
 from longread.ingest.errors import LongreadError
 
 
@@ -41,6 +44,53 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
     """Settings for one command: its own flags over the group's, environment, file, defaults."""
     merged = {**(ctx.obj or {}), **flags}
     return load_settings(merged)
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """Inspect or empty the answer cache (answers and map-reduce shard results)."""
+
+
+@cache_group.command("path")
+@click.pass_context
+def cache_path_command(ctx: click.Context) -> None:
+    """Print where the ingest and answer caches live."""
+    settings = settings_from(ctx)
+    click.echo(f"ingest:  {settings.ingest_cache_path}")
+    click.echo(f"answers: {settings.answer_cache_path}")
+
+
+@cache_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
+    """Rows (per kind), bytes on disk, oldest and newest entry of the answer cache."""
+    with AnswerCache(settings_from(ctx).answer_cache_path) as cache:
+        stats = cache.stats()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    kinds = ", ".join(f"{kind}: {count}" for kind, count in stats["by_kind"].items())
+    click.echo(f"answers: {stats['path']}")
+    click.echo(f"rows:    {stats['rows']}" + (f" ({kinds})" if kinds else ""))
+    click.echo(f"size:    {stats['bytes'] / 1e6:.1f} MB")
+    for name in ("oldest", "newest"):
+        if stats[name] is not None:
+            stamp = datetime.fromtimestamp(stats[name]).isoformat(timespec="seconds")
+            click.echo(f"{name}:  {stamp}")
+
+
+@cache_group.command("clear")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def cache_clear_command(ctx: click.Context, yes: bool) -> None:
+    """Delete every cached answer and shard result (the ingest cache is kept)."""
+    path = settings_from(ctx).answer_cache_path
+    if not yes:
+        click.confirm(f"Delete every answer in {path}?", abort=True)
+    with AnswerCache(path) as cache:
+        removed = cache.clear()
+    click.echo(f"removed {removed} cached answers from {path}")
 
 
 def main() -> None:

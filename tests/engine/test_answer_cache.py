@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from longread.analysis.cli import cli
 from longread.engine.answer_cache import AnswerCache, answer_key
 from longread.engine.backend import Completion, SamplingSettings
 
@@ -147,3 +149,19 @@ def test_corrupt_file_is_moved_aside_and_rebuilt_with_one_warning(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "corrupt" in warnings[0].getMessage()
     assert len(list(tmp_path.glob("answers.sqlite.corrupt-*"))) == 1
+
+
+def test_cache_commands_report_and_clear(tmp_path: Path) -> None:
+    with AnswerCache(tmp_path / "answers.sqlite") as cache:
+        cache.put("a", completion(), meta={})
+        cache.put("s", completion(), kind="shard", meta={})
+    runner = CliRunner()
+    base = ["--cache-dir", str(tmp_path), "cache"]
+    paths = runner.invoke(cli, [*base, "path"])
+    assert paths.exit_code == 0 and str(tmp_path / "answers.sqlite") in paths.output
+    stats = runner.invoke(cli, [*base, "stats", "--json"])
+    assert json.loads(stats.output)["by_kind"] == {"answer": 1, "shard": 1}
+    refused = runner.invoke(cli, [*base, "clear"], input="n\n")
+    assert refused.exit_code == 1 and "rows:    2" in runner.invoke(cli, [*base, "stats"]).output
+    cleared = runner.invoke(cli, [*base, "clear", "--yes"])
+    assert cleared.exit_code == 0 and "removed 2 cached answers" in cleared.output
