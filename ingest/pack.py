@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from longread.ingest.budget import (
@@ -153,9 +153,10 @@ def build_pack(
     if budget is None:
         return _assemble(docs, skipped, plan, counter=counter, budget=None, fmt=fmt)
     context = _FitContext(docs, fmt, counter, token_cache, outlines, line_numbers, plan)
+    rank = cache(lambda: scores if scores is not None else _rank(docs, query))
     shrink = 0
     for _ in range(_REFITS):
-        fitted = context.fit(budget - shrink, lambda: scores or _rank(docs, query))
+        fitted = context.fit(budget - shrink, rank)
         pack = _assemble(docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt)
         if pack.tokens <= budget:
             return pack

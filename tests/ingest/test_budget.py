@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from longread.ingest.budget import Candidate, count_texts, fill_head, fit_to_budget
+from longread.ingest.tokens import TiktokenCounter
+
+
+class DictTokenCache:
+    """The TokenCache protocol over a dict, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def get_token_counts(self, tokenizer: str, hashes: Iterable[str]) -> dict[str, int]:
+        return {h: self.counts[tokenizer, h] for h in hashes if (tokenizer, h) in self.counts}
+
+    def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None:
+        self.counts.update({(tokenizer, h): n for h, n in counts.items()})
+
+
+class CountingCounter(TiktokenCounter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted = 0
+
+    def count_many(self, texts):
+        self.counted += len(texts)
+        return super().count_many(texts)
+
+
+def test_top_ranked_goes_full_then_outline_then_path():
+    ranked = [
+        Candidate("a", 50, 5),
+        Candidate("b", 500, 5),
+        Candidate("c", 40, 5),
+        Candidate("d", 40, 5),
+    ]
+    outlines = {"a": 20, "b": 30, "c": 10, "d": None}
+    asked: list[str] = []
+
+    def outline_cost(path: str) -> int | None:
+        asked.append(path)
+        return outlines[path]
+
+    choice = fit_to_budget(ranked, available=130, outline_cost=outline_cost)
+    assert choice == {"a": "full", "b": "outline", "c": "full", "d": "path"}
+    assert asked == ["b", "d"]
+
+
+def test_lowest_ranked_paths_are_dropped_when_even_paths_overflow():
+    ranked = [Candidate(name, 100, 10) for name in "abcd"]
+    choice = fit_to_budget(ranked, available=25, outline_cost=lambda _: None)
+    assert choice == {"a": "path", "b": "path", "c": "skipped", "d": "skipped"}
+
+
+def test_no_outline_is_asked_for_when_everything_fits():
+    ranked = [Candidate(name, 10, 2) for name in "abc"]
+    choice = fit_to_budget(ranked, available=30, outline_cost=lambda path: 1 / 0)
+    assert set(choice.values()) == {"full"}
+
+
+candidates = st.lists(
+    st.tuples(st.integers(2, 400), st.integers(1, 20), st.one_of(st.none(), st.integers(1, 200))),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(candidates, st.integers(0, 3000))
+def test_fit_never_exceeds_the_available_tokens(raw, available):
+    ranked = [Candidate(f"d{i}", path + extra, path) for i, (extra, path, _) in enumerate(raw)]
+    outline = {f"d{i}": None if o is None else path + o for i, (_, path, o) in enumerate(raw)}
+    choice = fit_to_budget(ranked, available=available, outline_cost=outline.get)
+    cost = {"full": {c.path: c.full for c in ranked}, "path": {c.path: c.path_only for c in ranked}}
+    cost["outline"] = {path: value or 0 for path, value in outline.items()}
+    used = sum(cost[f][path] for path, f in choice.items() if f != "skipped")
+    assert used <= available
+    assert choice == fit_to_budget(ranked, available=available, outline_cost=outline.get)
+    slack = available - used
+    for c in ranked:
+        if choice[c.path] in ("path", "outline"):
+            assert c.full - cost[choice[c.path]][c.path] > slack
+        if choice[c.path] == "path" and outline[c.path] is not None:
+            assert not c.path_only < outline[c.path] <= c.path_only + slack
+
+
+def test_fill_head_finds_the_largest_head_within_the_allowance():
+    calls: list[int] = []
+
+    def cost_of(k: int) -> int:
+        calls.append(k)
+        return 10 + 7 * k
+
+    assert fill_head(cost_of, 1000, allowance=500) == 70
+    assert len(calls) <= 11
+    assert fill_head(cost_of, 1000, allowance=5) == 0
+
+
+def test_count_texts_uses_the_cache_on_the_second_run():
+    counter, cache = CountingCounter(), DictTokenCache()
+    texts = ["def f():\n    pass\n", "hello world\n", "def f():\n    pass\n"]
+    first = count_texts(texts, counter=counter, cache=cache)
+    assert first == counter.count_many(texts)
+    counter.counted = 0
+    assert count_texts(texts, counter=counter, cache=cache) == first
+    assert counter.counted == 0
