@@ -1,0 +1,231 @@
+"""Questions over a pack: cache first, one pass when the pack fits the window, map-reduce when not.
+
+In one pass the first question prefills the corpus alone; every later question then goes in one
+batch, so vLLM serves the shared prefix (instructions + pack) from its prefix cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from longread.engine.answer_cache import AnswerCache, CachedAnswer
+from longread.engine.backend import (
+    Backend,
+    ChatRequest,
+    Completion,
+    Message,
+    SamplingSettings,
+)
+from longread.engine.mapreduce import (
+    Usage,
+    cache_key,
+    map_reduce,
+    shard_pack,
+)
+from longread.engine.prompt import answer_messages
+from longread.ingest.pack import Pack
+from longread.ingest.progress import Progress, no_progress
+from longread.ingest.tokens import TokenCounter
+
+DEFAULT_SAMPLING = SamplingSettings()
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    seconds: float
+    from_cache: bool = False
+    shards: int = 1  # 1 for a one-pass answer, else the number of shards mapped
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "completion_tokens": self.completion_tokens,
+            "seconds": round(self.seconds, 3),
+            "from_cache": self.from_cache,
+            "shards": self.shards,
+        }
+
+
+def answer_questions(
+    pack: Pack,
+    questions: Sequence[str],
+    backend: Backend,
+    *,
+    cache: AnswerCache | None = None,
+    sampling: SamplingSettings = DEFAULT_SAMPLING,
+    refresh: bool = False,
+    progress: Progress = no_progress,
+) -> list[Answer]:
+    """One Answer per question, in order; cache hits never touch the model."""
+    unique = list(dict.fromkeys(questions))
+    keys = {q: cache_key("answer", pack.digest, q, backend, sampling) for q in unique}
+    answers: dict[str, Answer] = {}
+    if cache is not None and not refresh:
+        for question in unique:
+            if (hit := cache.get(keys[question])) is not None:
+                answers[question] = _answer_from_cache(question, hit)
+    missing = [q for q in unique if q not in answers]
+    if missing:
+        for answer in _answer_fresh(pack, missing, backend, cache, sampling, refresh, progress):
+            answers[answer.question] = answer
+            if cache is not None:
+                cache.put(keys[answer.question], _usage_of(answer), meta={"shards": answer.shards})
+    return [answers[question] for question in questions]
+
+
+def fits_one_pass(pack: Pack, question: str, backend: Backend, sampling: SamplingSettings) -> bool:
+    """Instructions + pack + question + answer reserve within the window, counted exactly."""
+    window = backend.context_window
+    if pack.tokens + sampling.max_tokens > window:
+        return False
+    prompt = backend.count_prompt_tokens(answer_messages(pack.text, question))
+    return prompt + sampling.max_tokens <= window
+
+
+def _answer_fresh(
+    pack: Pack,
+    questions: list[str],
+    backend: Backend,
+    cache: AnswerCache | None,
+    sampling: SamplingSettings,
+    refresh: bool,
+    progress: Progress,
+) -> list[Answer]:
+    longest = max(questions, key=len)
+    if fits_one_pass(pack, longest, backend, sampling):
+        return _one_pass(pack, questions, backend, sampling)
+    shards = shard_pack(pack, longest, backend, sampling)
+    answers = []
+    for question in questions:
+        text, usage = map_reduce(
+            shards,
+            question,
+            backend,
+            cache=cache,
+            sampling=sampling,
+            refresh=refresh,
+            progress=progress,
+        )
+        answers.append(_answer(question, text, usage, shards=len(shards)))
+    return answers
+
+
+def _one_pass(
+    pack: Pack, questions: list[str], backend: Backend, sampling: SamplingSettings
+) -> list[Answer]:
+    requests = [ChatRequest(answer_messages(pack.text, q), sampling) for q in questions]
+    completions = backend.generate(requests[:1])
+    if len(requests) > 1:
+        completions += backend.generate(requests[1:])
+    return [_from_completion(q, c) for q, c in zip(questions, completions, strict=True)]
+
+
+def _from_completion(question: str, completion: Completion) -> Answer:
+    usage = Usage(
+        completion.prompt_tokens,
+        completion.cached_tokens,
+        completion.completion_tokens,
+        completion.seconds,
+    )
+    return _answer(question, completion.text, usage, shards=1)
+
+
+def _answer(question: str, text: str, usage: Usage, *, shards: int) -> Answer:
+    return Answer(
+        question,
+        text.strip(),
+        usage.prompt_tokens,
+        usage.cached_tokens,
+        usage.completion_tokens,
+        usage.seconds,
+        from_cache=False,
+        shards=shards,
+    )
+
+
+def _usage_of(answer: Answer) -> Completion:
+    return Completion(
+        answer.text,
+        answer.prompt_tokens,
+        answer.cached_tokens,
+        answer.completion_tokens,
+        answer.seconds,
+    )
+
+
+def _answer_from_cache(question: str, hit: CachedAnswer) -> Answer:
+    return Answer(
+        question,
+        hit.text,
+        hit.prompt_tokens,
+        hit.cached_tokens,
+        hit.completion_tokens,
+        hit.seconds,
+        from_cache=True,
+        shards=int(hit.meta.get("shards", 1)),
+    )
+
+
+class LazyBackend:
+    """A Backend whose engine is built on first real use, so a full cache hit never loads a model.
+
+    Model name, identity and tokenizer are known up front (they key the cache and size the pack);
+    the window, prompt counts and generation come from the engine, built by `factory` when needed.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Backend],
+        *,
+        model: str,
+        identity: dict[str, Any],
+        tokenizer: TokenCounter,
+    ) -> None:
+        self._factory = factory
+        self._model, self._identity, self._tokenizer = model, identity, tokenizer
+        self._engine: Backend | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def engine(self) -> Backend:
+        if self._engine is None:
+            self._engine = self._factory()
+        return self._engine
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def context_window(self) -> int:
+        return self.engine.context_window
+
+    @property
+    def tokenizer(self) -> TokenCounter:
+        return self._tokenizer
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return self.engine.count_prompt_tokens(messages)
+
+    def identity(self) -> dict[str, Any]:
+        return dict(self._identity)
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        return self.engine.generate(requests)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()

@@ -1,0 +1,94 @@
+"""A deterministic fake Backend for unit tests of the logic around the engine (never shipped).
+
+Tokens are 4 characters each; a map prompt answers with its fence nonce when the shard holds the
+question's last word (else NOT IN THIS PART); a reduce prompt counts the mentions it merges; a
+one-pass prompt echoes the question. A repeated system message counts as a prefix-cache hit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from longread.engine.backend import BACKENDS, ChatRequest, Completion, Message
+from longread.engine.prompt import NOT_IN_PART
+
+_TEMPLATE_TOKENS = 4  # per message, like a chat template's role markers
+
+
+class CharCounter:
+    name = "fake-chars"
+
+    def count(self, text: str) -> int:
+        return math.ceil(len(text) / 4)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return [self.count(text) for text in texts]
+
+
+class Crash(RuntimeError):
+    """What a FakeBackend raises once its request budget (`fail_after`) is spent."""
+
+
+class FakeBackend:
+    def __init__(self, *, context_window: int = 8192, fail_after: int | None = None) -> None:
+        self.context_window = context_window
+        self.fail_after = fail_after
+        self.tokenizer = CharCounter()
+        self.model = "fake-model"
+        self.requests: list[ChatRequest] = []
+        self.generate_calls = 0
+        self._seen_prefixes: set[str] = set()
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "fake", "model": self.model}
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return sum(self.tokenizer.count(m.content) + _TEMPLATE_TOKENS for m in messages)
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        self.generate_calls += 1
+        if self.fail_after is not None and len(self.requests) + len(requests) > self.fail_after:
+            raise Crash(f"fake backend stopped after {len(self.requests)} requests")
+        self.requests.extend(requests)
+        return [self._complete(request) for request in requests]
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _complete(self, request: ChatRequest) -> Completion:
+        system, question = request.messages[0].content, request.messages[-1].content
+        prompt = self.count_prompt_tokens(request.messages)
+        cached = self.tokenizer.count(system) if system in self._seen_prefixes else 0
+        self._seen_prefixes.add(system)
+        text = _reply(system, question)
+        return Completion(text, prompt, cached, self.tokenizer.count(text), 0.01, "stop")
+
+
+def _reply(system: str, question: str) -> str:
+    word = question.rstrip("?. ").split()[-1].lower()
+    if system.startswith("You see one part"):
+        nonce, corpus = re.search(r"<<<CORPUS (\w+)>>>\n(.*)", system, re.S).groups()
+        return f"Part {nonce} mentions {word}." if word in corpus.lower() else NOT_IN_PART
+    if system.startswith("Partial answers"):
+        merged = re.findall(r"Merged (\d+) mentions", system)
+        total = sum(map(int, merged)) + len(re.findall(r"Part \w+ mentions", system))
+        return f"Merged {total} mentions of {word}."
+    return f"Answer about {word}."
+
+
+@pytest.fixture
+def fake_backend_registered(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
+    """Registers "fake" in the real registry; the list collects every FakeBackend it builds."""
+    built: list[FakeBackend] = []
+
+    def factory(**options: Any) -> FakeBackend:
+        backend = FakeBackend(**{k: v for k, v in options.items() if k in ("context_window",)})
+        built.append(backend)
+        return backend
+
+    monkeypatch.setitem(BACKENDS, "fake", factory)
+    return built
