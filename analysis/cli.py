@@ -6,11 +6,16 @@ import json
 import logging
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from longread.analysis.config import Settings, load_settings
+from longread.analysis.findings import FAIL_ON, check_fail_on
+from longread.analysis.progress import progress_bar
+from longread.analysis.report_formats import FORMATS, render_report
+from longread.analysis.review import ReviewInputs, run_review
 from longread.engine.answer_cache import AnswerCache
 from longread.ingest.errors import LongreadError
 
@@ -44,6 +49,43 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
     """Settings for one command: its own flags over the group's, environment, file, defaults."""
     merged = {**(ctx.obj or {}), **flags}
     return load_settings(merged)
+
+
+@cli.command("review")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".",
+              help="The git repository to review (default: here).")
+@click.option("--base", help="Base ref (default: merge-base with origin/HEAD, main or master).")
+@click.option("--head", help="Head ref (default: HEAD).")
+@click.option("--worktree", is_flag=True, help="Review the work tree (uncommitted changes too).")
+@click.option("--diff", "diff_file", help="Review this unified diff file instead ('-' for stdin).")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="markdown",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here (default: stdout).")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+              help="Exit 10 when a finding reaches this severity.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the review cache.")
+@click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].")
+@click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL].")
+@click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].")
+@click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].")
+@click.pass_context
+def review_command(ctx: click.Context, repo: Path, base: str | None, head: str | None,
+                   worktree: bool, diff_file: str | None, fmt: str, output: Path | None,
+                   fail_on: str, no_cache: bool, **engine_flags: Any) -> None:
+    """Review a change (base..head or a diff) for CI: findings as SARIF, rdjsonl, GitHub, ..."""
+    settings = settings_from(ctx, **engine_flags)
+    inputs = ReviewInputs(repo, base, head, diff_file, worktree)
+    with progress_bar() as progress:
+        report = run_review(settings, inputs, use_cache=not no_cache, progress=progress)
+    text = render_report(report, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+    for warning in report.warnings:
+        click.echo(f"longread: warning: {warning}", err=True)
+    check_fail_on(report, fail_on)
 
 
 @cli.group("cache")
