@@ -216,34 +216,41 @@ def test_not_a_repository_is_one_clear_line(tmp_path: Path, scripted: Built) -> 
     assert result.exit_code == 2 and "not in a git repository" in result.output
 
 
+class Borrowed:
+    """The session's shared engine, lent to one review: the job's close() must not stop it."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def close(self) -> None:
+        return None
+
+
 @pytest.mark.vllm
-def test_review_with_the_real_cpu_engine(repo: Path, tmp_path: Path) -> None:
-    """Mechanics only: the tiny model's judgement is weak, but every format must come out valid."""
+def test_review_with_the_real_cpu_engine(
+    repo: Path, tmp_path: Path, vllm_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mechanics only: the tiny model's judgement is weak, but every format must come out valid.
+
+    One generation: the later formats are served from the review cache."""
+    monkeypatch.setitem(BACKENDS, "shared-vllm", lambda **_: Borrowed(vllm_backend))
     args = ["--max-tokens", "256", "--fail-on", "never"]
     sarif_path = tmp_path / "r.sarif"
     first = run(
-        repo, tmp_path, *args, "--format", "sarif", "--output", str(sarif_path), backend="vllm"
+        repo, tmp_path, *args, "--format", "sarif", "-o", str(sarif_path), backend="shared-vllm"
     )
     assert first.exit_code == 0, first.output
     sarif = json.loads(sarif_path.read_text())
     if SARIF_SCHEMA.is_file():
         assert list(Draft7Validator(json.loads(SARIF_SCHEMA.read_text())).iter_errors(sarif)) == []
-    for line in run(
-        repo, tmp_path, *args, "--format", "rdjsonl", backend="vllm"
-    ).stdout.splitlines():
-        json.loads(line)
-    github = run(repo, tmp_path, *args, "--format", "github", backend="vllm").stdout
+    rdjsonl = run(repo, tmp_path, *args, "--format", "rdjsonl", backend="shared-vllm").stdout
+    for line in rdjsonl.splitlines():
+        assert json.loads(line)["source"] == {"name": "longread"}
+    github = run(repo, tmp_path, *args, "--format", "github", backend="shared-vllm").stdout
     assert github.splitlines()[-1].startswith("longread: Reviewed")
-    failing = run(
-        repo,
-        tmp_path,
-        "--max-tokens",
-        "256",
-        "--fail-on",
-        "note",
-        "--format",
-        "json",
-        backend="vllm",
-    )
-    expected = 10 if json.loads(failing.stdout)["findings"] else 0
-    assert failing.exit_code == expected
+    strict = ["--max-tokens", "256", "--fail-on", "note", "--format", "json"]
+    failing = run(repo, tmp_path, *strict, backend="shared-vllm")
+    assert failing.exit_code == (10 if json.loads(failing.stdout)["findings"] else 0)
