@@ -1,0 +1,221 @@
+"""The in-process vLLM backend: one `vllm.LLM`, prefix caching on, prompts tokenized exactly once.
+
+The chat template is applied here and vLLM receives token ids, so `count_prompt_tokens` and the
+prompt length vLLM reports are the same number by construction. On a CPU, vLLM spawns its engine
+in a child process: a script that builds this backend needs an `if __name__ == "__main__":` guard
+(the `longread` console script has one).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from longread.engine.backend import ChatRequest, Completion, Message
+from longread.engine.errors import BackendUnavailable, PromptTooLong
+from longread.engine.models import ModelSpec, ensure_default_model, resolve_model
+from longread.engine.planner import check_fits
+from longread.ingest.progress import Progress, no_progress
+from longread.ingest.tokens import HuggingFaceCounter, TokenCounter
+
+# Settings fields of the same names; 0 / "" / None mean "the preset's value, else vLLM's default".
+ENGINE_OPTIONS = (
+    "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
+    "kv_cache_dtype", "quantization", "dtype", "enforce_eager", "max_num_batched_tokens",
+)
+# Options that only schedule work or size memory do not change answers; these do.
+_ANSWER_CHANGING = (
+    "dtype", "quantization", "kv_cache_dtype", "max_model_len", "tensor_parallel_size",
+    "pipeline_parallel_size", "enforce_eager",
+)
+CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build otherwise sizes the KV cache from one NUMA node
+START_STAGE = "starting vLLM"
+NOT_INSTALLED = "vLLM is not installed: pip install 'longread[cpu]' (or [gpu])"
+
+
+def engine_settings(spec: ModelSpec, options: Mapping[str, Any]) -> dict[str, Any]:
+    """`LLM(...)` keyword arguments: an option if given, else the preset's, else vLLM's default."""
+    settings: dict[str, Any] = {}
+    for name in ENGINE_OPTIONS:
+        value = options.get(name)
+        if value in (None, 0, ""):
+            value = getattr(spec, name, None)
+        if value not in (None, 0, ""):
+            settings[name] = value
+    if spec.enforce_eager and options.get("enforce_eager") is None:
+        settings["enforce_eager"] = True
+    if spec.device == "cpu":
+        settings["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+    return settings
+
+
+def engine_identity(spec: ModelSpec, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer-cache identity, known before the engine starts (a cache hit needs none)."""
+    chosen = {name: settings[name] for name in _ANSWER_CHANGING if name in settings}
+    return {"backend": "vllm", "model": spec.name, "source": spec.source, **chosen}
+
+
+class VllmBackend:
+    """A `Backend` over `vllm.LLM`: exact token counts, one batched generate, prefix-cache usage."""
+
+    def __init__(
+        self,
+        *,
+        model: str = "smollm2",
+        models_dir: Path | None = None,
+        progress: Progress = no_progress,
+        **options: Any,
+    ) -> None:
+        unknown = sorted(set(options) - set(ENGINE_OPTIONS))
+        if unknown:
+            raise TypeError(f"unknown vLLM options: {', '.join(unknown)}")
+        self._spec = resolve_model(model, models_dir or Path.cwd())
+        if self._spec.embedded:
+            if models_dir is None:
+                raise BackendUnavailable("the embedded model needs a models directory (cache dir)")
+            ensure_default_model(models_dir, progress)
+        self._settings = engine_settings(self._spec, options)
+        self._llm = _start_engine(self._spec, self._settings, progress)
+        self._tokenizer = self._llm.get_tokenizer()
+
+    @property
+    def model(self) -> str:
+        return self._spec.name
+
+    @property
+    def context_window(self) -> int:
+        return int(self._llm.model_config.max_model_len)
+
+    @cached_property
+    def tokenizer(self) -> TokenCounter:
+        tokenizer_file = Path(self._spec.source) / "tokenizer.json"
+        if tokenizer_file.is_file():
+            return HuggingFaceCounter(tokenizer_file, name=f"hf:{self._spec.name}")
+        return _EngineTokenCounter(self._tokenizer, name=f"hf:{self._spec.name}")
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self._prompt_ids(messages))
+
+    def identity(self) -> dict[str, Any]:
+        return engine_identity(self._spec, self._settings)
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        if not requests:
+            return []
+        prompts = [self._prompt_ids(request.messages) for request in requests]
+        for ids in prompts:
+            check_fits(len(ids), self.context_window)
+        pairs = zip(requests, prompts, strict=True)
+        params = [self._sampling(request, len(ids)) for request, ids in pairs]
+        started = time.perf_counter()
+        try:
+            outputs = self._llm.generate(
+                [{"prompt_token_ids": ids} for ids in prompts], params, use_tqdm=False
+            )
+        except ValueError as exc:  # vLLM's request validation (VLLMValidationError and kin)
+            raise _request_failure(exc) from exc
+        elapsed = time.perf_counter() - started
+        return [_completion(output, elapsed) for output in outputs]
+
+    def close(self) -> None:
+        engine = getattr(self._llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None:
+            core.shutdown()
+
+    def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        conversation = [{"role": m.role, "content": m.content} for m in messages]
+        text = self._tokenizer.apply_chat_template(
+            conversation, tokenize=False, add_generation_prompt=True
+        )
+        return list(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def _sampling(self, request: ChatRequest, prompt_tokens: int) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        sampling = request.sampling
+        structured = None
+        if request.json_schema is not None:
+            structured = StructuredOutputsParams(json=request.json_schema)
+        return SamplingParams(
+            max_tokens=max(1, min(sampling.max_tokens, self.context_window - prompt_tokens)),
+            temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
+            structured_outputs=structured,
+        )
+
+
+class _EngineTokenCounter:
+    """Counts with the engine's own tokenizer when the model has no local tokenizer.json."""
+
+    def __init__(self, tokenizer: Any, *, name: str) -> None:
+        self._tokenizer = tokenizer
+        self.name = name
+
+    def count(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return [self.count(text) for text in texts]
+
+
+def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress) -> Any:
+    # vLLM configures itself from the environment only; stdout belongs to the CLI's output.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    try:
+        from vllm import LLM
+    except ImportError as exc:
+        raise BackendUnavailable(NOT_INSTALLED) from exc
+    progress(START_STAGE, 0, 1)
+    try:
+        llm = LLM(model=spec.source, enable_prefix_caching=True, **settings)
+    except Exception as exc:  # vLLM/torch raise ValueError, RuntimeError, OSError, OOM, ...
+        raise BackendUnavailable(_start_failure(spec, exc)) from exc
+    progress(START_STAGE, 1, 1)
+    return llm
+
+
+def _start_failure(spec: ModelSpec, exc: Exception) -> str:
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    lowered = str(exc).lower()
+    if "memory" in lowered or "out of memory" in lowered:
+        hint = "lower --max-model-len or raise --gpu-memory-utilization (see `longread plan`)"
+    elif "divisible" in lowered or "tensor parallel" in lowered:
+        hint = "choose a --tensor-parallel-size that divides the model's attention heads"
+    else:
+        hint = "check --model and that the [cpu] or [gpu] extra matches this machine"
+    return f"vLLM could not start {spec.name} ({spec.source}): {detail}; {hint}"
+
+
+def _request_failure(exc: ValueError) -> Exception:
+    message = str(exc)
+    if "longer than the maximum model length" in message:
+        return PromptTooLong(f"{message.splitlines()[0]} Lower --budget or raise --max-model-len.")
+    return BackendUnavailable(f"vLLM refused the request: {message.splitlines()[0]}")
+
+
+def _completion(output: Any, batch_seconds: float) -> Completion:
+    choice = output.outputs[0]
+    return Completion(
+        text=choice.text,
+        prompt_tokens=len(output.prompt_token_ids or ()),
+        cached_tokens=int(output.num_cached_tokens or 0),
+        completion_tokens=len(choice.token_ids),
+        seconds=_request_seconds(output, batch_seconds),
+        finish_reason=choice.finish_reason,
+    )
+
+
+def _request_seconds(output: Any, batch_seconds: float) -> float:
+    """Queue-to-last-token time when vLLM recorded it, else the wall time of the whole batch."""
+    metrics = getattr(output, "metrics", None)
+    first = getattr(metrics, "queued_ts", 0.0) or getattr(metrics, "scheduled_ts", 0.0)
+    last = getattr(metrics, "last_token_ts", 0.0)
+    if first and last and last >= first:
+        return round(last - first, 4)
+    return round(batch_seconds, 4)
