@@ -1,0 +1,192 @@
+"""The ingest cache: what reading, outlining and counting produced, keyed by content hash.
+
+A stat index (absolute path, size, mtime, inode -> sha256) lets an unchanged file be recognised by
+one `stat`; everything else is keyed by content (and reader, outliner or tokenizer version), so a
+file moved or copied is not read twice. Every bulk call is one statement batch in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from longread.ingest.document import Outline, Section, Symbol
+from longread.ingest.store import Migration, open_store, write_transaction
+from longread.ingest.textfile import Extraction
+from sqlalchemy.engine import Connection
+
+# Below SQLite's smallest SQLITE_MAX_VARIABLE_NUMBER (999), whatever the build.
+_IN_CHUNK = 900
+
+
+def _create_tables(conn: Connection) -> None:
+    for statement in (
+        "CREATE TABLE file_stats (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+        " mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, sha256 TEXT NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE extractions (sha256 TEXT NOT NULL, reader TEXT NOT NULL,"
+        " sections TEXT NOT NULL, notes TEXT NOT NULL, skip_reason TEXT,"
+        " PRIMARY KEY (sha256, reader))",
+        "CREATE TABLE outlines (sha256 TEXT NOT NULL, language TEXT NOT NULL,"
+        " outliner TEXT NOT NULL, outline TEXT NOT NULL, PRIMARY KEY (sha256, language, outliner))",
+        "CREATE TABLE token_counts (tokenizer TEXT NOT NULL, block_sha256 TEXT NOT NULL,"
+        " tokens INTEGER NOT NULL, PRIMARY KEY (tokenizer, block_sha256)) WITHOUT ROWID",
+    ):
+        conn.exec_driver_sql(statement)
+
+
+MIGRATIONS = (Migration("ingest-0001-tables", _create_tables),)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What one `stat` says about a file; equal stats mean the content hash can be reused."""
+
+    path: str  # absolute, so the index does not depend on which root the file was reached from
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def text_hash(text: str) -> str:
+    """The key of a text block in the token-count table (sha256 hex of its UTF-8 bytes)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class IngestCache:
+    """One SQLite file (opened, migrated or repaired by `open_store`) shared by all ingest steps."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._engine = open_store(path, MIGRATIONS)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> IngestCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def known_hashes(self, stats: Sequence[FileStat]) -> dict[str, str]:
+        """path -> sha256 for the files whose stat is unchanged since their hash was stored."""
+        wanted = {stat.path: stat for stat in stats}
+        query = "SELECT path, size, mtime_ns, inode, sha256 FROM file_stats WHERE path IN ({})"
+        return {
+            path: sha256
+            for path, size, mtime_ns, inode, sha256 in self._select_in(query, list(wanted))
+            if wanted[path] == FileStat(path, size, mtime_ns, inode)
+        }
+
+    def put_hashes(self, hashes: Mapping[FileStat, str]) -> None:
+        rows = [(s.path, s.size, s.mtime_ns, s.inode, sha) for s, sha in hashes.items()]
+        self._write("INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)", rows)
+
+    def get_extractions(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Extraction]:
+        """(sha256, reader) -> what that reader made of that content, skip verdicts included."""
+        wanted = set(keys)
+        query = (
+            "SELECT sha256, reader, sections, notes, skip_reason FROM extractions"
+            " WHERE sha256 IN ({})"
+        )
+        return {
+            (sha256, reader): _load_extraction(sections, notes, skip_reason)
+            for sha256, reader, sections, notes, skip_reason in self._select_in(
+                query, sorted({sha for sha, _ in wanted})
+            )
+            if (sha256, reader) in wanted
+        }
+
+    def put_extractions(self, extractions: Mapping[tuple[str, str], Extraction]) -> None:
+        rows = [(sha, reader, *_dump_extraction(e)) for (sha, reader), e in extractions.items()]
+        self._write("INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?)", rows)
+
+    def get_outlines(
+        self, outliner: str, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Outline]:
+        """(sha256, language) -> the outline `outliner` (a name with its version) made of it."""
+        wanted = set(keys)
+        query = "SELECT sha256, language, outliner, outline FROM outlines WHERE sha256 IN ({})"
+        return {
+            (sha256, language): _load_outline(outline)
+            for sha256, language, stored_by, outline in self._select_in(
+                query, sorted({sha for sha, _ in wanted})
+            )
+            if stored_by == outliner and (sha256, language) in wanted
+        }
+
+    def put_outlines(self, outliner: str, outlines: Mapping[tuple[str, str], Outline]) -> None:
+        rows = [(sha, lang, outliner, _dump_outline(o)) for (sha, lang), o in outlines.items()]
+        self._write("INSERT OR REPLACE INTO outlines VALUES (?, ?, ?, ?)", rows)
+
+    def get_outline(self, outliner: str, sha256: str, language: str) -> Outline | None:
+        return self.get_outlines(outliner, [(sha256, language)]).get((sha256, language))
+
+    def put_outline(self, outliner: str, sha256: str, language: str, outline: Outline) -> None:
+        self.put_outlines(outliner, {(sha256, language): outline})
+
+    def get_token_counts(self, tokenizer: str, hashes: Iterable[str]) -> dict[str, int]:
+        """block sha256 -> token count with `tokenizer`, for the blocks counted before."""
+        query = (
+            "SELECT block_sha256, tokens FROM token_counts"
+            " WHERE tokenizer = ? AND block_sha256 IN ({})"
+        )
+        return dict(self._select_in(query, sorted(set(hashes)), leading=(tokenizer,)))
+
+    def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None:
+        rows = [(tokenizer, sha, tokens) for sha, tokens in counts.items()]
+        self._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
+
+    def _select_in(
+        self, query: str, values: list[str], *, leading: tuple[str, ...] = ()
+    ) -> Iterator[tuple[Any, ...]]:
+        """Run `query` with its `IN ({})` filled chunk by chunk, under SQLite's variable limit."""
+        if not values:
+            return
+        with self._engine.connect() as conn:
+            for start in range(0, len(values), _IN_CHUNK):
+                chunk = values[start:start + _IN_CHUNK]
+                statement = query.format(", ".join("?" * len(chunk)))
+                yield from conn.exec_driver_sql(statement, (*leading, *chunk))
+
+    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        with write_transaction(self._engine) as conn:
+            conn.exec_driver_sql(statement, rows)
+
+
+def _dump_extraction(item: Extraction) -> tuple[str, str, str | None]:
+    sections = [[s.text, s.page, s.has_text_layer] for s in item.sections]
+    return json.dumps(sections, ensure_ascii=False), json.dumps(list(item.notes)), item.skip_reason
+
+
+def _load_extraction(sections: str, notes: str, skip_reason: str | None) -> Extraction:
+    return Extraction(
+        sections=tuple(Section(text, page, bool(has)) for text, page, has in json.loads(sections)),
+        notes=tuple(json.loads(notes)),
+        skip_reason=skip_reason,
+    )
+
+
+def _dump_outline(outline: Outline) -> str:
+    symbols = [[s.name, s.kind, s.line, s.end_line, s.signature] for s in outline.symbols]
+    return json.dumps(
+        {"language": outline.language, "symbols": symbols,
+         "definitions": list(outline.definitions), "references": list(outline.references)},
+        ensure_ascii=False,
+    )
+
+
+def _load_outline(stored: str) -> Outline:
+    data = json.loads(stored)
+    return Outline(
+        language=data["language"],
+        symbols=tuple(Symbol(*fields) for fields in data["symbols"]),
+        definitions=tuple(data["definitions"]),
+        references=tuple(data["references"]),
+    )

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import codecs
+
+import pytest
+from longread.ingest.textfile import read_text
+
+
+def only_text(data: bytes) -> str:
+    extraction = read_text(data)
+    assert extraction.skip_reason is None
+    (section,) = extraction.sections
+    assert section.page is None
+    return section.text
+
+
+def test_utf8_with_and_without_bom_reads_plainly() -> None:
+    assert only_text("é = 1\r\n".encode()) == "é = 1\n"
+    assert only_text(codecs.BOM_UTF8 + "é\n".encode()) == "é\n"
+    assert read_text("é".encode()).notes == ()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_bom_is_decoded_and_noted(encoding: str) -> None:
+    bom = codecs.BOM_UTF16_LE if encoding.endswith("le") else codecs.BOM_UTF16_BE
+    extraction = read_text(bom + "naïve\r\nline two\r".encode(encoding))
+    assert extraction.sections[0].text == "naïve\nline two\n"
+    assert extraction.notes == ("decoded as utf-16 (byte order mark)",)
+
+
+def test_legacy_encoding_is_guessed_and_noted() -> None:
+    data = ("Grüße aus Köln, schöne Größe. " * 20).encode("cp1252")
+    extraction = read_text(data)
+    assert extraction.skip_reason is None
+    assert extraction.notes and extraction.notes[0].startswith("not UTF-8: decoded as")
+    assert "K" in extraction.sections[0].text
+
+
+def test_invalid_utf8_never_fails() -> None:
+    extraction = read_text(b"valid start\n\xff\xfe\xfa broken\n" + b"ascii tail\n" * 50)
+    assert extraction.skip_reason is None
+    assert extraction.notes
+    assert "valid start" in extraction.sections[0].text
+
+
+def test_binary_is_refused_with_a_reason() -> None:
+    assert read_text(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").skip_reason == "binary (NUL bytes)"
+    assert read_text(bytes(range(1, 9)) * 50).skip_reason == "binary (control characters)"
+
+
+def test_empty_file_is_an_empty_section() -> None:
+    assert only_text(b"") == ""
