@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from longread.analysis.ask import render_terminal, run_ask
 from longread.analysis.config import Settings, load_settings
 from longread.analysis.findings import FAIL_ON, check_fail_on
 from longread.analysis.progress import progress_bar
@@ -86,6 +87,58 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
     for warning in report.warnings:
         click.echo(f"longread: warning: {warning}", err=True)
     check_fail_on(report, fail_on)
+
+
+@cli.command("ask")
+@click.argument("args", nargs=-1, required=True)
+@click.option("-q", "--question", "extra_questions", multiple=True,
+              help="A question (repeatable); then every argument is a path.")
+@click.option("--questions", "questions_file", type=click.File("r", encoding="utf-8"),
+              help="A file of questions, one per line.")
+@click.option("--budget", type=int, help="Fit the pack into this many tokens (default: all of it).")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
+@click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].")
+@click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL].")
+@click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].")
+@click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].")
+@click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE].")
+@click.option("--tensor-parallel-size", type=int, help="vLLM tensor parallelism.")
+@click.option("--pipeline-parallel-size", type=int, help="vLLM pipeline parallelism.")
+@click.option("--max-model-len", type=int, help="vLLM context window.")
+@click.option("--gpu-memory-utilization", type=float, help="vLLM GPU memory share.")
+@click.option("--kv-cache-dtype", help="vLLM KV cache dtype (e.g. fp8).")
+@click.option("--quantization", help="vLLM quantization method.")
+@click.option("--dtype", help="vLLM weights dtype.")
+@click.option("--enforce-eager/--no-enforce-eager", default=None, help="vLLM eager mode.")
+@click.option("--max-num-batched-tokens", type=int, help="vLLM scheduler batch size.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the answer cache.")
+@click.option("--refresh", is_flag=True, help="Answer again and overwrite cached answers.")
+@click.option("--json", "as_json", is_flag=True, help="Print answers, citations and usage as JSON.")
+@click.pass_context
+def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tuple[str, ...],
+                questions_file: Any, budget: int | None, include: tuple[str, ...],
+                exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
+                **engine_flags: Any) -> None:
+    """Answer questions over PATH... : `longread ask PATH... "QUESTION"` or with -q/--questions."""
+    questions = list(extra_questions)
+    if questions_file is not None:
+        questions += questions_file.read().splitlines()
+    paths = list(args) if questions else list(args[:-1])
+    questions = questions or list(args[-1:])
+    if not paths:
+        raise click.UsageError("give at least one PATH before the question")
+    settings = settings_from(ctx, **engine_flags)
+    with progress_bar() as progress:
+        result = run_ask(settings, [Path(p) for p in paths], questions, budget=budget,
+                         include=include, exclude=exclude, use_cache=not no_cache,
+                         refresh=refresh, progress=progress)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        from rich.console import Console
+
+        render_terminal(result, Console())
 
 
 @cli.group("cache")

@@ -2,7 +2,8 @@
 
 Tokens are 4 characters each; a map prompt answers with its fence nonce when the shard holds the
 question's last word (else NOT IN THIS PART); a reduce prompt counts the mentions it merges; a
-one-pass prompt echoes the question. A repeated system message counts as a prefix-cache hit.
+one-pass prompt names the word, cites line 1 of the first document and a missing file.
+A repeated system message counts as a prefix-cache hit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+
 from longread.engine.backend import BACKENDS, ChatRequest, Completion, Message
 from longread.engine.prompt import NOT_IN_PART
 
@@ -77,7 +79,9 @@ def _reply(system: str, question: str) -> str:
         merged = re.findall(r"Merged (\d+) mentions", system)
         total = sum(map(int, merged)) + len(re.findall(r"Part \w+ mentions", system))
         return f"Merged {total} mentions of {word}."
-    return f"Answer about {word}."
+    cited = re.search(r'<document id="([^"]+)"', system)
+    source = f" in `{cited.group(1)}:1`" if cited else ""
+    return f"Answer about {word}{source}; see also `nowhere/missing.py:3`."
 
 
 @pytest.fixture

@@ -1,0 +1,85 @@
+"""`longread ask` end to end through the CLI with the fake backend (the real engine: test_ask_vllm)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import FakeBackend, fake_backend_registered  # noqa: E402, F401
+
+from longread.analysis.cli import cli  # noqa: E402
+
+
+def _repo(root: Path) -> Path:
+    repo = root / "notes"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "store.py").write_text(
+        "import sqlite3\n\nclass NoteStore:\n    def add(self, text):\n        return text\n"
+    )
+    (repo / "README.md").write_text("# Notes\nA tiny notes app with a zebra mascot.\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    return repo
+
+
+def _ask(tmp_path: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend", "fake", *args]
+    )
+    return result.exit_code, result.output
+
+
+def test_ask_json_has_answers_usage_and_checked_citations(
+    tmp_path: Path, fake_backend_registered: list[FakeBackend]
+) -> None:
+    repo = _repo(tmp_path)
+    code, output = _ask(tmp_path, str(repo), "Where is the zebra?", "--json")
+    assert code == 0, output
+    data = json.loads(output)
+    [answer] = data["answers"]
+    assert answer["question"] == "Where is the zebra?" and "zebra" in answer["answer"]
+    assert answer["prompt_tokens"] > 0 and answer["from_cache"] is False
+    statuses = {c["path"]: c["status"] for c in answer["citations"]}
+    assert statuses == {"README.md": "ok", "nowhere/missing.py": "unknown-path"}
+    assert data["pack"]["digest"] and data["model"] == "fake-model"
+
+
+def test_second_ask_is_a_cache_hit_and_questions_come_from_flags_and_file(
+    tmp_path: Path, fake_backend_registered: list[FakeBackend]
+) -> None:
+    repo = _repo(tmp_path)
+    questions = tmp_path / "questions.txt"
+    questions.write_text("What is the mascot?\n\nWhat does add return?\n")
+    args = (str(repo), "-q", "Where is the zebra?", "--questions", str(questions), "--json")
+    code, first = _ask(tmp_path, *args)
+    assert code == 0, first
+    assert [a["question"] for a in json.loads(first)["answers"]] == [
+        "Where is the zebra?",
+        "What is the mascot?",
+        "What does add return?",
+    ]
+    assert len(fake_backend_registered[0].requests) == 3
+    code, second = _ask(tmp_path, *args)
+    assert all(a["from_cache"] for a in json.loads(second)["answers"])
+    assert fake_backend_registered[1].requests == []
+
+
+def test_terminal_output_flags_unresolved_citations(
+    tmp_path: Path, fake_backend_registered: list[FakeBackend]
+) -> None:
+    code, output = _ask(tmp_path, str(_repo(tmp_path)), "Where is the zebra?", "--no-cache")
+    assert code == 0, output
+    assert "nowhere/missing.py:3: unknown-path" in output and "README.md:1:" not in output
+
+
+def test_missing_question_or_path_is_a_usage_error(
+    tmp_path: Path, fake_backend_registered: list[FakeBackend]
+) -> None:
+    assert _ask(tmp_path, "Where is the zebra?")[0] == 2
+    assert _ask(tmp_path, str(_repo(tmp_path)), "-q", "  ")[0] == 2
