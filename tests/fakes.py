@@ -84,8 +84,7 @@ def _reply(system: str, question: str) -> str:
     return f"Answer about {word}{source}; see also `nowhere/missing.py:3`."
 
 
-@pytest.fixture
-def fake_backend_registered(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
+def register_fake(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
     """Registers "fake" in the real registry; the list collects every FakeBackend it builds."""
     built: list[FakeBackend] = []
 

@@ -1,4 +1,4 @@
-"""`longread ask` end to end through the CLI with the fake backend (the real engine: test_ask_vllm)."""
+"""`longread ask` through the CLI with the fake backend (the real engine: test_vllm_ask.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes import FakeBackend, fake_backend_registered  # noqa: E402, F401
+from fakes import FakeBackend, register_fake  # noqa: E402
 
 from longread.analysis.cli import cli  # noqa: E402
+
+
+@pytest.fixture
+def fake_backend_registered(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
+    return register_fake(monkeypatch)
 
 
 def _repo(root: Path) -> Path:
