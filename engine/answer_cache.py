@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longread.engine.backend import Completion, SamplingSettings
-from longread.ingest.store import Migration, open_store, write_transaction
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from longread.engine.backend import Completion, SamplingSettings
+from longread.ingest.store import Migration, open_store, write_transaction
 
 KEY_VERSION = 1
 

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
+
 from longread.engine.backend import ChatRequest, Completion, Message
 from longread.engine.errors import BackendUnavailable, EngineError, PromptTooLong
 from longread.ingest.tokens import TiktokenCounter, TokenCounter
@@ -28,7 +29,9 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 _RETRY_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
 _WINDOW_RE = re.compile(r"maximum context length is (\d+)")
-_PROMPT_RE = re.compile(r"(\d+) input tokens|contains (?:at least )?(\d+)|requested (\d+) tokens")
+_PROMPT_RE = re.compile(
+    r"(?:contains|requested) (?P<size>(?:at least )?\d+) (?:input )?(?P<unit>tokens|characters)"
+)
 _MESSAGE_OVERHEAD = 4  # per-message template tokens when the server cannot count for us
 
 
@@ -176,10 +179,9 @@ def _prompt_too_long(message: str) -> PromptTooLong:
     window = _WINDOW_RE.search(message)
     prompt = _PROMPT_RE.search(message)
     if window and prompt:
-        tokens = next(group for group in prompt.groups() if group)
         return PromptTooLong(
-            f"prompt has {tokens} tokens but the model's window is {window.group(1)} "
-            f"(server: {message})"
+            f"prompt has {prompt['size']} {prompt['unit']} but the model's window is "
+            f"{window.group(1)} tokens (server: {message})"
         )
     return PromptTooLong(f"prompt does not fit the model's window (server: {message})")
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from faultserver import FaultServer, Reply
+
 from longread.engine.backend import ChatRequest, Message, SamplingSettings
 from longread.engine.errors import BackendUnavailable, EngineError, PromptTooLong
 from longread.engine.openai_backend import OpenAIBackend
@@ -177,7 +178,7 @@ def test_context_length_400_is_prompt_too_long_with_numbers(server: FaultServer)
     )
     server.script("POST", CHAT, Reply(400, {"error": {"message": message, "code": 400}}))
     with pytest.raises(
-        PromptTooLong, match="prompt has 9001 tokens but the model's window is 8192"
+        PromptTooLong, match="prompt has 9001 tokens but the model's window is 8192 tokens"
     ):
         backend_for(server).generate([ask("q")])
     assert len(server.requests_to(CHAT)) == 1
