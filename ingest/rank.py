@@ -1,0 +1,358 @@
+"""How relevant each document is to a query, so the pack knows which ones to keep in full.
+
+Told top-down, in the spirit of aider's repo map: tags (what each file defines and references,
+from its outline) -> graph (an edge from a file that uses a name to each file that defines it)
+-> rank (personalised PageRank towards files that match the query) -> combine (with a BM25
+score of the query against text and path, and priors for READMEs, entry points, tests and
+vendored files). Documents without an outline (prose, PDFs) get lexical score and priors only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
+
+from longread.ingest.document import Document
+
+# combine: a query's lexical match leads; the graph and the priors decide among the rest.
+LEXICAL_WEIGHT = 0.6
+GRAPH_WEIGHT = 0.25
+PRIOR_WEIGHT = 0.15
+# combine without a query: READMEs and entry points first, then the files everything else uses.
+GRAPH_WEIGHT_NO_QUERY = 0.4
+PRIOR_WEIGHT_NO_QUERY = 0.6
+
+# lexical: BM25 over text plus path, with identifiers split into words.
+BM25_K1 = 1.2
+BM25_B = 0.75
+PATH_TERM_WEIGHT = 5.0  # a query word in the path counts as this many in the text
+EXACT_WORD_BELOW = 4  # shorter query words must match a whole word part ("io" is not "ion")
+
+# graph
+DAMPING = 0.85
+ITERATIONS = 50
+TOLERANCE = 1e-6  # stop once an iteration moves less rank than this in total
+COMMON_NAME_DEFINERS = 8  # a name defined in more files than this says nothing about who uses whom
+PRIVATE_NAME_WEIGHT = 0.1  # `_helper` is rarely what another file is about
+QUERY_NAME_WEIGHT = 10.0  # references to a name the query mentions
+TELEPORT_QUERY_WEIGHT = 10.0  # how strongly the walk restarts at files that match the query
+
+# priors (bonus in [0, 1]) and penalties (factor); a prior away from the root counts half.
+README_PRIOR = 1.0
+ENTRY_POINT_PRIOR = 0.6
+MANIFEST_PRIOR = 0.5
+DOCS_INDEX_PRIOR = 0.5
+NESTED_PRIOR_FACTOR = 0.5
+TEST_FACTOR = 0.5
+VENDORED_FACTOR = 0.2
+
+_STOP_WORDS = frozenset(
+    "a an and are as at be by can do does for from has have how i in is it its of on or that the "  # noqa: SIM905
+    "this to was what when where which who why will with you your".split()
+)
+_SUFFIXES = ("ings", "ing", "ers", "er", "es", "ed", "s")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_ENTRY_POINTS = frozenset(
+    {
+        "__main__.py",
+        "main.py",
+        "cli.py",
+        "app.py",
+        "manage.py",
+        "setup.py",
+        "main.go",
+        "main.rs",
+        "lib.rs",
+        "main.c",
+        "main.cpp",
+        "main.java",
+    }
+)
+_MANIFESTS = frozenset(
+    {
+        "pyproject.toml",
+        "setup.cfg",
+        "package.json",
+        "cargo.toml",
+        "go.mod",
+        "pom.xml",
+        "build.gradle",
+        "cmakelists.txt",
+        "makefile",
+    }
+)
+_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "e2e"})
+_TEST_NAME = re.compile(r"^(test_.*|.*_test\.\w+|.*\.(test|spec)\.\w+|conftest\.py)$")
+_VENDORED_DIRS = frozenset(
+    {
+        "vendor",
+        "vendored",
+        "_vendor",
+        "third_party",
+        "thirdparty",
+        "third-party",
+        "node_modules",
+        "external",
+        "extern",
+        "dist",
+        "build",
+        "generated",
+        "_generated",
+    }
+)
+_GENERATED_NAME = re.compile(
+    r".*(\.min\.(js|css)|_pb2(_grpc)?\.py|\.pb\.go|[._-]generated\.\w+|\.lock|-lock\.json|\.map)$"
+)
+
+
+def rank_documents(documents: Sequence[Document], query: str | None) -> dict[str, float]:
+    """Relevance of every document by path, highest first (ties by path): the order in which the
+    pack should spend its budget on full text."""
+    terms = query_terms(query or "")
+    lexical = _normalised(lexical_scores(documents, terms))
+    graph = _normalised(graph_rank(documents, terms, lexical))
+    lexical_weight, graph_weight, prior_weight = (
+        (LEXICAL_WEIGHT, GRAPH_WEIGHT, PRIOR_WEIGHT)
+        if terms
+        else (0.0, GRAPH_WEIGHT_NO_QUERY, PRIOR_WEIGHT_NO_QUERY)
+    )
+    scores = {
+        doc.path: (
+            lexical_weight * lexical.get(doc.path, 0.0)
+            + graph_weight * graph.get(doc.path, 0.0)
+            + prior_weight * prior(doc.path)
+        )
+        * penalty(doc.path)
+        for doc in documents
+    }
+    return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0])))
+
+
+def query_terms(query: str) -> tuple[str, ...]:
+    """The words of a query as a document's identifiers would spell them, whole and split, lower
+    case, stemmed, without stop words: "How does parseExpr work?" -> ("expr", "parse",
+    "parseexpr", "work")."""
+    tokens = re.findall(r"\w+", query)
+    words = [t.lower() for t in tokens] + split_words(query)
+    return tuple(sorted({_stem(w) for w in words if len(w) > 1 and w not in _STOP_WORDS}))
+
+
+def _stem(word: str) -> str:
+    """A crude stem, since terms match as prefixes: "printers" finds "print", "printing"."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= EXACT_WORD_BELOW:
+            return word[: -len(suffix)]
+    return word
+
+
+def split_words(text: str) -> list[str]:
+    """Identifier parts in lower case: camelCase, snake_case, kebab-case and path segments."""
+    return [word.lower() for word in _WORD.findall(text)]
+
+
+# --- lexical -------------------------------------------------------------------------------------
+
+
+def lexical_scores(documents: Sequence[Document], terms: Sequence[str]) -> dict[str, float]:
+    """BM25 of the query terms against each document's text plus its path (weighted up); length is
+    measured in characters, which only changes BM25's normalisation by a constant."""
+    if not terms or not documents:
+        return {}
+    counts: dict[str, Counter[str]] = {}
+    lengths: dict[str, int] = {}
+    for doc in documents:
+        text = doc.text
+        counts[doc.path] = _term_counts(text, doc.path, terms)
+        lengths[doc.path] = len(text) + len(doc.path)
+    average = sum(lengths.values()) / len(lengths) or 1.0
+    frequency = Counter(term for found in counts.values() for term in found)
+    idf = {
+        t: math.log(1 + (len(documents) - frequency[t] + 0.5) / (frequency[t] + 0.5)) for t in terms
+    }
+    return {
+        path: sum(
+            idf[term]
+            * tf
+            * (BM25_K1 + 1)
+            / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths[path] / average))
+            for term, tf in found.items()
+        )
+        for path, found in counts.items()
+    }
+
+
+def _term_counts(text: str, path: str, terms: Sequence[str]) -> Counter[str]:
+    """How often each query term starts a word part of the text, plus the path's hits weighted."""
+    found = _word_matches(text, terms)
+    for term, count in _word_matches(path, terms).items():
+        found[term] += count * PATH_TERM_WEIGHT
+    return found
+
+
+def _word_matches(text: str, terms: Sequence[str]) -> Counter[str]:
+    """Terms found where a word part starts (`parse` in `parse_expr`, `parseExpr`, `Parser`);
+    short terms must also end the part. str.find on lowered text: far faster than a regex."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few non-ASCII letters change length when lowered
+        lowered = text.translate(_ASCII_LOWER)
+    found: Counter[str] = Counter()
+    for term in terms:
+        start = lowered.find(term)
+        while start != -1:
+            end = start + len(term)
+            if _is_word_part(text, start, end, whole=len(term) < EXACT_WORD_BELOW):
+                found[term] += 1
+            start = lowered.find(term, end)
+    return found
+
+
+def _is_word_part(text: str, start: int, end: int, *, whole: bool) -> bool:
+    """`text[start:end]` begins a word part, and ends one too when `whole`."""
+    if start and not _part_starts(text[start - 1], text[start]):
+        return False
+    return not whole or end == len(text) or _part_starts(text[end - 1], text[end])
+
+
+def _part_starts(before: str, char: str) -> bool:
+    """A word part starts at `char`: after a non-letter, or at a camelCase hump."""
+    return not before.isalpha() or not char.isalpha() or (before.islower() and char.isupper())
+
+
+# --- tags and graph ------------------------------------------------------------------------------
+
+
+def graph_rank(
+    documents: Sequence[Document], terms: Sequence[str], lexical: Mapping[str, float]
+) -> dict[str, float]:
+    """PageRank over the reference graph of the documents that have outlines, restarting more
+    often at files that match the query (lexically, or by defining a name the query mentions)."""
+    definers = _definers(documents)
+    nodes = sorted(doc.path for doc in documents if doc.outline is not None)
+    if not nodes:
+        return {}
+    mentioned = {name for name in definers if _mentions(name, terms)} if terms else set()
+    edges = _edges(documents, definers, mentioned)
+    teleport = {path: 1.0 + TELEPORT_QUERY_WEIGHT * lexical.get(path, 0.0) for path in nodes}
+    for name in sorted(mentioned):
+        for path in definers[name]:
+            teleport[path] += TELEPORT_QUERY_WEIGHT
+    return pagerank(nodes, edges, teleport)
+
+
+def _definers(documents: Sequence[Document]) -> dict[str, list[str]]:
+    """Which files define each name (in path order)."""
+    definers: dict[str, list[str]] = defaultdict(list)
+    for doc in sorted(documents, key=lambda d: d.path):
+        if doc.outline is not None:
+            for name in doc.outline.definitions:
+                definers[name].append(doc.path)
+    return definers
+
+
+def _edges(
+    documents: Sequence[Document], definers: Mapping[str, list[str]], mentioned: set[str]
+) -> dict[str, dict[str, float]]:
+    """Weighted edges from each file to the files defining the names it references; a name
+    defined in k files spreads its weight over all k."""
+    edges: dict[str, dict[str, float]] = {}
+    for doc in sorted(documents, key=lambda d: d.path):
+        if doc.outline is None:
+            continue
+        targets: dict[str, float] = defaultdict(float)
+        for name in doc.outline.references:
+            paths = definers.get(name, ())
+            if not paths or len(paths) > COMMON_NAME_DEFINERS:
+                continue
+            weight = _name_weight(name, mentioned) / len(paths)
+            for path in paths:
+                if path != doc.path:
+                    targets[path] += weight
+        if targets:
+            edges[doc.path] = dict(targets)
+    return edges
+
+
+def _name_weight(name: str, mentioned: set[str]) -> float:
+    """Names the query mentions weigh more; private names less."""
+    weight = QUERY_NAME_WEIGHT if name in mentioned else 1.0
+    return weight * PRIVATE_NAME_WEIGHT if name.startswith("_") else weight
+
+
+def _mentions(name: str, terms: Iterable[str]) -> bool:
+    """The query names this identifier, whole or by one of its parts (`parse` for `parse_expr`)."""
+    lowered = name.lower()
+    if not any(term in lowered for term in terms):
+        return False
+    parts = set(split_words(name))
+    return any(term == lowered or term in parts for term in terms)
+
+
+def pagerank(
+    nodes: Sequence[str], edges: Mapping[str, Mapping[str, float]], teleport: Mapping[str, float]
+) -> dict[str, float]:
+    """Personalised PageRank by power iteration over node indices; the rank of files without
+    out-edges restarts by `teleport` (normalised here), so ranks always sum to 1."""
+    index = {node: i for i, node in enumerate(nodes)}
+    total = sum(teleport[n] for n in nodes)
+    restart = [teleport[n] / total for n in nodes]
+    links = [
+        (index[src], [(index[dst], w / sum(targets.values())) for dst, w in targets.items()])
+        for src, targets in edges.items()
+    ]
+    dangling = [index[n] for n in nodes if n not in edges]
+    rank = list(restart)
+    for _ in range(ITERATIONS):
+        spread = (1 - DAMPING) + DAMPING * sum(rank[i] for i in dangling)
+        following = [spread * r for r in restart]
+        for src, targets in links:
+            share = DAMPING * rank[src]
+            for dst, weight in targets:
+                following[dst] += share * weight
+        converged = sum(abs(a - b) for a, b in zip(following, rank, strict=True)) < TOLERANCE
+        rank = following
+        if converged:
+            break
+    return dict(zip(nodes, rank, strict=True))
+
+
+# --- priors and combination ----------------------------------------------------------------------
+
+
+def prior(path: str) -> float:
+    """How much a reader wants this file before knowing the question: a docs index, and READMEs,
+    entry points and project manifests (half as much away from the root)."""
+    pure = PurePosixPath(path)
+    name, stem = pure.name.lower(), pure.stem.lower()
+    if stem == "index" and pure.parent.name in {"doc", "docs"}:
+        return DOCS_INDEX_PRIOR
+    if name.startswith("readme"):
+        bonus = README_PRIOR
+    elif name in _ENTRY_POINTS or stem == "index":
+        bonus = ENTRY_POINT_PRIOR
+    elif name in _MANIFESTS:
+        bonus = MANIFEST_PRIOR
+    else:
+        return 0.0
+    return bonus if len(pure.parts) == 1 else bonus * NESTED_PRIOR_FACTOR
+
+
+def penalty(path: str) -> float:
+    """Tests and vendored or generated files matter less than the code they test or copy."""
+    pure = PurePosixPath(path)
+    folders = {part.lower() for part in pure.parts[:-1]}
+    name = pure.name.lower()
+    if folders & _VENDORED_DIRS or _GENERATED_NAME.match(name):
+        return VENDORED_FACTOR
+    if folders & _TEST_DIRS or _TEST_NAME.match(name):
+        return TEST_FACTOR
+    return 1.0
+
+
+def _normalised(scores: Mapping[str, float]) -> dict[str, float]:
+    """Scores scaled into [0, 1] by the largest, so weights compare like with like."""
+    top = max(scores.values(), default=0.0)
+    return {path: score / top for path, score in scores.items()} if top > 0 else dict(scores)
