@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from longread.ingest.document import Outline, Section, Symbol
 from longread.ingest.store import Migration, open_store, write_transaction
 from longread.ingest.textfile import Extraction
-from sqlalchemy.engine import Connection
 
 # Below SQLite's smallest SQLITE_MAX_VARIABLE_NUMBER (999), whatever the build.
 _IN_CHUNK = 900
@@ -28,7 +29,7 @@ def _create_tables(conn: Connection) -> None:
         "CREATE TABLE file_stats (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
         " mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, sha256 TEXT NOT NULL) WITHOUT ROWID",
         "CREATE TABLE extractions (sha256 TEXT NOT NULL, reader TEXT NOT NULL,"
-        " sections TEXT NOT NULL, notes TEXT NOT NULL, skip_reason TEXT,"
+        " body TEXT, sections TEXT NOT NULL, notes TEXT NOT NULL, skip_reason TEXT,"
         " PRIMARY KEY (sha256, reader))",
         "CREATE TABLE outlines (sha256 TEXT NOT NULL, language TEXT NOT NULL,"
         " outliner TEXT NOT NULL, outline TEXT NOT NULL, PRIMARY KEY (sha256, language, outliner))",
@@ -90,12 +91,12 @@ class IngestCache:
         """(sha256, reader) -> what that reader made of that content, skip verdicts included."""
         wanted = set(keys)
         query = (
-            "SELECT sha256, reader, sections, notes, skip_reason FROM extractions"
+            "SELECT sha256, reader, body, sections, notes, skip_reason FROM extractions"
             " WHERE sha256 IN ({})"
         )
         return {
-            (sha256, reader): _load_extraction(sections, notes, skip_reason)
-            for sha256, reader, sections, notes, skip_reason in self._select_in(
+            (sha256, reader): _load_extraction(*stored)
+            for sha256, reader, *stored in self._select_in(
                 query, sorted({sha for sha, _ in wanted})
             )
             if (sha256, reader) in wanted
@@ -103,7 +104,7 @@ class IngestCache:
 
     def put_extractions(self, extractions: Mapping[tuple[str, str], Extraction]) -> None:
         rows = [(sha, reader, *_dump_extraction(e)) for (sha, reader), e in extractions.items()]
-        self._write("INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?)", rows)
+        self._write("INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def get_outlines(
         self, outliner: str, keys: Iterable[tuple[str, str]]
@@ -160,15 +161,25 @@ class IngestCache:
             conn.exec_driver_sql(statement, rows)
 
 
-def _dump_extraction(item: Extraction) -> tuple[str, str, str | None]:
+def _dump_extraction(item: Extraction) -> tuple[str | None, str, str, str | None]:
+    """A text file's one section goes in `body` as is: no JSON to decode on the warm path."""
+    notes = json.dumps(list(item.notes), ensure_ascii=False)
+    if len(item.sections) == 1 and item.sections[0] == Section(item.sections[0].text):
+        return item.sections[0].text, "[]", notes, item.skip_reason
     sections = [[s.text, s.page, s.has_text_layer] for s in item.sections]
-    return json.dumps(sections, ensure_ascii=False), json.dumps(list(item.notes)), item.skip_reason
+    return None, json.dumps(sections, ensure_ascii=False), notes, item.skip_reason
 
 
-def _load_extraction(sections: str, notes: str, skip_reason: str | None) -> Extraction:
+def _load_extraction(
+    body: str | None, sections: str, notes: str, skip_reason: str | None
+) -> Extraction:
+    if body is not None:
+        loaded: tuple[Section, ...] = (Section(body),)
+    else:
+        loaded = tuple(Section(text, page, bool(has)) for text, page, has in json.loads(sections))
     return Extraction(
-        sections=tuple(Section(text, page, bool(has)) for text, page, has in json.loads(sections)),
-        notes=tuple(json.loads(notes)),
+        sections=loaded,
+        notes=() if notes == "[]" else tuple(json.loads(notes)),
         skip_reason=skip_reason,
     )
 

@@ -91,9 +91,9 @@ def _from_cache(
     """The files whose stat and extraction are both in the cache, without opening them."""
     hashes = cache.known_hashes([_file_stat(source) for source in batch])
     keys = {
-        source.relpath: (hashes[str(source.path)], _reader(source, options))
+        source.relpath: (hashes[source.abspath], _reader(source, options))
         for source in batch
-        if str(source.path) in hashes
+        if source.abspath in hashes
     }
     found = cache.get_extractions(keys.values())
     return {
@@ -127,7 +127,7 @@ def _read_and_extract(
 
 def _read_bytes(source: SourceFile, limit: int) -> _Read | Skipped:
     try:
-        with open(source.path, "rb") as handle:
+        with open(source.abspath, "rb") as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
         return Skipped(source.relpath, f"unreadable ({exc.strerror or type(exc).__name__})")
@@ -173,4 +173,4 @@ def _is_pdf(source: SourceFile) -> bool:
 
 
 def _file_stat(source: SourceFile) -> FileStat:
-    return FileStat(str(source.path), source.size, source.mtime_ns, source.inode)
+    return FileStat(source.abspath, source.size, source.mtime_ns, source.inode)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
+
 from longread.ingest.document import Skipped
 from longread.ingest.errors import UsageError
 
@@ -29,11 +30,15 @@ _Specs = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
 class SourceFile:
     """One file to read: `path` is absolute, `relpath` its citable id (posix, unique per corpus)."""
 
-    path: Path
+    abspath: str  # kept as str: building 100k Path objects costs more than the stats
     relpath: str
     size: int
     mtime_ns: int
     inode: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.abspath)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def _prefixed(roots: Sequence[Path]) -> list[tuple[Path, str]]:
 
 def _classify_root(root: Path, prefix: str) -> Iterator[SourceFile | Skipped]:
     if not root.is_dir():
-        yield _classify(root, prefix + root.name, root.parent)
+        yield _classify(str(root), prefix + root.name, root.parent)
         return
     relpaths = _git_relpaths(root)
     if relpaths is None:
@@ -102,19 +107,19 @@ def _classify_root(root: Path, prefix: str) -> Iterator[SourceFile | Skipped]:
         if rel.endswith("/"):
             yield Skipped(prefix + rel.rstrip("/"), "nested git repository (not read)")
             continue
-        item = _classify(root / rel, prefix + rel, root)
+        item = _classify(os.path.join(root, rel), prefix + rel, root)
         if item is not None:
             yield item
 
 
-def _classify(path: Path, relpath: str, root: Path) -> SourceFile | Skipped | None:
+def _classify(path: str, relpath: str, root: Path) -> SourceFile | Skipped | None:
     """What one listed path is: a file to read, a named skip, or nothing (deleted since listing)."""
     try:
         relpath.encode("utf-8")
     except UnicodeEncodeError:
         return Skipped(relpath.encode("utf-8", "replace").decode(), "file name is not valid UTF-8")
     try:
-        info = path.lstat()
+        info = os.lstat(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -124,7 +129,7 @@ def _classify(path: Path, relpath: str, root: Path) -> SourceFile | Skipped | No
     return _regular(path, relpath, info)
 
 
-def _classify_symlink(path: Path, relpath: str, root: Path) -> SourceFile | Skipped:
+def _classify_symlink(path: str, relpath: str, root: Path) -> SourceFile | Skipped:
     try:
         target = os.path.realpath(path, strict=True)
     except OSError as exc:
@@ -140,7 +145,7 @@ def _classify_symlink(path: Path, relpath: str, root: Path) -> SourceFile | Skip
     return _regular(path, relpath, info)
 
 
-def _regular(path: Path, relpath: str, info: os.stat_result) -> SourceFile | Skipped:
+def _regular(path: str, relpath: str, info: os.stat_result) -> SourceFile | Skipped:
     if not stat.S_ISREG(info.st_mode):
         return Skipped(relpath, f"not a regular file ({_file_type(info.st_mode)})")
     return SourceFile(path, relpath, info.st_size, info.st_mtime_ns, info.st_ino)

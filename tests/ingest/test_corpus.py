@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import Corpus, read_corpus
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from longread.ingest.discover import discover
 from longread.ingest.errors import UsageError
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from longread.ingest.pdf import ENCRYPTED, read_pdf
 
 if TYPE_CHECKING:

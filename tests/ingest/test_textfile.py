@@ -3,6 +3,7 @@ from __future__ import annotations
 import codecs
 
 import pytest
+
 from longread.ingest.textfile import read_text
 
 
