@@ -41,7 +41,7 @@ _MAX_BODYLESS_LINES = 3  # a longer definition without a body shows its first an
 
 @dataclass(frozen=True)
 class _Grammar:
-    """A compiled grammar and query; a Parser is cheap (~1 µs), so each call makes its own and
+    """A compiled grammar and query; a Parser is cheap (~2 µs), so each call makes its own and
     stays safe to use from several threads."""
 
     language: Language
