@@ -105,16 +105,20 @@ class AnswerCache:
 
     def get(self, key: str) -> CachedAnswer | None:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                text(
-                    "SELECT text, prompt_tokens, cached_tokens, completion_tokens, seconds,"
-                    " created_at, finish_reason, meta FROM answers WHERE key = :key"
-                ),
-                {"key": key},
-            ).one_or_none()
+            row = (
+                conn.execute(
+                    text(
+                        "SELECT text, prompt_tokens, cached_tokens, completion_tokens, seconds,"
+                        " created_at, finish_reason, meta FROM answers WHERE key = :key"
+                    ),
+                    {"key": key},
+                )
+                .mappings()
+                .one_or_none()
+            )
         if row is None:
             return None
-        return CachedAnswer(*row[:7], meta=json.loads(row[7]))
+        return CachedAnswer(**{**row, "meta": json.loads(row["meta"])})
 
     def put(
         self, key: str, completion: Completion, *, kind: str = "answer", meta: Mapping[str, Any]

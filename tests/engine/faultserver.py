@@ -110,7 +110,7 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            reply = server._answer(method, self.path, self.headers, raw)
+            reply = server._answer(method, self.path, dict(self.headers.items()), raw)
             time.sleep(min(reply.delay, MAX_DELAY))
             payload = reply.payload()
             try:
