@@ -220,11 +220,12 @@ def test_private_key_inside_a_string_literal_is_redacted() -> None:
 
 
 def test_a_found_secret_is_also_redacted_where_no_detector_would_see_it() -> None:
-    secret = "ghp_" + _fake(random.Random(5), ALNUM, 36)
-    text = f"TOKEN = '{secret}'\n# old value, rotated: {secret[4:]}x\n# copy: {secret}\n"
+    password = _fake(random.Random(5), ALNUM, 10) + "7q"
+    text = f"url = 'postgres://app:{password}@db:5432/x'\n# reminder: the pw is {password}\n"
     redacted, redactions = redact_text(text, path="a.py")
-    assert secret not in redacted
-    assert [r.line for r in redactions] == [1, 3]
+    assert password not in redacted
+    assert [r.line for r in redactions] == [1, 2]
+    assert {r.kind for r in redactions} == {"Password in URL"}
 
 
 def test_redaction_markers_name_the_kind_not_the_value() -> None:
