@@ -14,6 +14,7 @@ import click
 from longread.analysis.ask import render_terminal, run_ask
 from longread.analysis.config import Settings, load_settings
 from longread.analysis.findings import FAIL_ON, check_fail_on
+from longread.analysis.pack_job import render_stats, run_pack
 from longread.analysis.progress import progress_bar
 from longread.analysis.report_formats import FORMATS, render_report
 from longread.analysis.review import ReviewInputs, run_review
@@ -21,6 +22,7 @@ from longread.engine.answer_cache import AnswerCache
 from longread.engine.models import PRESETS, default_model_path, ensure_default_model, is_pulled
 from longread.engine.planner import describe, plan_capacity
 from longread.ingest.errors import LongreadError
+from longread.ingest.render import FORMATS as PACK_FORMATS
 
 
 class _Group(click.Group):
@@ -141,6 +143,49 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
         from rich.console import Console
 
         render_terminal(result, Console())
+
+
+@cli.command("pack")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--budget", type=int, help="Fit the pack into this many tokens (default: all of it).")
+@click.option("--query", help="What the pack is for; ranks documents when not all fit in full.")
+@click.option("--format", "fmt", type=click.Choice(PACK_FORMATS), default="xml", show_default=True,
+              help="Pack format.")
+@click.option("--line-numbers", is_flag=True, help="Prefix code and text lines with their numbers.")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
+@click.option("--tokenizer", help="cl100k (default), a model directory or a tokenizer.json.")
+@click.option("--manifest", "manifest_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the manifest (JSON) here.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the pack here (default: stdout).")
+@click.option("--stats", is_flag=True, help="Print the largest documents and totals to stderr.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the manifest as JSON on stdout (the pack then only goes to --output).")
+@click.pass_context
+def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None, query: str | None,
+                 fmt: str, line_numbers: bool, include: tuple[str, ...], exclude: tuple[str, ...],
+                 tokenizer: str | None, manifest_file: Path | None, output: Path | None,
+                 stats: bool, as_json: bool) -> None:
+    """Pack PATH... into one context pack within --budget tokens, with a manifest."""
+    settings = settings_from(ctx)
+    with progress_bar() as progress:
+        pack = run_pack(settings, list(paths), budget=budget, query=query, fmt=fmt,
+                        line_numbers=line_numbers, include=include, exclude=exclude,
+                        tokenizer_spec=tokenizer, progress=progress)
+    manifest = json.dumps(pack.manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
+    if output is not None:
+        output.write_bytes(pack.data)
+    elif not as_json:
+        click.get_binary_stream("stdout").write(pack.data)
+    if manifest_file is not None:
+        manifest_file.write_text(manifest, encoding="utf-8")
+    if as_json:
+        click.echo(manifest, nl=False)
+    if stats:
+        from rich.console import Console
+
+        render_stats(pack.manifest, Console(stderr=True))
 
 
 @cli.group("cache")

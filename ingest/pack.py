@@ -111,7 +111,12 @@ class Pack:
 
     @cached_property
     def text(self) -> str:
-        return self.header + "".join(block.text for block in self.blocks) + self.footer
+        return "".join([self.header, *(block.text for block in self.blocks), self.footer])
+
+    @cached_property
+    def data(self) -> bytes:
+        """The pack as UTF-8 bytes: what `digest` hashes and what gets written out."""
+        return self.text.encode("utf-8", "surrogatepass")
 
 
 @dataclass
@@ -151,13 +156,17 @@ def build_pack(
         {d.path: FULL for d in docs}, full, {d.path: n for d, n in zip(docs, counts, strict=True)}
     )
     if budget is None:
-        return _assemble(docs, skipped, plan, counter=counter, budget=None, fmt=fmt)
+        return _assemble(
+            docs, skipped, plan, counter=counter, budget=None, fmt=fmt, cache=token_cache
+        )
     context = _FitContext(docs, fmt, counter, token_cache, outlines, line_numbers, plan)
     rank = cache(lambda: scores if scores is not None else _rank(docs, query))
     shrink = 0
     for _ in range(_REFITS):
         fitted = context.fit(budget - shrink, rank)
-        pack = _assemble(docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt)
+        pack = _assemble(
+            docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt, cache=token_cache
+        )
         if pack.tokens <= budget:
             return pack
         shrink += pack.tokens - budget
@@ -310,6 +319,7 @@ def _assemble(
     counter: TokenCounter,
     budget: int | None,
     fmt: str,
+    cache: TokenCache | None,
 ) -> Pack:
     kept = [d for d in docs if plan.choice[d.path] != SKIPPED]
     header = render_header(
@@ -327,7 +337,9 @@ def _assemble(
         for d in kept
     )
     entries = _entries(docs, skipped, plan)
-    return make_pack(header, blocks, "", fmt=fmt, counter=counter, budget=budget, entries=entries)
+    return make_pack(
+        header, blocks, "", fmt=fmt, counter=counter, budget=budget, entries=entries, cache=cache
+    )
 
 
 def _entries(
@@ -356,18 +368,21 @@ def make_pack(
     counter: TokenCounter,
     budget: int | None,
     entries: Sequence[ManifestEntry],
+    cache: TokenCache | None = None,
 ) -> Pack:
     """A Pack with its exact token count (summed when the tokenizer is additive) and digest."""
-    text = header + "".join(block.text for block in blocks) + footer
+    text = "".join([header, *(block.text for block in blocks), footer])
+    data = text.encode("utf-8", "surrogatepass")
     if is_additive(counter):
-        tokens = sum(counter.count_many([header, footer])) + sum(block.tokens for block in blocks)
+        fixed = count_texts([header, footer], counter=counter, cache=cache)
+        tokens = sum(fixed) + sum(block.tokens for block in blocks)
     else:
         tokens = counter.count(text)
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
     documents = tuple(sorted(entries, key=lambda entry: (entry.path, entry.part or "")))
     manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents)
     pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
-    pack.__dict__["text"] = text
+    pack.__dict__.update(text=text, data=data)
     return pack
 
 

@@ -1,0 +1,147 @@
+"""The `pack` job: read a corpus through the ingest cache and build its token-budgeted context pack.
+
+Outlines and token counts come from the ingest cache when it has them, so a warm run over an
+unchanged repository neither re-parses nor re-tokenizes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from longread.analysis.config import Settings
+from longread.ingest.cache import IngestCache
+from longread.ingest.corpus import read_corpus
+from longread.ingest.document import Document, Outline
+from longread.ingest.errors import UsageError
+from longread.ingest.languages import OUTLINED
+from longread.ingest.outline import OUTLINER_VERSION, extract_outline, format_outline
+from longread.ingest.pack import Manifest, Pack, build_pack
+from longread.ingest.progress import Progress, no_progress
+from longread.ingest.tokens import CL100K, TokenCounter, load_counter
+
+
+def run_pack(
+    settings: Settings,
+    roots: Sequence[Path],
+    *,
+    budget: int | None = None,
+    query: str | None = None,
+    fmt: str = "xml",
+    line_numbers: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    tokenizer_spec: str | None = None,
+    progress: Progress = no_progress,
+) -> Pack:
+    """The context pack of the files under `roots`, within `budget` tokens when one is given."""
+    missing = [root for root in roots if not root.exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {missing[0]}")
+    if budget is not None and budget <= 0:
+        raise UsageError(f"--budget must be a positive number of tokens, not {budget}")
+    counter = lazy_counter(tokenizer_spec)
+    with IngestCache(settings.ingest_cache_path) as cache:
+        corpus = read_corpus(
+            roots, include=include, exclude=exclude, cache=cache, progress=progress
+        )
+        outlines = CachedOutlines(cache, corpus.documents)
+        pack = build_pack(
+            corpus.documents,
+            corpus.skipped,
+            counter=counter,
+            budget=budget,
+            query=query,
+            fmt=fmt,
+            line_numbers=line_numbers,
+            outlines=outlines,
+            token_cache=cache,
+            progress=progress,
+        )
+        outlines.flush()
+    return pack
+
+
+class LazyCounter:
+    """A counter loaded on first use: a warm run whose counts are all cached never loads cl100k."""
+
+    def __init__(self, name: str, load: Callable[[], TokenCounter]) -> None:
+        self.name = name
+        self._load = load
+        self._counter: TokenCounter | None = None
+
+    def _real(self) -> TokenCounter:
+        if self._counter is None:
+            self._counter = self._load()
+        return self._counter
+
+    def count(self, text: str) -> int:
+        return self._real().count(text)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return self._real().count_many(texts) if texts else []
+
+
+def lazy_counter(spec: str | None) -> TokenCounter:
+    """cl100k loads lazily (its name is known up front); a model's tokenizer loads now."""
+    if spec in (None, "", CL100K, "cl100k_base"):
+        return LazyCounter(CL100K, lambda: load_counter(spec))
+    return load_counter(spec)
+
+
+class CachedOutlines:
+    """Outline text per document: from the ingest cache (one bulk read, on first use), else
+    extracted now and written back in one batch by `flush`."""
+
+    def __init__(self, cache: IngestCache, documents: Sequence[Document]) -> None:
+        self._cache = cache
+        self._keys = sorted({_key(d) for d in documents if _outlined(d)})
+        self._known: dict[tuple[str, str], Outline] | None = None
+        self._fresh: dict[tuple[str, str], Outline] = {}
+
+    def __call__(self, document: Document) -> str | None:
+        if not _outlined(document):
+            return None
+        if self._known is None:
+            self._known = self._cache.get_outlines(OUTLINER_VERSION, self._keys)
+        key = _key(document)
+        outline = document.outline or self._known.get(key) or self._fresh.get(key)
+        if outline is None:
+            outline = self._fresh[key] = extract_outline(document.text, key[1])
+        return format_outline(outline, path=document.path) if outline.symbols else None
+
+    def flush(self) -> None:
+        if self._fresh:
+            self._cache.put_outlines(OUTLINER_VERSION, self._fresh)
+            self._fresh = {}
+
+
+def _outlined(document: Document) -> bool:
+    return document.kind == "code" and document.language in OUTLINED
+
+
+def _key(document: Document) -> tuple[str, str]:
+    return document.sha256, document.language or ""
+
+
+def render_stats(manifest: Manifest, console: Console, *, top: int = 15) -> None:
+    """The largest documents by tokens and the totals per fidelity, as tables on `console`."""
+    largest = sorted(manifest.documents, key=lambda entry: (-entry.tokens, entry.path))[:top]
+    table = Table(title=f"Largest {len(largest)} documents")
+    for column, justify in (("tokens", "right"), ("fidelity", "left"), ("path", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for entry in largest:
+        table.add_row(f"{entry.tokens:,}", entry.fidelity, entry.path)
+    console.print(table)
+    totals = Table(title="Totals")
+    for column in ("fidelity", "documents", "tokens"):
+        totals.add_column(column, justify="left" if column == "fidelity" else "right")
+    for fidelity in ("full", "outline", "path", "skipped"):
+        entries = [entry for entry in manifest.documents if entry.fidelity == fidelity]
+        totals.add_row(fidelity, f"{len(entries):,}", f"{sum(e.tokens for e in entries):,}")
+    budget = f" of {manifest.budget:,}" if manifest.budget else ""
+    totals.add_row("pack", f"{len(manifest.documents):,}", f"{manifest.tokens:,}{budget}")
+    console.print(totals)
