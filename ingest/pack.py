@@ -2,7 +2,9 @@
 
 `build_pack` renders every document in full, counts the blocks (through the token cache), and
 when a budget is given and the corpus does not fit, ranks the documents and lets `fit_to_budget`
-choose fidelities. The pack is verified against its budget as a whole; same inputs, same bytes.
+choose fidelities. A document at `path` fidelity is a line of the file tree only (no block: the
+tree already carries its id). The pack is verified against its budget as a whole; same inputs,
+same bytes.
 `split_pack` cuts a pack into shards for map-reduce (see ingest/shard.py).
 """
 
@@ -198,9 +200,6 @@ class _FitContext:
             fidelity: dict(zip(paths, lines[i * n : (i + 1) * n], strict=True))
             for i, fidelity in enumerate((FULL, OUTLINE, PATH))
         }
-        self.path_blocks = {p: render_block(self.by_path[p], PATH, fmt) for p in paths}
-        path_counts = counter.count_many([self.path_blocks[p].text for p in paths])
-        self.path_tokens = dict(zip(paths, path_counts, strict=True))
         self.outline_blocks: dict[str, tuple[RenderedBlock, int] | None] = {}
 
     def fit(self, budget: int, rank: Callable[[], Mapping[str, float]]) -> _Plan:
@@ -210,11 +209,7 @@ class _FitContext:
                 f"budget {budget} is below the pack's fixed overhead of {self.fixed} tokens"
             )
         candidates = [
-            Candidate(
-                p,
-                self.line[FULL][p] + self.full.tokens[p],
-                self.line[PATH][p] + self.path_tokens[p],
-            )
+            Candidate(p, self.line[FULL][p] + self.full.tokens[p], self.line[PATH][p])
             for p in self.by_path
         ]
         if sum(candidate.full for candidate in candidates) <= available:
@@ -250,8 +245,6 @@ class _FitContext:
                 outline = self._outline(path)
                 assert outline is not None, "outline fidelity is only chosen when an outline exists"
                 block, tokens = outline
-            elif fidelity == PATH:
-                block, tokens = self.path_blocks[path], self.path_tokens[path]
             else:
                 continue
             plan.blocks[path], plan.tokens[path] = block, tokens
@@ -259,7 +252,7 @@ class _FitContext:
 
     def _cost(self, plan: _Plan, path: str) -> int:
         fidelity = plan.choice[path]
-        return 0 if fidelity == SKIPPED else self.line[fidelity][path] + plan.tokens[path]
+        return 0 if fidelity == SKIPPED else self.line[fidelity][path] + plan.tokens.get(path, 0)
 
     def _fill_head(self, plan: _Plan, ranked: list[str], available: int) -> None:
         """Spend the slack on the head (leading lines or pages) of the best document not in full."""
@@ -321,10 +314,11 @@ def _assemble(
     fmt: str,
     cache: TokenCache | None,
 ) -> Pack:
-    kept = [d for d in docs if plan.choice[d.path] != SKIPPED]
+    listed = [d for d in docs if plan.choice[d.path] != SKIPPED]
     header = render_header(
-        [(d.path, plan.choice[d.path], plan.parts.get(d.path)) for d in kept], fmt
+        [(d.path, plan.choice[d.path], plan.parts.get(d.path)) for d in listed], fmt
     )
+    kept = [d for d in listed if d.path in plan.blocks]
     blocks = tuple(
         PackBlock(
             d.path,

@@ -17,8 +17,9 @@ from longread.ingest.document import Document
 
 FORMATS = ("xml", "markdown", "plain")
 NOTE = (
-    "Every document carries a citable id: its path. Cite code and text as path:line "
-    "and PDF pages as file.pdf#page=N."
+    "The file tree lists every file and how it is shown: [full] text, [outline] signatures only, "
+    "[path] listed only. Every document carries a citable id, its path: cite code and text as "
+    "path:line and PDF pages as file.pdf#page=N."
 )
 _BACKTICKS = re.compile(r"`+")
 _PART_ATTR = re.compile(r' part="[^"]*"')
