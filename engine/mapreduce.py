@@ -22,7 +22,7 @@ from longread.engine.prompt import (
 from longread.ingest.pack import Pack, split_pack
 from longread.ingest.progress import Progress, no_progress
 
-MAP_BATCH = 4  # shards per generate call: a killed run loses at most this many
+MAP_BATCH = 2  # shards per generate call: a killed run loses at most this many
 _TEMPLATE_MARGIN = 16  # tokens the chat template may add where fence and shard text meet
 _MIN_SHARD_TOKENS = 256
 _SHARD_ATTEMPTS = 3
@@ -70,7 +70,7 @@ def generate_cached(
     refresh: bool = False,
     on_batch: Callable[[int], None] = lambda done: None,
 ) -> list[tuple[Completion, bool]]:
-    """(key, messages) in, (completion, from_cache) out in order; misses run MAP_BATCH at a time."""
+    """(key, messages) in, (completion, from_cache) out in order; misses run a batch at a time."""
     results: dict[int, tuple[Completion, bool]] = {}
     if cache is not None and not refresh:
         for index, (key, _) in enumerate(items):

@@ -17,6 +17,7 @@ import pytest
 
 from longread.engine.backend import BACKENDS, ChatRequest, Completion, Message
 from longread.engine.prompt import NOT_IN_PART
+from longread.ingest.document import Document, Section
 
 _TEMPLATE_TOKENS = 4  # per message, like a chat template's role markers
 
@@ -84,6 +85,38 @@ def _reply(system: str, question: str) -> str:
     return f"Answer about {word}{source}; see also `nowhere/missing.py:3`."
 
 
+class RecordingBackend:
+    """Wraps a real backend: records its requests, can crash on the n-th call, never closes it."""
+
+    def __init__(self, inner: Any, *, crash_on_call: int | None = None) -> None:
+        self.inner, self.crash_on_call = inner, crash_on_call
+        self.requests: list[ChatRequest] = []
+        self.calls = 0
+
+    model = property(lambda self: self.inner.model)
+    context_window = property(lambda self: self.inner.context_window)
+    tokenizer = property(lambda self: self.inner.tokenizer)
+
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity()
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return self.inner.count_prompt_tokens(messages)
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        self.calls += 1
+        if self.calls == self.crash_on_call:
+            raise Crash(f"stopped on call {self.calls}")
+        self.requests.extend(requests)
+        return self.inner.generate(requests)
+
+    def close(self) -> None:
+        """The wrapped engine is shared by the whole test session."""
+
+    def map_requests(self) -> int:
+        return sum(r.messages[0].content.startswith("You see one part") for r in self.requests)
+
+
 def register_fake(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
     """Registers "fake" in the real registry; the list collects every FakeBackend it builds."""
     built: list[FakeBackend] = []
@@ -95,3 +128,21 @@ def register_fake(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
 
     monkeypatch.setitem(BACKENDS, "fake", factory)
     return built
+
+
+def code_documents(files: int, *, lines: int = 60, marked: Sequence[int] = ()) -> list[Document]:
+    """Python modules m00.py, m01.py, ...; the `marked` ones define ZEBRA on line 31."""
+    documents = []
+    for i in range(files):
+        body = [
+            f"def scale_{i}_{j}(value):\n    return value * {j} + {i}" for j in range(lines // 2)
+        ]
+        text = "\n".join(body)
+        if i in marked:
+            text = text.replace(f"def scale_{i}_15(value):", "ZEBRA = 'the mascot lives here'", 1)
+        documents.append(
+            Document(
+                f"src/m{i:02}.py", "code", f"sha{i}", len(text), (Section(text),), language="python"
+            )
+        )
+    return documents

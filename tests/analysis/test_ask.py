@@ -6,15 +6,21 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes import FakeBackend, register_fake  # noqa: E402
+from fakes import FakeBackend, RecordingBackend, register_fake  # noqa: E402
 
+from longread.analysis.ask import run_ask  # noqa: E402
+from longread.analysis.citations import CorpusIndex, check_citations  # noqa: E402
 from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.config import Settings  # noqa: E402
+from longread.engine.backend import BACKENDS  # noqa: E402
+from longread.ingest.corpus import read_corpus  # noqa: E402
 
 
 @pytest.fixture
@@ -89,3 +95,20 @@ def test_missing_question_or_path_is_a_usage_error(
 ) -> None:
     assert _ask(tmp_path, "Where is the zebra?")[0] == 2
     assert _ask(tmp_path, str(_repo(tmp_path)), "-q", "  ")[0] == 2
+
+
+@pytest.mark.vllm
+def test_real_engine_ask_checks_every_citation(
+    tmp_path: Path, vllm_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(BACKENDS, "session-vllm", lambda **_: RecordingBackend(vllm_backend))
+    repo = _repo(tmp_path)
+    settings = Settings(cache_dir=tmp_path / "cache", backend="session-vllm", max_tokens=48)
+    result = run_ask(settings, [repo], ["What does NoteStore.add return? Cite the line."])
+    [checked] = result.answers
+    assert checked.answer.text and checked.answer.prompt_tokens > 0
+    assert all(c.status in ("ok", "unknown-path", "out-of-range", "quote-not-found")
+               for c in checked.citations)
+    index = CorpusIndex(read_corpus([repo]).documents)
+    planted = check_citations(checked.answer.text + "\nSee `app/store.py:99`.", index)
+    assert planted[-1].status == "out-of-range"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes import FakeBackend  # noqa: E402
+from fakes import FakeBackend, code_documents  # noqa: E402
+
 from longread.engine.answer import LazyBackend, answer_questions  # noqa: E402
 from longread.engine.answer_cache import AnswerCache  # noqa: E402
 from longread.engine.backend import Backend, SamplingSettings  # noqa: E402
-from longread.ingest.document import Document, Section  # noqa: E402
 from longread.ingest.pack import Pack, build_pack  # noqa: E402
 
 SAMPLING = SamplingSettings(max_tokens=64)
@@ -19,11 +22,8 @@ QUESTIONS = ["Where is the zebra?", "What does f1 return?", "Which file is longe
 
 
 def _pack(backend: FakeBackend, files: int) -> Pack:
-    docs = []
-    for i in range(files):
-        body = "\n".join(f"def f{i}_{j}(): return {j}  # zebra" for j in range(40))
-        docs.append(Document(f"m{i}.py", "code", f"s{i}", len(body), (Section(body),)))
-    return build_pack(docs, counter=backend.tokenizer, line_numbers=True)
+    documents = code_documents(files, marked=tuple(range(files)))
+    return build_pack(documents, counter=backend.tokenizer, line_numbers=True)
 
 
 def test_one_pass_prefills_with_the_first_question_then_batches_the_rest() -> None:
@@ -107,3 +107,16 @@ def test_lazy_backend_builds_once_on_first_real_use() -> None:
     assert len(built) == 1 and lazy.context_window == 4096
     lazy.close()
     assert built[0].closed
+
+
+@pytest.mark.vllm
+def test_real_engine_serves_later_questions_from_the_prefix_cache(vllm_backend: Any) -> None:
+    documents = code_documents(7, marked=(3,))
+    pack = build_pack(documents, counter=vllm_backend.tokenizer, line_numbers=True)
+    assert 5000 < pack.tokens < 7500  # the ~6k-token corpus of the issue
+    questions = ["What is ZEBRA set to?", "Which function returns value * 7 + 2?"]
+    first, second = answer_questions(pack, questions, vllm_backend,
+                                     sampling=SamplingSettings(max_tokens=24))
+    assert first.text and second.text and first.shards == second.shards == 1
+    assert first.prompt_tokens > pack.tokens and first.completion_tokens > 0
+    assert second.cached_tokens >= 0.9 * pack.tokens

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes import Crash, FakeBackend  # noqa: E402
+from fakes import Crash, FakeBackend, RecordingBackend, code_documents  # noqa: E402
+
+from longread.engine.answer import answer_questions  # noqa: E402
 from longread.engine.answer_cache import AnswerCache  # noqa: E402
 from longread.engine.backend import SamplingSettings  # noqa: E402
 from longread.engine.errors import PromptTooLong  # noqa: E402
@@ -21,20 +24,13 @@ from longread.engine.mapreduce import (  # noqa: E402
     shard_pack,
 )
 from longread.engine.prompt import map_messages  # noqa: E402
-from longread.ingest.document import Document, Section  # noqa: E402
 from longread.ingest.pack import Pack, build_pack  # noqa: E402
 
 SAMPLING = SamplingSettings(max_tokens=64)
 
 
 def _pack(backend: FakeBackend, *, files: int = 12, marked: tuple[int, ...] = (3, 9)) -> Pack:
-    documents = []
-    for i in range(files):
-        lines = [f"def f{i}_{j}(): return {j}" for j in range(60)]
-        if i in marked:
-            lines[30] = "ZEBRA = 'the animal lives here'"
-        body = "\n".join(lines)
-        documents.append(Document(f"src/m{i:02}.py", "code", f"s{i}", len(body), (Section(body),)))
+    documents = code_documents(files, marked=marked)
     return build_pack(documents, counter=backend.tokenizer, line_numbers=True)
 
 
@@ -119,3 +115,23 @@ def test_killed_run_resumes_without_recomputing_finished_shards(tmp_path: Path) 
         third = FakeBackend(context_window=1024)
         assert map_reduce(shards, question, third, cache=cache, sampling=SAMPLING)[0] == text
         assert third.requests == []  # map and reduce results all came from the cache
+
+
+@pytest.mark.vllm
+def test_real_engine_map_reduce_past_the_window_resumes_after_a_kill(
+    vllm_backend: Any, tmp_path: Path
+) -> None:
+    pack = build_pack(code_documents(30, marked=(4, 25)), counter=vllm_backend.tokenizer,
+                      line_numbers=True)
+    assert pack.tokens >= 3 * vllm_backend.context_window
+    question, sampling = "What is ZEBRA set to?", SamplingSettings(max_tokens=24)
+    shards = shard_pack(pack, question, vllm_backend, sampling)
+    with AnswerCache(tmp_path / "answers.sqlite") as cache:
+        killed = RecordingBackend(vllm_backend, crash_on_call=2)
+        with pytest.raises(Crash):
+            answer_questions(pack, [question], killed, cache=cache, sampling=sampling)
+        assert killed.map_requests() == MAP_BATCH
+        resumed = RecordingBackend(vllm_backend)
+        [answer] = answer_questions(pack, [question], resumed, cache=cache, sampling=sampling)
+    assert resumed.map_requests() == len(shards) - MAP_BATCH  # finished shards came from the cache
+    assert answer.shards == len(shards) >= 4 and answer.text
