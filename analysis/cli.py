@@ -177,7 +177,8 @@ def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None
     if output is not None:
         output.write_bytes(pack.data)
     elif not as_json:
-        click.get_binary_stream("stdout").write(pack.data)
+        sys.stdout.buffer.write(pack.data)
+        sys.stdout.flush()
     if manifest_file is not None:
         manifest_file.write_text(manifest, encoding="utf-8")
     if as_json:

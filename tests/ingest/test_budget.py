@@ -4,6 +4,7 @@ from collections.abc import Iterable, Mapping
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from longread.ingest.budget import Candidate, count_texts, fill_head, fit_to_budget
 from longread.ingest.tokens import TiktokenCounter
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from longread.ingest.document import Document, Section, Skipped
 from longread.ingest.errors import UsageError
 from longread.ingest.pack import Pack, build_pack, split_pack
@@ -201,3 +202,25 @@ def test_a_single_line_bigger_than_a_shard_is_still_cut_to_fit():
     shards = split_pack(pack, 800, COUNTER)
     assert all(COUNTER.count(shard.text) <= 800 for shard in shards)
     assert "".join(bodies(shard)["min.js"] for shard in shards) == bodies(pack)["min.js"]
+
+
+class CountingCounter(TiktokenCounter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        self.texts += len(texts)
+        return super().count_many(texts)
+
+
+def test_a_warm_run_takes_every_count_from_the_ingest_cache(tmp_path):
+    from longread.ingest.cache import IngestCache
+
+    documents = make_corpus(5, 10, 40)
+    with IngestCache(tmp_path / "ingest.sqlite") as cache:
+        cold_counter, warm_counter = CountingCounter(), CountingCounter()
+        cold = build_pack(documents, [], counter=cold_counter, token_cache=cache)
+        warm = build_pack(documents, [], counter=warm_counter, token_cache=cache)
+    assert cold_counter.texts > 0 and warm_counter.texts == 0
+    assert warm.text == cold.text and warm.tokens == cold.tokens == recount(cold)

@@ -5,6 +5,7 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from longread.ingest.document import Document, Section
 from longread.ingest.render import (
     FORMATS,
