@@ -41,12 +41,18 @@ def is_additive(counter: TokenCounter) -> bool:
 
 
 def count_texts(
-    texts: Sequence[str], *, counter: TokenCounter, cache: TokenCache | None = None
+    texts: Sequence[str],
+    *,
+    counter: TokenCounter,
+    cache: TokenCache | None = None,
+    encoded: Sequence[bytes] | None = None,
 ) -> list[int]:
-    """Exact counts of `texts`, read from and written to `cache` so warm runs skip tokenizing."""
+    """Exact counts of `texts`, read from and written to `cache` so warm runs skip tokenizing;
+    `encoded` (the texts as UTF-8, when the caller has them) saves encoding them again."""
     if cache is None:
         return counter.count_many(texts)
-    digests = [hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() for text in texts]
+    data = encoded if encoded is not None else [encode(text) for text in texts]
+    digests = [hashlib.sha256(item).hexdigest() for item in data]
     known = cache.get_token_counts(counter.name, sorted(set(digests)))
     missing = sorted(
         {digest: index for index, digest in enumerate(digests) if digest not in known}.items()
@@ -57,6 +63,11 @@ def count_texts(
         cache.put_token_counts(counter.name, fresh)
         known = {**known, **fresh}
     return [known[digest] for digest in digests]
+
+
+def encode(text: str) -> bytes:
+    """UTF-8 as the pack is written and hashed (lone surrogates from a PDF pass through)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def fit_to_budget(

@@ -24,6 +24,7 @@ from longread.ingest.budget import (
     Candidate,
     TokenCache,
     count_texts,
+    encode,
     fill_head,
     fit_to_budget,
     is_additive,
@@ -118,7 +119,7 @@ class Pack:
     @cached_property
     def data(self) -> bytes:
         """The pack as UTF-8 bytes: what `digest` hashes and what gets written out."""
-        return self.text.encode("utf-8", "surrogatepass")
+        return encode(self.text)
 
 
 @dataclass
@@ -129,6 +130,7 @@ class _Plan:
     blocks: dict[str, RenderedBlock]
     tokens: dict[str, int]
     parts: dict[str, str] = field(default_factory=dict)
+    encoded: dict[str, bytes] = field(default_factory=dict)  # UTF-8 of whole full blocks
 
 
 def build_pack(
@@ -152,10 +154,15 @@ def build_pack(
     full = {d.path: render_block(d, FULL, fmt, line_numbers=line_numbers) for d in docs}
     progress("rendering", len(docs), len(docs))
     progress("counting", 0, len(docs))
-    counts = count_texts([full[d.path].text for d in docs], counter=counter, cache=token_cache)
+    encoded = [encode(full[d.path].text) for d in docs]
+    texts = [full[d.path].text for d in docs]
+    counts = count_texts(texts, counter=counter, cache=token_cache, encoded=encoded)
     progress("counting", len(docs), len(docs))
     plan = _Plan(
-        {d.path: FULL for d in docs}, full, {d.path: n for d, n in zip(docs, counts, strict=True)}
+        {d.path: FULL for d in docs},
+        full,
+        {d.path: n for d, n in zip(docs, counts, strict=True)},
+        encoded={d.path: data for d, data in zip(docs, encoded, strict=True)},
     )
     if budget is None:
         return _assemble(
@@ -331,8 +338,17 @@ def _assemble(
         for d in kept
     )
     entries = _entries(docs, skipped, plan)
+    encoded = [None if b.part else plan.encoded.get(b.path) for b in blocks]
     return make_pack(
-        header, blocks, "", fmt=fmt, counter=counter, budget=budget, entries=entries, cache=cache
+        header,
+        blocks,
+        "",
+        fmt=fmt,
+        counter=counter,
+        budget=budget,
+        entries=entries,
+        cache=cache,
+        encoded=encoded,
     )
 
 
@@ -363,20 +379,23 @@ def make_pack(
     budget: int | None,
     entries: Sequence[ManifestEntry],
     cache: TokenCache | None = None,
+    encoded: Sequence[bytes | None] | None = None,
 ) -> Pack:
-    """A Pack with its exact token count (summed when the tokenizer is additive) and digest."""
-    text = "".join([header, *(block.text for block in blocks), footer])
-    data = text.encode("utf-8", "surrogatepass")
+    """A Pack with its exact token count (summed when the tokenizer is additive) and digest;
+    `encoded` holds blocks' UTF-8 already made, so a 36 MB pack is encoded once."""
+    known = encoded or [None] * len(blocks)
+    pieces = [e if e is not None else encode(b.text) for b, e in zip(blocks, known, strict=True)]
+    data = b"".join([encode(header), *pieces, encode(footer)])
     if is_additive(counter):
         fixed = count_texts([header, footer], counter=counter, cache=cache)
         tokens = sum(fixed) + sum(block.tokens for block in blocks)
     else:
-        tokens = counter.count(text)
+        tokens = counter.count(data.decode("utf-8", "surrogatepass"))
     digest = hashlib.sha256(data).hexdigest()
     documents = tuple(sorted(entries, key=lambda entry: (entry.path, entry.part or "")))
     manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents)
     pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
-    pack.__dict__.update(text=text, data=data)
+    pack.__dict__["data"] = data
     return pack
 
 
