@@ -55,7 +55,7 @@ class ModelSpec:
     max_model_len: int = 0
     tensor_parallel_size: int = 0
     dtype: str = ""
-    enforce_eager: bool = False
+    enforce_eager: bool | None = None
     kv_cache_dtype: str = ""
     quantization: str = ""
     max_model_len_by_gpu: tuple[tuple[str, int], ...] = ()  # vLLM's published figures per GPU type

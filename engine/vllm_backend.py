@@ -42,12 +42,10 @@ def engine_settings(spec: ModelSpec, options: Mapping[str, Any]) -> dict[str, An
     settings: dict[str, Any] = {}
     for name in ENGINE_OPTIONS:
         value = options.get(name)
-        if value in (None, 0, ""):
+        if not _given(value):
             value = getattr(spec, name, None)
-        if value not in (None, 0, ""):
+        if _given(value):
             settings[name] = value
-    if spec.enforce_eager and options.get("enforce_eager") is None:
-        settings["enforce_eager"] = True
     if spec.device == "cpu":
         settings["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
     return settings
@@ -57,6 +55,11 @@ def engine_identity(spec: ModelSpec, settings: Mapping[str, Any]) -> dict[str, A
     """The answer-cache identity, known before the engine starts (a cache hit needs none)."""
     chosen = {name: settings[name] for name in _ANSWER_CHANGING if name in settings}
     return {"backend": "vllm", "model": spec.name, "source": spec.source, **chosen}
+
+
+def _given(value: Any) -> bool:
+    """None, 0 and "" mean "not chosen"; False is a choice (`--no-enforce-eager`)."""
+    return value is not None and (isinstance(value, bool) or value not in (0, ""))
 
 
 class VllmBackend:

@@ -1,0 +1,159 @@
+"""The vLLM backend: option merging (no engine), then the real CPU engine, once per session."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from longread.engine.backend import ChatRequest, Message, SamplingSettings
+from longread.engine.errors import BackendUnavailable, PromptTooLong
+from longread.engine.models import PRESETS, resolve_model
+from longread.engine.vllm_backend import (
+    CPU_KV_CACHE_BYTES,
+    NOT_INSTALLED,
+    VllmBackend,
+    _request_failure,
+    engine_identity,
+    engine_settings,
+)
+
+CITY_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+    "required": ["city", "country"],
+    "additionalProperties": False,
+}
+
+
+def ask(text: str, max_tokens: int = 24, schema: dict[str, Any] | None = None) -> ChatRequest:
+    return ChatRequest((Message("user", text),), SamplingSettings(max_tokens=max_tokens), schema)
+
+
+def ledger(lines: int, offset: int = 0) -> str:
+    """A corpus of distinct, answerable lines (about 25 tokens each)."""
+    return "\n".join(
+        f"Dock {n}: warehouse {n * 7 % 97} holds {n * 13} crates of apples."
+        for n in range(offset, offset + lines)
+    )
+
+
+def test_flags_override_the_preset_and_empty_values_keep_it() -> None:
+    spec = PRESETS["smollm2"]
+    assert engine_settings(spec, {}) == {
+        "max_model_len": 8192, "dtype": "bfloat16", "enforce_eager": True,
+        "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
+    }
+    chosen = engine_settings(spec, {"max_model_len": 4096, "dtype": "", "enforce_eager": False,
+                                    "quantization": "", "tensor_parallel_size": 0})
+    assert chosen["max_model_len"] == 4096 and chosen["dtype"] == "bfloat16"
+    assert chosen["enforce_eager"] is False and "tensor_parallel_size" not in chosen
+    scout = engine_settings(PRESETS["llama-4-scout"], {"kv_cache_dtype": "fp8"})
+    assert scout == {"tensor_parallel_size": 8, "max_model_len": 1_000_000, "dtype": "bfloat16",
+                     "kv_cache_dtype": "fp8"}
+
+
+def test_identity_holds_what_changes_answers_and_not_what_only_schedules() -> None:
+    spec = PRESETS["llama-4-scout"]
+    base = engine_identity(spec, engine_settings(spec, {}))
+    assert engine_identity(spec, engine_settings(spec, {"max_num_batched_tokens": 4096})) == base
+    assert engine_identity(spec, engine_settings(spec, {"kv_cache_dtype": "fp8"})) != base
+    assert base["model"] == "llama-4-scout" and base["dtype"] == "bfloat16"
+
+
+def test_unknown_options_are_refused() -> None:
+    with pytest.raises(TypeError, match="unknown vLLM options: max_num_seqs"):
+        VllmBackend(model="smollm2", models_dir=Path("/nonexistent"), max_num_seqs=4)
+
+
+def test_missing_vllm_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` now raises ImportError
+    with pytest.raises(BackendUnavailable) as caught:
+        VllmBackend(model=str(tmp_path))
+    assert str(caught.value) == NOT_INSTALLED
+
+
+def test_vllm_validation_errors_are_translated() -> None:
+    too_long = ValueError("The decoder prompt (length 9000) is longer than the maximum model "
+                          "length of 8192. Make sure that `max_model_len` is no smaller.")
+    assert isinstance(_request_failure(too_long), PromptTooLong)
+    assert isinstance(_request_failure(ValueError("bad top_p")), BackendUnavailable)
+
+
+@pytest.mark.vllm
+def test_one_pass_answer_with_greedy_decoding(vllm_backend: VllmBackend) -> None:
+    [answer] = vllm_backend.generate([ask("What is the capital of France?")])
+    assert "Paris" in answer.text
+    assert answer.finish_reason == "stop" and 0 < answer.completion_tokens <= 24
+    assert answer.seconds > 0
+    assert vllm_backend.context_window == 8192 and vllm_backend.model == "smollm2"
+
+
+@pytest.mark.vllm
+def test_batched_generate_keeps_request_order(vllm_backend: VllmBackend) -> None:
+    requests = [ask("Count from 1 to 100, separated by commas." + " Please." * n, max_tokens=n + 2)
+                for n in range(4)]
+    completions = vllm_backend.generate(requests)
+    assert [c.prompt_tokens for c in completions] == [
+        vllm_backend.count_prompt_tokens(r.messages) for r in requests
+    ]
+    assert [c.completion_tokens for c in completions] == [2, 3, 4, 5]
+    assert len({c.prompt_tokens for c in completions}) == 4
+
+
+@pytest.mark.vllm
+def test_count_prompt_tokens_is_what_vllm_reports(vllm_backend: VllmBackend) -> None:
+    messages = (Message("system", "Answer from the corpus."), Message("user", ledger(40)))
+    [completion] = vllm_backend.generate([ChatRequest(messages, SamplingSettings(max_tokens=1))])
+    assert completion.prompt_tokens == vllm_backend.count_prompt_tokens(messages)
+    corpus_tokens = vllm_backend.tokenizer.count(ledger(40))
+    assert corpus_tokens < completion.prompt_tokens < corpus_tokens + 64
+
+
+@pytest.mark.vllm
+def test_a_second_question_over_the_same_corpus_is_served_from_the_prefix_cache(
+    vllm_backend: VllmBackend,
+) -> None:
+    corpus = ledger(240, offset=1000)  # ~6k tokens, not used by any other test
+    corpus_tokens = vllm_backend.tokenizer.count(corpus)
+    assert 5000 < corpus_tokens < 7500
+    first, second = (
+        vllm_backend.generate([ask(f"{corpus}\n\nQuestion: {q}", max_tokens=8)])[0]
+        for q in ("How many crates are at dock 1012?", "Which warehouse is dock 1040?")
+    )
+    assert second.cached_tokens >= 0.9 * corpus_tokens
+    assert first.prompt_tokens > corpus_tokens and second.prompt_tokens > corpus_tokens
+
+
+@pytest.mark.vllm
+def test_json_schema_output_parses_and_validates(vllm_backend: VllmBackend) -> None:
+    request = ask("Give the capital of France and its country as JSON.", 48, CITY_SCHEMA)
+    [completion] = vllm_backend.generate([request])
+    jsonschema.validate(json.loads(completion.text), CITY_SCHEMA)
+
+
+@pytest.mark.vllm
+def test_an_over_window_prompt_is_refused_before_vllm_sees_it(vllm_backend: VllmBackend) -> None:
+    with pytest.raises(PromptTooLong, match=r"window is 8,192 \(\d[\d,]* over\)"):
+        vllm_backend.generate([ask(ledger(700), max_tokens=4)])
+    [still_working] = vllm_backend.generate([ask("Say yes.", max_tokens=2)])
+    assert still_working.completion_tokens >= 1
+
+
+@pytest.mark.vllm
+def test_the_tokenizer_is_the_models_own(
+    vllm_backend: VllmBackend, default_model_dir: Path
+) -> None:
+    counter = vllm_backend.tokenizer
+    assert counter.name == "hf:smollm2"
+    assert counter.count_many(["hello world", ledger(3)]) == [
+        counter.count("hello world"), counter.count(ledger(3))
+    ]
+    assert resolve_model("smollm2", default_model_dir.parent).source == str(default_model_dir)
