@@ -68,6 +68,7 @@ def generate_cached(
     cache: AnswerCache | None,
     sampling: SamplingSettings,
     refresh: bool = False,
+    kind: str = "shard",
     on_batch: Callable[[int], None] = lambda done: None,
 ) -> list[tuple[Completion, bool]]:
     """(key, messages) in, (completion, from_cache) out in order; misses run a batch at a time."""
@@ -84,7 +85,7 @@ def generate_cached(
         for index, completion in zip(batch, backend.generate(requests), strict=True):
             results[index] = (completion, False)
             if cache is not None:
-                cache.put(items[index][0], completion, kind="shard", meta={})
+                cache.put(items[index][0], completion, kind=kind, meta={})
         on_batch(len(results))
     return [results[index] for index in range(len(items))]
 
@@ -172,7 +173,9 @@ def _reduce(
             (_group_key(question, group, backend, sampling), reduce_messages(question, group))
             for group in groups
         ]
-        merged = generate_cached(items, backend, cache=cache, sampling=sampling, refresh=refresh)
+        merged = generate_cached(
+            items, backend, cache=cache, sampling=sampling, refresh=refresh, kind="reduce"
+        )
         usage += _usage(merged)
         partials = [completion.text for completion, _ in merged]
     return (partials[0] if partials else NOTHING_FOUND), usage
