@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from longread.ingest.document import Section
 
-TEXT_READER = "text-1"
+TEXT_READER = "text-2"
 SNIFF_BYTES = 8192
 MAX_CONTROL_RATIO = 0.10
 _GUESS_SAMPLE_BYTES = 512 * 1024
@@ -95,7 +95,25 @@ def _note_unless_utf8(encoding: str) -> str | None:
 
 
 def _guess_encoding(data: bytes) -> str | None:
+    """charset-normalizer's guess, except that Western cp1252 wins among single-byte codepages
+    when it reads every non-ASCII byte as a letter: short texts otherwise come out as cp125x
+    look-alikes ("crčme" for "crème")."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:_GUESS_SAMPLE_BYTES]).best()
-    return None if best is None else best.encoding
+    sample = data[:_GUESS_SAMPLE_BYTES]
+    best = from_bytes(sample).best()
+    if best is None or (_single_byte(best.encoding) and _reads_as_letters(sample, "cp1252")):
+        return "cp1252" if _reads_as_letters(sample, "cp1252") else None
+    return best.encoding
+
+
+def _single_byte(encoding: str) -> bool:
+    return encoding.startswith(("cp12", "cp8", "iso8859", "latin", "mac", "koi8"))
+
+
+def _reads_as_letters(data: bytes, encoding: str) -> bool:
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return all(char.isalpha() for char in text if ord(char) > 127)

@@ -51,3 +51,14 @@ def test_binary_is_refused_with_a_reason() -> None:
 
 def test_empty_file_is_an_empty_section() -> None:
     assert only_text(b"") == ""
+
+
+def test_short_western_text_is_cp1252_not_a_lookalike_codepage() -> None:
+    extraction = read_text("caf\xe9 cr\xe8me br\xfbl\xe9e\n".encode("latin-1"))
+    assert extraction.sections[0].text == "café crème brûlée\n"
+    assert extraction.notes == ("not UTF-8: decoded as cp1252",)
+
+
+def test_central_european_text_keeps_its_codepage() -> None:
+    text = "Příliš žluťoučký kůň úpěl ďábelské ódy a tohle je dlouhý český text.\n"
+    assert read_text(text.encode("cp1250")).sections[0].text == text
