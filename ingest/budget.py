@@ -16,6 +16,7 @@ from typing import Protocol
 from longread.ingest.tokens import CL100K, TokenCounter
 
 FULL, OUTLINE, PATH, SKIPPED = "full", "outline", "path", "skipped"
+_SMALL_TEXT = 2048  # characters; below this a text is counted without the thread pool
 
 
 class TokenCache(Protocol):
@@ -50,7 +51,7 @@ def count_texts(
     """Exact counts of `texts`, read from and written to `cache` so warm runs skip tokenizing;
     `encoded` (the texts as UTF-8, when the caller has them) saves encoding them again."""
     if cache is None:
-        return counter.count_many(texts)
+        return count_fresh(texts, counter)
     data = encoded if encoded is not None else [encode(text) for text in texts]
     digests = [hashlib.sha256(item).hexdigest() for item in data]
     known = cache.get_token_counts(counter.name, sorted(set(digests)))
@@ -58,11 +59,21 @@ def count_texts(
         {digest: index for index, digest in enumerate(digests) if digest not in known}.items()
     )
     if missing:
-        counted = counter.count_many([texts[index] for _, index in missing])
+        counted = count_fresh([texts[index] for _, index in missing], counter)
         fresh = {digest: count for (digest, _), count in zip(missing, counted, strict=True)}
         cache.put_token_counts(counter.name, fresh)
         known = {**known, **fresh}
     return [known[digest] for digest in digests]
+
+
+def count_fresh(texts: Sequence[str], counter: TokenCounter) -> list[int]:
+    """Large texts go to the threaded batch; small ones are counted one by one, since a batch
+    pays a thread hand-off per text (3x slower than the counting itself for 50k tiny files)."""
+    large = [index for index, text in enumerate(texts) if len(text) >= _SMALL_TEXT]
+    counts = [0 if len(text) >= _SMALL_TEXT else counter.count(text) for text in texts]
+    for index, count in zip(large, counter.count_many([texts[i] for i in large]), strict=True):
+        counts[index] = count
+    return counts
 
 
 def encode(text: str) -> bytes:

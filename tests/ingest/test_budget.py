@@ -27,6 +27,10 @@ class CountingCounter(TiktokenCounter):
         super().__init__()
         self.counted = 0
 
+    def count(self, text):
+        self.counted += 1
+        return super().count(text)
+
     def count_many(self, texts):
         self.counted += len(texts)
         return super().count_many(texts)
@@ -102,7 +106,7 @@ def test_fill_head_finds_the_largest_head_within_the_allowance():
 
 def test_count_texts_uses_the_cache_on_the_second_run():
     counter, cache = CountingCounter(), DictTokenCache()
-    texts = ["def f():\n    pass\n", "hello world\n", "def f():\n    pass\n"]
+    texts = ["def f():\n    pass\n", "hello world\n" * 400, "def f():\n    pass\n"]
     first = count_texts(texts, counter=counter, cache=cache)
     assert first == counter.count_many(texts)
     counter.counted = 0

@@ -223,6 +223,10 @@ class CountingCounter(TiktokenCounter):
         super().__init__()
         self.texts = 0
 
+    def count(self, text: str) -> int:
+        self.texts += 1
+        return super().count(text)
+
     def count_many(self, texts: Sequence[str]) -> list[int]:
         self.texts += len(texts)
         return super().count_many(texts)
