@@ -16,6 +16,7 @@ from longread.ingest.budget import (
     SKIPPED,
     Candidate,
     TokenCache,
+    count_fresh,
     count_texts,
     fill_head,
     fit_to_budget,
@@ -66,7 +67,9 @@ class Fitter:
         self.by_path = {document.path: document for document in docs}
         self.fixed = counter.count(header_open(fmt) + header_close(fmt))
         paths = [document.path for document in docs]
-        lines = counter.count_many([tree_line(p, f) for f in (FULL, OUTLINE, PATH) for p in paths])
+        lines = count_fresh(
+            [tree_line(p, f) for f in (FULL, OUTLINE, PATH) for p in paths], counter
+        )
         n = len(paths)
         self.line = {
             fidelity: dict(zip(paths, lines[i * n : (i + 1) * n], strict=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from longread.ingest.budget import count_fresh
 from longread.ingest.errors import UsageError
 from longread.ingest.pack import ManifestEntry, Pack, PackBlock, make_pack
 from longread.ingest.render import cut_block, render_header, unit_spans
@@ -68,7 +69,7 @@ def _pieces(block: PackBlock, capacity: int, counter: TokenCounter, fmt: str) ->
     first, _ = cut_block(block.text, layout, spans[:1], fmt)
     wrapper = counter.count(first.text) - counter.count(_span_text(block.text, spans[0]))
     spans = _refine(block.text, spans, max(1, capacity - wrapper), counter)
-    sizes = counter.count_many([_span_text(block.text, span) for span in spans])
+    sizes = count_fresh([_span_text(block.text, span) for span in spans], counter)
     parts: list[PackBlock] = []
     start = 0
     while start < len(spans):
@@ -84,7 +85,7 @@ def _pieces(block: PackBlock, capacity: int, counter: TokenCounter, fmt: str) ->
             if end == start + 1:
                 halves = _refine(block.text, spans[start:end], max(1, sizes[start] // 2), counter)
                 spans[start:end] = halves
-                sizes[start:end] = counter.count_many([_span_text(block.text, s) for s in halves])
+                sizes[start:end] = count_fresh([_span_text(block.text, s) for s in halves], counter)
                 end = start + 1
                 continue
             end -= max(1, (end - start) // 8)
@@ -96,7 +97,7 @@ def _pieces(block: PackBlock, capacity: int, counter: TokenCounter, fmt: str) ->
 def _refine(text: str, spans: list[Span], limit: int, counter: TokenCounter) -> list[Span]:
     """Spans no bigger than `limit` tokens: an oversize line or page is halved (at a newline
     near its middle when there is one) until each half fits."""
-    sizes = counter.count_many([_span_text(text, span) for span in spans])
+    sizes = count_fresh([_span_text(text, span) for span in spans], counter)
     if all(size <= limit for size in sizes):
         return spans
     refined: list[Span] = []
