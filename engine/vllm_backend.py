@@ -114,12 +114,14 @@ class VllmBackend:
             check_fits(len(ids), self.context_window)
         pairs = zip(requests, prompts, strict=True)
         params = [self._sampling(request, len(ids)) for request, ids in pairs]
+        from vllm.exceptions import VLLMError
+
         started = time.perf_counter()
         try:
             outputs = self._llm.generate(
                 [{"prompt_token_ids": ids} for ids in prompts], params, use_tqdm=False
             )
-        except ValueError as exc:  # vLLM's request validation (VLLMValidationError and kin)
+        except (ValueError, VLLMError) as exc:  # request validation (VLLMValidationError, ...)
             raise _request_failure(exc) from exc
         elapsed = time.perf_counter() - started
         return [_completion(output, elapsed) for output in outputs]
@@ -195,7 +197,7 @@ def _start_failure(spec: ModelSpec, exc: Exception) -> str:
     return f"vLLM could not start {spec.name} ({spec.source}): {detail}; {hint}"
 
 
-def _request_failure(exc: ValueError) -> Exception:
+def _request_failure(exc: Exception) -> Exception:
     message = str(exc)
     if "longer than the maximum model length" in message:
         return PromptTooLong(f"{message.splitlines()[0]} Lower --budget or raise --max-model-len.")

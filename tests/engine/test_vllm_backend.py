@@ -81,8 +81,12 @@ def test_missing_vllm_says_how_to_install_it(
 
 
 def test_vllm_validation_errors_are_translated() -> None:
-    too_long = ValueError("The decoder prompt (length 9000) is longer than the maximum model "
-                          "length of 8192. Make sure that `max_model_len` is no smaller.")
+    from vllm.exceptions import VLLMValidationError
+
+    too_long = VLLMValidationError(
+        "The decoder prompt (length 9000) is longer than the maximum model length of 8192. "
+        "Make sure that `max_model_len` is no smaller than the number of text tokens."
+    )
     assert isinstance(_request_failure(too_long), PromptTooLong)
     assert isinstance(_request_failure(ValueError("bad top_p")), BackendUnavailable)
 
@@ -110,10 +114,10 @@ def test_batched_generate_keeps_request_order(vllm_backend: VllmBackend) -> None
 
 @pytest.mark.vllm
 def test_count_prompt_tokens_is_what_vllm_reports(vllm_backend: VllmBackend) -> None:
-    messages = (Message("system", "Answer from the corpus."), Message("user", ledger(40)))
+    messages = (Message("system", "Answer from the corpus."), Message("user", ledger(20)))
     [completion] = vllm_backend.generate([ChatRequest(messages, SamplingSettings(max_tokens=1))])
     assert completion.prompt_tokens == vllm_backend.count_prompt_tokens(messages)
-    corpus_tokens = vllm_backend.tokenizer.count(ledger(40))
+    corpus_tokens = vllm_backend.tokenizer.count(ledger(20))
     assert corpus_tokens < completion.prompt_tokens < corpus_tokens + 64
 
 
