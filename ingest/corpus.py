@@ -8,15 +8,16 @@ batches so the cache is written as the run goes and memory stays bounded.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from longread.ingest.cache import FileStat, IngestCache
 from longread.ingest.discover import DEFAULT_MAX_FILE_BYTES, SourceFile, discover
 from longread.ingest.document import Document, DocumentKind, Skipped
+from longread.ingest.isolation import extract_pdfs
 from longread.ingest.languages import is_code, language_for
-from longread.ingest.pdf import DEFAULT_TIME_LIMIT_S, pdf_reader_version, read_pdf
+from longread.ingest.pdf import DEFAULT_TIME_LIMIT_S, pdf_reader_version
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.textfile import TEXT_READER, Extraction, read_text
 
@@ -36,6 +37,7 @@ class _Options:
     max_file_bytes: int
     pdf_time_limit_s: float
     pdf_reader: str  # the cache key of the PDF reader in use
+    isolate_pdfs: bool  # extract PDFs in killable worker processes
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,11 @@ def read_corpus(
     cache: IngestCache | None = None,
     progress: Progress = no_progress,
     pdf_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    isolate_pdfs: bool = True,
 ) -> Corpus:
     """Discover the files under `roots` and read them into documents, using `cache` when given."""
     discovery = discover(roots, include=include, exclude=exclude, max_file_bytes=max_file_bytes)
-    options = _Options(max_file_bytes, pdf_time_limit_s, pdf_reader_version())
+    options = _Options(max_file_bytes, pdf_time_limit_s, pdf_reader_version(), isolate_pdfs)
     documents: list[Document] = []
     skipped = list(discovery.skipped)
     total = len(discovery.files)
@@ -114,8 +117,8 @@ def _read_and_extract(
         (reads if isinstance(read, _Read) else results).append(read)
     keys = [(read.sha256, _reader(read.source, options)) for read in reads]
     known = cache.get_extractions(keys) if cache is not None else {}
-    new = {key: _extract(read, key[1], options) for read, key in zip(reads, keys, strict=True)
-           if key not in known}
+    todo = {key: read for read, key in zip(reads, keys, strict=True) if key not in known}
+    new = _extract_all(todo, options)
     if cache is not None:
         cache.put_hashes({_file_stat(read.source): read.sha256 for read in reads})
         cache.put_extractions(new)
@@ -136,10 +139,15 @@ def _read_bytes(source: SourceFile, limit: int) -> _Read | Skipped:
     return _Read(source, data, hashlib.sha256(data).hexdigest())
 
 
-def _extract(read: _Read, reader: str, options: _Options) -> Extraction:
-    if reader == TEXT_READER:
-        return read_text(read.data)
-    return read_pdf(read.data, time_limit_s=options.pdf_time_limit_s)
+def _extract_all(
+    todo: Mapping[tuple[str, str], _Read], options: _Options
+) -> dict[tuple[str, str], Extraction]:
+    """Text in this process; PDFs in killable worker processes (see ingest/isolation.py)."""
+    pdf_keys = [key for key in todo if key[1] != TEXT_READER]
+    pdfs = extract_pdfs([todo[key].data for key in pdf_keys],
+                        time_limit_s=options.pdf_time_limit_s, isolate=options.isolate_pdfs)
+    texts = {key: read_text(read.data) for key, read in todo.items() if key[1] == TEXT_READER}
+    return texts | dict(zip(pdf_keys, pdfs, strict=True))
 
 
 def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document | Skipped:
