@@ -155,6 +155,8 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
 @click.option("--tokenizer", help="cl100k (default), a model directory or a tokenizer.json.")
+@click.option("--no-redact", is_flag=True, default=None,
+              help="Keep secrets and secrets files in the pack (redacted by default).")
 @click.option("--manifest", "manifest_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the manifest (JSON) here.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
@@ -165,10 +167,10 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
 @click.pass_context
 def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None, query: str | None,
                  fmt: str, line_numbers: bool, include: tuple[str, ...], exclude: tuple[str, ...],
-                 tokenizer: str | None, manifest_file: Path | None, output: Path | None,
-                 stats: bool, as_json: bool) -> None:
+                 tokenizer: str | None, no_redact: bool | None, manifest_file: Path | None,
+                 output: Path | None, stats: bool, as_json: bool) -> None:
     """Pack PATH... into one context pack within --budget tokens, with a manifest."""
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, redact=False if no_redact else None)
     with progress_bar() as progress:
         pack = run_pack(settings, list(paths), budget=budget, query=query, fmt=fmt,
                         line_numbers=line_numbers, include=include, exclude=exclude,

@@ -1,12 +1,13 @@
 """The `pack` job: read a corpus through the ingest cache and build its token-budgeted context pack.
 
-Outlines and token counts come from the ingest cache when it has them, so a warm run over an
-unchanged repository neither re-parses nor re-tokenizes anything.
+Outlines, token counts and clean secret-scan verdicts come from the ingest cache when it has them,
+so a warm run over an unchanged repository neither re-parses, re-scans nor re-tokenizes anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -15,13 +16,24 @@ from rich.table import Table
 from longread.analysis.config import Settings
 from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import read_corpus
-from longread.ingest.document import Document, Outline
+from longread.ingest.document import Document, Outline, Skipped
 from longread.ingest.errors import UsageError
 from longread.ingest.languages import OUTLINED
 from longread.ingest.outline import OUTLINER_VERSION, extract_outline, format_outline
 from longread.ingest.pack import Manifest, Pack, build_pack
 from longread.ingest.progress import Progress, no_progress
+from longread.ingest.scrub import Scrubbed, scrub
 from longread.ingest.tokens import CL100K, TokenCounter, load_counter
+
+
+@dataclass(frozen=True)
+class PackedCorpus:
+    """A pack and the documents it was made from (redacted when redaction is on): answers'
+    citations are checked against exactly what the model saw."""
+
+    documents: tuple[Document, ...]
+    skipped: tuple[Skipped, ...]
+    pack: Pack
 
 
 def run_pack(
@@ -38,20 +50,46 @@ def run_pack(
     progress: Progress = no_progress,
 ) -> Pack:
     """The context pack of the files under `roots`, within `budget` tokens when one is given."""
+    return read_and_pack(
+        settings, roots, counter=lazy_counter(tokenizer_spec), budget=budget, query=query,
+        fmt=fmt, line_numbers=line_numbers, include=include, exclude=exclude, progress=progress,
+    ).pack
+
+
+def read_and_pack(
+    settings: Settings,
+    roots: Sequence[Path],
+    *,
+    counter: TokenCounter,
+    budget: int | None = None,
+    query: str | None = None,
+    fmt: str = "xml",
+    line_numbers: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    progress: Progress = no_progress,
+) -> PackedCorpus:
+    """Read (through the ingest cache), keep secrets out unless `settings.redact` is off, pack."""
     missing = [root for root in roots if not root.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {missing[0]}")
     if budget is not None and budget <= 0:
         raise UsageError(f"--budget must be a positive number of tokens, not {budget}")
-    counter = lazy_counter(tokenizer_spec)
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
     with IngestCache(settings.ingest_cache_path) as cache:
         corpus = read_corpus(
             roots, include=include, exclude=exclude, cache=cache, progress=progress
         )
-        outlines = CachedOutlines(cache, corpus.documents)
+        scrubbed = (
+            scrub(corpus.documents, cache=cache, progress=progress)
+            if settings.redact
+            else Scrubbed(corpus.documents, (), ())
+        )
+        skipped = tuple(sorted((*corpus.skipped, *scrubbed.skipped), key=lambda s: s.path))
+        outlines = CachedOutlines(cache, scrubbed.documents)
         pack = build_pack(
-            corpus.documents,
-            corpus.skipped,
+            scrubbed.documents,
+            skipped,
             counter=counter,
             budget=budget,
             query=query,
@@ -60,9 +98,10 @@ def run_pack(
             outlines=outlines,
             token_cache=cache,
             progress=progress,
+            redactions=scrubbed.redactions,
         )
         outlines.flush()
-    return pack
+    return PackedCorpus(scrubbed.documents, skipped, pack)
 
 
 class LazyCounter:

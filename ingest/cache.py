@@ -39,7 +39,17 @@ def _create_tables(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
-MIGRATIONS = (Migration("ingest-0001-tables", _create_tables),)
+def _create_clean_verdicts(conn: Connection) -> None:
+    conn.exec_driver_sql(
+        "CREATE TABLE clean_verdicts (redactor TEXT NOT NULL, item TEXT NOT NULL,"
+        " PRIMARY KEY (redactor, item))"
+    )
+
+
+MIGRATIONS = (
+    Migration("ingest-0001-tables", _create_tables),
+    Migration("ingest-0002-clean-verdicts", _create_clean_verdicts),
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,15 @@ class IngestCache:
     def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None:
         rows = [(tokenizer, sha, tokens) for sha, tokens in counts.items()]
         self._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
+
+    def get_clean(self, redactor: str, items: Iterable[str]) -> set[str]:
+        """The items (content hash + file name) the secret scan found clean before."""
+        query = "SELECT item FROM clean_verdicts WHERE redactor = ? AND item IN ({})"
+        return {row[0] for row in self._select_in(query, sorted(set(items)), leading=(redactor,))}
+
+    def put_clean(self, redactor: str, items: Iterable[str]) -> None:
+        rows = [(redactor, item) for item in sorted(set(items))]
+        self._write("INSERT OR IGNORE INTO clean_verdicts VALUES (?, ?)", rows)
 
     def _select_in(
         self, query: str, values: list[str], *, leading: tuple[str, ...] = ()

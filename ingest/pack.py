@@ -21,6 +21,7 @@ from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import IngestError
 from longread.ingest.fit import Fitter, OutlineProvider, Plan, rank_by_query
 from longread.ingest.progress import Progress, no_progress
+from longread.ingest.redact import Redaction
 from longread.ingest.render import BlockLayout, check_format, render_block, render_header
 from longread.ingest.tokens import TokenCounter
 
@@ -66,6 +67,7 @@ class Manifest:
     digest: str
     format: str
     documents: tuple[ManifestEntry, ...]
+    redactions: tuple[Redaction, ...] = ()  # where secrets were blanked out: never the secret
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,7 +77,13 @@ class Manifest:
             "digest": self.digest,
             "format": self.format,
             "documents": [entry.to_json() for entry in self.documents],
+            "redactions": [_redaction_json(r) for r in self.redactions],
         }
+
+
+def _redaction_json(redaction: Redaction) -> dict[str, Any]:
+    found = {"path": redaction.path, "line": redaction.line, "kind": redaction.kind}
+    return found if redaction.page is None else {**found, "page": redaction.page}
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ def build_pack(
     token_cache: TokenCache | None = None,
     progress: Progress = no_progress,
     scores: Mapping[str, float] | None = None,
+    redactions: Sequence[Redaction] = (),
 ) -> Pack:
     """The pack of `documents` (all in full without a budget), never over `budget` tokens."""
     check_format(fmt)
@@ -131,7 +140,8 @@ def build_pack(
     )
     if budget is None:
         return _assemble(
-            docs, skipped, plan, counter=counter, budget=None, fmt=fmt, cache=token_cache
+            docs, skipped, plan, counter=counter, budget=None, fmt=fmt, cache=token_cache,
+            redactions=redactions,
         )
     context = Fitter(docs, fmt, counter, token_cache, outlines, plan)
     rank = cache(lambda: scores if scores is not None else rank_by_query(docs, query))
@@ -139,7 +149,8 @@ def build_pack(
     for _ in range(_REFITS):
         fitted = context.fit(budget - shrink, rank)
         pack = _assemble(
-            docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt, cache=token_cache
+            docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt, cache=token_cache,
+            redactions=redactions,
         )
         if pack.tokens <= budget:
             return pack
@@ -156,6 +167,7 @@ def _assemble(
     budget: int | None,
     fmt: str,
     cache: TokenCache | None,
+    redactions: Sequence[Redaction],
 ) -> Pack:
     listed = [d for d in docs if plan.choice[d.path] != SKIPPED]
     header = render_header(
@@ -185,6 +197,7 @@ def _assemble(
         entries=entries,
         cache=cache,
         encoded=encoded,
+        redactions=redactions,
     )
 
 
@@ -216,6 +229,7 @@ def make_pack(
     entries: Sequence[ManifestEntry],
     cache: TokenCache | None = None,
     encoded: Sequence[bytes | None] | None = None,
+    redactions: Sequence[Redaction] = (),
 ) -> Pack:
     """A Pack with its exact token count (summed when the tokenizer is additive) and digest;
     `encoded` holds blocks' UTF-8 already made, so a 36 MB pack is encoded once."""
@@ -229,7 +243,7 @@ def make_pack(
         tokens = counter.count(data.decode("utf-8", "surrogatepass"))
     digest = hashlib.sha256(data).hexdigest()
     documents = tuple(sorted(entries, key=lambda entry: (entry.path, entry.part or "")))
-    manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents)
+    manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents, tuple(redactions))
     pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
     pack.__dict__["data"] = data
     return pack

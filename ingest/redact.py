@@ -20,6 +20,7 @@ from typing import Any
 
 from longread.ingest.document import Document, Section, Symbol
 
+REDACTOR_VERSION = "redact-1"  # bump when detection changes: cached clean verdicts expire
 HIGH_ENTROPY = "High Entropy String"
 _MIN_REPEAT = 8  # values shorter than this are not hunted down elsewhere in the text
 _LONG_LINE = 4000  # beyond this, only the prefix-anchored patterns run (no backtracking risk)

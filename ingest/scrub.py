@@ -1,0 +1,74 @@
+"""Keeps secrets out of a corpus before it is packed: secrets files skipped, secrets redacted.
+
+Runs after the ingest cache, so the cache keeps the source text and `--no-redact` costs nothing.
+The scan is the slow part of a cold run (~10 MB/s); the cache remembers which contents were clean,
+so a warm run scans only what changed, and only documents with findings are rewritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from longread.ingest.cache import IngestCache
+from longread.ingest.document import Document, Skipped
+from longread.ingest.progress import Progress, no_progress
+from longread.ingest.redact import REDACTOR_VERSION, Redaction, is_secret_file, redact_document
+
+
+@dataclass(frozen=True)
+class Scrubbed:
+    """The documents that may be packed, the secrets files left out, and what was redacted."""
+
+    documents: tuple[Document, ...]
+    skipped: tuple[Skipped, ...]
+    redactions: tuple[Redaction, ...]
+
+
+def scrub(
+    documents: tuple[Document, ...],
+    *,
+    cache: IngestCache | None = None,
+    progress: Progress = no_progress,
+) -> Scrubbed:
+    """Skip secrets files and redact secrets in every other document (order kept)."""
+    kept, skipped = _drop_secret_files(documents)
+    known_clean = cache.get_clean(REDACTOR_VERSION, map(_item, kept)) if cache else set()
+    scanned: list[Document] = []
+    redactions: list[Redaction] = []
+    newly_clean: list[str] = []
+    progress("scanning for secrets", 0, len(kept))
+    for done, doc in enumerate(kept, 1):
+        if _item(doc) in known_clean:
+            scanned.append(doc)
+            continue
+        redacted, found = redact_document(doc)
+        scanned.append(redacted)
+        redactions.extend(found)
+        if not found:
+            newly_clean.append(_item(doc))
+        progress("scanning for secrets", done, len(kept))
+    progress("scanning for secrets", len(kept), len(kept))
+    if cache is not None:
+        cache.put_clean(REDACTOR_VERSION, newly_clean)
+    return Scrubbed(tuple(scanned), tuple(skipped), tuple(redactions))
+
+
+def _drop_secret_files(documents: tuple[Document, ...]) -> tuple[list[Document], list[Skipped]]:
+    kept, skipped = [], []
+    for doc in documents:
+        reason = is_secret_file(doc.path, text=doc.text if _is_token_config(doc.path) else None)
+        if reason is None:
+            kept.append(doc)
+        else:
+            skipped.append(Skipped(doc.path, reason))
+    return kept, skipped
+
+
+def _is_token_config(path: str) -> bool:
+    return PurePosixPath(path).name in (".npmrc", ".pypirc", ".yarnrc.yml")
+
+
+def _item(doc: Document) -> str:
+    """A verdict holds for these bytes under this name (detectors differ by file type)."""
+    return f"{doc.sha256}:{PurePosixPath(doc.path).name}"
