@@ -178,7 +178,9 @@ def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress)
         raise BackendUnavailable(NOT_INSTALLED) from exc
     progress(START_STAGE, 0, 1)
     try:
-        llm = LLM(model=spec.source, enable_prefix_caching=True, **settings)
+        # log stats on: per-request timings (RequestOutput.metrics) and prefix-cache counters
+        llm = LLM(model=spec.source, enable_prefix_caching=True, disable_log_stats=False,
+                  **settings)
     except Exception as exc:  # vLLM/torch raise ValueError, RuntimeError, OSError, OOM, ...
         raise BackendUnavailable(_start_failure(spec, exc)) from exc
     progress(START_STAGE, 1, 1)
