@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from longread.analysis.citations import CorpusIndex, check_citations, parse_citations
 from longread.ingest.document import Document, Section
 
