@@ -11,19 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longread.analysis.backends import open_backend
 from longread.analysis.citations import Citation, CorpusIndex, check_citations
 from longread.analysis.config import Settings
-from longread.engine.answer import Answer, LazyBackend, answer_questions
+from longread.analysis.pack_job import read_and_pack
+from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
-from longread.engine.backend import BACKENDS, Backend, SamplingSettings
-from longread.ingest.cache import IngestCache
-from longread.ingest.corpus import Corpus, read_corpus
+from longread.engine.backend import Backend, SamplingSettings
 from longread.ingest.errors import UsageError
-from longread.ingest.pack import Pack, build_pack
+from longread.ingest.pack import Pack
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.tokens import HuggingFaceCounter
-
-OPENAI_OPTIONS = ("base_url", "model", "api_key_env", "timeout", "max_retries")
 
 
 @dataclass(frozen=True)
@@ -79,18 +76,20 @@ def run_ask(
     questions = [q.strip() for q in questions if q.strip()]
     if not questions:
         raise UsageError("no question given: add one after the paths, or use -q/--questions")
-    backend = build_backend(settings, progress)
+    backend = open_backend(settings, progress)
     try:
-        corpus, pack = _read_and_pack(
+        packed = read_and_pack(
             settings,
             roots,
-            questions,
-            backend,
+            counter=backend.tokenizer,
             budget=budget,
+            query=" ".join(questions),
+            line_numbers=True,
             include=include,
             exclude=exclude,
             progress=progress,
         )
+        pack = packed.pack
         answers = _answer(
             settings,
             pack,
@@ -102,76 +101,9 @@ def run_ask(
         )
     finally:
         backend.close()
-    index = CorpusIndex(corpus.documents)
+    index = CorpusIndex(packed.documents)
     checked = tuple(CheckedAnswer(a, tuple(check_citations(a.text, index))) for a in answers)
-    return AskResult(checked, pack, backend.model, len(corpus.skipped))
-
-
-def build_backend(settings: Settings, progress: Progress = no_progress) -> Backend:
-    """The backend Settings name; in-process vLLM is wrapped so it starts only when needed."""
-    if settings.backend not in BACKENDS:
-        known = ", ".join(sorted(BACKENDS))
-        raise UsageError(f"unknown backend {settings.backend!r} (known: {known})")
-    if settings.backend == "vllm":
-        return _lazy_vllm(settings, progress)
-    if settings.backend == "openai":
-        options = {name: getattr(settings, name) for name in OPENAI_OPTIONS}
-        return BACKENDS["openai"](**options)
-    return BACKENDS[settings.backend](model=settings.model)
-
-
-def _lazy_vllm(settings: Settings, progress: Progress) -> Backend:
-    from longread.engine.models import ensure_default_model, resolve_model
-    from longread.engine.vllm_backend import ENGINE_OPTIONS  # light: vllm itself loads on start
-
-    spec = resolve_model(settings.model, settings.models_dir)
-    if spec.embedded:
-        ensure_default_model(settings.models_dir, progress)
-    options = {name: getattr(settings, name) for name in ENGINE_OPTIONS}
-    chosen = {name: value for name, value in options.items() if value not in (None, 0, 0.0, "")}
-
-    def factory() -> Backend:
-        return BACKENDS["vllm"](
-            model=settings.model, models_dir=settings.models_dir, progress=progress, **options
-        )
-
-    tokenizer_file = Path(spec.source) / "tokenizer.json"
-    if not tokenizer_file.is_file():  # a hub id: only the engine knows its tokenizer
-        return factory()
-    identity = {"backend": "vllm", "model": spec.name, "source": spec.source, **chosen}
-    counter = HuggingFaceCounter(tokenizer_file, name=f"hf:{spec.name}")
-    return LazyBackend(factory, model=spec.name, identity=identity, tokenizer=counter)
-
-
-def _read_and_pack(
-    settings: Settings,
-    roots: Sequence[Path],
-    questions: Sequence[str],
-    backend: Backend,
-    *,
-    budget: int | None,
-    include: Sequence[str],
-    exclude: Sequence[str],
-    progress: Progress,
-) -> tuple[Corpus, Pack]:
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    with IngestCache(settings.ingest_cache_path) as ingest_cache:
-        corpus = read_corpus(
-            roots, include=include, exclude=exclude, cache=ingest_cache, progress=progress
-        )
-        if not corpus.documents:
-            raise UsageError(f"nothing readable under {', '.join(map(str, roots))}")
-        pack = build_pack(
-            corpus.documents,
-            corpus.skipped,
-            counter=backend.tokenizer,
-            budget=budget,
-            query=" ".join(questions),
-            line_numbers=True,
-            token_cache=ingest_cache,
-            progress=progress,
-        )
-    return corpus, pack
+    return AskResult(checked, pack, backend.model, len(packed.skipped))
 
 
 def _answer(

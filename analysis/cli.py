@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,15 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [LONGREAD_CACHE_DIR].")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Cache folder [LONGREAD_CACHE_DIR].")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
 @click.version_option(package_name="longread")
 @click.pass_context
 def cli(ctx: click.Context, cache_dir: str | None, verbose: bool) -> None:
     """Answer questions over a whole corpus — a repository, a folder of PDFs, or both."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="longread: %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="longread: %(message)s")
     ctx.obj = {"cache_dir": cache_dir}
 
 
@@ -93,6 +96,33 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
     check_fail_on(report, fail_on)
 
 
+ENGINE_OPTIONS = (
+    click.option("--backend", help="vllm or openai [LONGREAD_BACKEND]."),
+    click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL]."),
+    click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL]."),
+    click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS]."),
+    click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE]."),
+    click.option("--tensor-parallel-size", type=int, help="vLLM tensor parallelism."),
+    click.option("--pipeline-parallel-size", type=int, help="vLLM pipeline parallelism."),
+    click.option("--max-model-len", type=int, help="vLLM context window."),
+    click.option("--gpu-memory-utilization", type=float, help="vLLM GPU memory share."),
+    click.option("--kv-cache-dtype", help="vLLM KV cache dtype (e.g. fp8)."),
+    click.option("--quantization", help="vLLM quantization method."),
+    click.option("--dtype", help="vLLM weights dtype."),
+    click.option("--enforce-eager/--no-enforce-eager", default=None, help="vLLM eager mode."),
+    click.option("--max-num-batched-tokens", type=int, help="vLLM scheduler batch size."),
+    click.option("--no-redact", "redact", flag_value=False, default=None,
+                 help="Send secrets as they are (redacted by default)."),
+)
+
+
+def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The backend, model, sampling and vLLM flags every job that calls a model shares."""
+    for option in reversed(ENGINE_OPTIONS):
+        command = option(command)
+    return command
+
+
 @cli.command("ask")
 @click.argument("args", nargs=-1, required=True)
 @click.option("-q", "--question", "extra_questions", multiple=True,
@@ -102,20 +132,7 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
 @click.option("--budget", type=int, help="Fit the pack into this many tokens (default: all of it).")
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
-@click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].")
-@click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL].")
-@click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].")
-@click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].")
-@click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE].")
-@click.option("--tensor-parallel-size", type=int, help="vLLM tensor parallelism.")
-@click.option("--pipeline-parallel-size", type=int, help="vLLM pipeline parallelism.")
-@click.option("--max-model-len", type=int, help="vLLM context window.")
-@click.option("--gpu-memory-utilization", type=float, help="vLLM GPU memory share.")
-@click.option("--kv-cache-dtype", help="vLLM KV cache dtype (e.g. fp8).")
-@click.option("--quantization", help="vLLM quantization method.")
-@click.option("--dtype", help="vLLM weights dtype.")
-@click.option("--enforce-eager/--no-enforce-eager", default=None, help="vLLM eager mode.")
-@click.option("--max-num-batched-tokens", type=int, help="vLLM scheduler batch size.")
+@engine_options
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the answer cache.")
 @click.option("--refresh", is_flag=True, help="Answer again and overwrite cached answers.")
 @click.option("--json", "as_json", is_flag=True, help="Print answers, citations and usage as JSON.")
@@ -143,6 +160,42 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
         from rich.console import Console
 
         render_terminal(result, Console())
+
+
+@cli.command("summarize")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--focus", help="What the summary should concentrate on.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the summary and its coverage table (Markdown) here.")
+@click.option("--budget", type=int, help="Fit the pack into this many tokens (default: all of it).")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
+@engine_options
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the answer cache.")
+@click.option("--refresh", is_flag=True, help="Summarize again and overwrite cached results.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary, coverage and usage as JSON.")
+@click.pass_context
+def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | None,
+                      out: Path | None, budget: int | None, include: tuple[str, ...],
+                      exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
+                      **engine_flags: Any) -> None:
+    """Summarize PATH... (PDFs, docs, repositories) and say which documents the summary covers."""
+    from longread.analysis.summarize import run_summarize
+
+    settings = settings_from(ctx, **engine_flags)
+    with progress_bar() as progress:
+        result = run_summarize(settings, list(paths), focus=focus, budget=budget,
+                               include=include, exclude=exclude, use_cache=not no_cache,
+                               refresh=refresh, progress=progress)
+    if out is not None:
+        out.write_text(result.to_markdown(), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    elif out is None:
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(result.to_markdown()))
 
 
 @cli.command("pack")

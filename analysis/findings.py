@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from jsonschema import Draft7Validator
+
 from longread.analysis.diff import Diff
 from longread.ingest.errors import LongreadError, UsageError
 

@@ -19,7 +19,9 @@ def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
     if not (enabled and console.is_terminal):
         yield no_progress
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )
     with Progress(*columns, console=console, transient=True) as bars:
         tasks: dict[str, int] = {}
 

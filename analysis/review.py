@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from longread.analysis.backends import open_backend, settings_identity
 from longread.analysis.config import Settings
 from longread.analysis.diff import Diff, parse_diff
 from longread.analysis.findings import (
@@ -29,7 +30,6 @@ from longread.analysis.findings import (
 )
 from longread.engine.answer_cache import AnswerCache, answer_key
 from longread.engine.backend import (
-    BACKENDS,
     Backend,
     ChatRequest,
     Completion,
@@ -381,41 +381,16 @@ def _report(
     )
 
 
-_VLLM_OPTIONS = (
-    "tensor_parallel_size",
-    "pipeline_parallel_size",
-    "max_model_len",
-    "gpu_memory_utilization",
-    "kv_cache_dtype",
-    "quantization",
-    "dtype",
-    "enforce_eager",
-    "max_num_batched_tokens",
-)
-
-
 def engine_from_settings(settings: Settings, progress: Progress = no_progress) -> ReviewEngine:
-    """The backend named in settings, opened lazily; its identity comes from settings alone."""
-    if settings.backend not in BACKENDS:
-        raise UsageError(f"unknown backend {settings.backend!r}: one of {', '.join(BACKENDS)}")
-    if settings.backend == "openai":
-        options: dict[str, Any] = {
-            "base_url": settings.base_url,
-            "model": settings.model,
-            "api_key_env": settings.api_key_env,
-            "timeout": settings.timeout,
-            "max_retries": settings.max_retries,
-        }
-    else:
-        options = {"model": settings.model, "models_dir": settings.models_dir}
-        options |= {n: getattr(settings, n) for n in _VLLM_OPTIONS if getattr(settings, n)}
-    identity = {"backend": settings.backend, **{k: str(v) for k, v in options.items()}}
-    identity = {
-        k: v for k, v in identity.items() if k not in ("timeout", "max_retries", "api_key_env")
-    }
-    factory = BACKENDS[settings.backend]
-    extra = {"progress": progress} if settings.backend == "vllm" else {}
-    return ReviewEngine(lambda: factory(**options, **extra), identity, settings.model)
+    """The backend named in settings, opened only on a cache miss and then once."""
+    opened: list[Backend] = []
+
+    def open_once() -> Backend:
+        if not opened:
+            opened.append(open_backend(settings, progress))
+        return opened[0]
+
+    return ReviewEngine(open_once, settings_identity(settings), settings.model)
 
 
 def run_review(

@@ -42,6 +42,7 @@ class Answer:
     seconds: float
     from_cache: bool = False
     shards: int = 1  # 1 for a one-pass answer, else the number of shards mapped
+    partials: tuple[str, ...] = ()  # map-reduce: the shards' partial answers that were merged
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,7 +80,8 @@ def answer_questions(
         for answer in _answer_fresh(pack, missing, backend, cache, sampling, refresh, progress):
             answers[answer.question] = answer
             if cache is not None:
-                cache.put(keys[answer.question], _usage_of(answer), meta={"shards": answer.shards})
+                meta = {"shards": answer.shards, "partials": list(answer.partials)}
+                cache.put(keys[answer.question], _usage_of(answer), meta=meta)
     return [answers[question] for question in questions]
 
 
@@ -107,7 +109,7 @@ def _answer_fresh(
     shards = shard_pack(pack, longest, backend, sampling)
     answers = []
     for question in questions:
-        text, usage = map_reduce(
+        text, usage, partials = map_reduce(
             shards,
             question,
             backend,
@@ -116,7 +118,7 @@ def _answer_fresh(
             refresh=refresh,
             progress=progress,
         )
-        answers.append(_answer(question, text, usage, shards=len(shards)))
+        answers.append(_answer(question, text, usage, shards=len(shards), partials=partials))
     return answers
 
 
@@ -140,7 +142,9 @@ def _from_completion(question: str, completion: Completion) -> Answer:
     return _answer(question, completion.text, usage, shards=1)
 
 
-def _answer(question: str, text: str, usage: Usage, *, shards: int) -> Answer:
+def _answer(
+    question: str, text: str, usage: Usage, *, shards: int, partials: tuple[str, ...] = ()
+) -> Answer:
     return Answer(
         question,
         text.strip(),
@@ -150,6 +154,7 @@ def _answer(question: str, text: str, usage: Usage, *, shards: int) -> Answer:
         usage.seconds,
         from_cache=False,
         shards=shards,
+        partials=partials,
     )
 
 
@@ -173,6 +178,7 @@ def _answer_from_cache(question: str, hit: CachedAnswer) -> Answer:
         hit.seconds,
         from_cache=True,
         shards=int(hit.meta.get("shards", 1)),
+        partials=tuple(hit.meta.get("partials", ())),
     )
 
 

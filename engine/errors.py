@@ -1,4 +1,4 @@
-"""Engine errors (see the tree in longread.ingest.errors); third-party errors are translated here."""
+"""Engine errors (the tree is drawn in longread.ingest.errors); third-party errors end here."""
 
 from __future__ import annotations
 

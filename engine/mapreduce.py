@@ -122,8 +122,9 @@ def map_reduce(
     sampling: SamplingSettings,
     refresh: bool = False,
     progress: Progress = no_progress,
-) -> tuple[str, Usage]:
-    """Answer `question` over `shards`: map each (cached per shard), then reduce to one answer."""
+) -> tuple[str, Usage, tuple[str, ...]]:
+    """Answer `question` over `shards`: map each (cached per shard), then reduce to one answer.
+    Also returns the partial answers that went into the merge (what each shard contributed)."""
     items = [
         (
             cache_key("shard", shard.digest, question, backend, sampling),
@@ -140,7 +141,7 @@ def map_reduce(
     text, reduce_usage = _reduce(
         question, partials, backend, cache=cache, sampling=sampling, refresh=refresh
     )
-    return text, usage + reduce_usage
+    return text, usage + reduce_usage, tuple(partials)
 
 
 def _usage(results: Sequence[tuple[Completion, bool]]) -> Usage:

@@ -43,6 +43,17 @@ Merge them into one answer. Keep every citation exactly as written. Drop partial
 """
 
 
+_SUMMARY = """\
+Summarize the corpus: its purpose, its main parts and what each says or does, and the key \
+decisions, findings or numbers. Cover every document that matters, one short paragraph or bullet \
+per topic, and cite the documents and pages or lines each point comes from."""
+
+
+def summary_question(focus: str | None = None) -> str:
+    """The question `summarize` asks (through the same one-pass / map-reduce machinery)."""
+    return _SUMMARY if not focus else f"{_SUMMARY}\nFocus on: {focus.strip()}"
+
+
 def fence(text: str) -> tuple[str, str]:
     """Markers around `text`: a nonce from its digest makes them unguessable from inside."""
     nonce = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

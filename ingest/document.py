@@ -10,7 +10,7 @@ DocumentKind = Literal["code", "text", "pdf"]
 
 @dataclass(frozen=True)
 class Symbol:
-    """One definition in a code outline: its signature text as written, with line numbers (1-based)."""
+    """One definition in a code outline: its signature as written, with 1-based line numbers."""
 
     name: str
     kind: str  # "class", "function", "method", "struct", "interface", "enum", "type", ...

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 # Languages with a tree-sitter outline (grammar wheels installed with longread).
-OUTLINED = frozenset({"python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp"})
+OUTLINED = frozenset(
+    {"python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp"}
+)
 
 _BY_SUFFIX = {
     ".py": "python", ".pyi": "python",

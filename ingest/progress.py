@@ -1,4 +1,4 @@
-"""How the core reports progress without drawing anything: a callback the CLI may turn into a bar."""
+"""How the core reports progress without drawing: a callback the CLI may turn into a bar."""
 
 from __future__ import annotations
 

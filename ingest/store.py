@@ -43,7 +43,9 @@ def open_store(path: Path, migrations: Sequence[Migration]) -> Engine:
         if _is_busy(exc):
             raise CacheError(f"cache {path} is locked by another process for too long") from exc
         moved = _move_aside(path)
-        log.warning("cache %s was corrupt (%s); moved to %s and rebuilt", path, _first_line(exc), moved)
+        log.warning(
+            "cache %s was corrupt (%s); moved to %s and rebuilt", path, _first_line(exc), moved
+        )
         try:
             return _open_checked(path, migrations)
         except (DatabaseError, sqlite3.DatabaseError) as again:

@@ -74,4 +74,6 @@ def load_counter(spec: str | None) -> TokenCounter:
         return HuggingFaceCounter(path / "tokenizer.json", name=f"hf:{path.name}")
     if path.is_file():
         return HuggingFaceCounter(path)
-    raise UsageError(f"unknown tokenizer {spec!r}: give 'cl100k', a model directory or a tokenizer.json")
+    raise UsageError(
+        f"unknown tokenizer {spec!r}: give 'cl100k', a model directory or a tokenizer.json"
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from longread.engine.models import ensure_default_model
 
 

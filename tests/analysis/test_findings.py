@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from longread.analysis.diff import parse_diff
 from longread.analysis.findings import (
     Coverage,

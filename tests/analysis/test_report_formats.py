@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft7Validator
+
 from longread.analysis.findings import Coverage, Finding, ReviewReport
 from longread.analysis.report_formats import GITHUB_CAP, render_report
 from longread.ingest.errors import UsageError

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from jsonschema import Draft7Validator
+
 from longread.analysis.cli import cli
 from longread.engine.backend import BACKENDS, ChatRequest, Completion, Message
 

@@ -1,0 +1,137 @@
+"""The `summarize` job: one summary of a large document set, and what it covers.
+
+One pass when the set fits the window; otherwise the engine's map-reduce summarizes each shard
+with citations and merges the partial summaries level by level, citations kept. The coverage
+table names every input document: cited in the summary, cited only in a partial summary that the
+merge dropped ("merged away"), in the pack but never cited, or left out and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from longread.analysis.backends import open_backend
+from longread.analysis.citations import Citation, CorpusIndex, check_citations, parse_citations
+from longread.analysis.config import Settings
+from longread.analysis.pack_job import read_and_pack
+from longread.engine.answer import Answer, answer_questions
+from longread.engine.answer_cache import AnswerCache
+from longread.engine.backend import SamplingSettings
+from longread.engine.prompt import summary_question
+from longread.ingest.pack import Pack
+from longread.ingest.progress import Progress, no_progress
+
+CITED, MERGED_AWAY, NOT_CITED = "cited", "merged away", "not cited"
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    path: str
+    status: str  # cited | merged away | not cited | path only | skipped
+    detail: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "status": self.status, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    summary: Answer
+    citations: tuple[Citation, ...]
+    coverage: tuple[CoverageRow, ...]
+    pack: Pack
+    model: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary.to_json(),
+            "citations": [citation.to_json() for citation in self.citations],
+            "coverage": [row.to_json() for row in self.coverage],
+            "pack": {"digest": self.pack.digest, "tokens": self.pack.tokens},
+            "model": self.model,
+        }
+
+    def to_markdown(self) -> str:
+        """The summary, then the coverage table (what a user keeps with --out)."""
+        lines = [self.summary.text.strip(), "", "## Coverage", "", "| document | status | detail |",
+                 "|---|---|---|"]
+        lines += [f"| `{_cell(r.path)}` | {r.status} | {_cell(r.detail)} |" for r in self.coverage]
+        counts = _counts(self.coverage)
+        lines += ["", ", ".join(f"{n} {status}" for status, n in counts.items()) + "."]
+        flagged = [c for c in self.citations if c.status != "ok"]
+        if flagged:
+            lines += ["", "Citations that do not check out:"]
+            lines += [f"- `{c.raw}`: {c.status} ({c.detail})" for c in flagged]
+        return "\n".join(lines) + "\n"
+
+
+def run_summarize(
+    settings: Settings,
+    roots: Sequence[Path],
+    *,
+    focus: str | None = None,
+    budget: int | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    use_cache: bool = True,
+    refresh: bool = False,
+    progress: Progress = no_progress,
+) -> SummaryResult:
+    """Summarize the documents under `roots` (optionally with a focus) and account for each."""
+    backend = open_backend(settings, progress)
+    question = summary_question(focus)
+    sampling = SamplingSettings(max_tokens=settings.max_tokens, temperature=settings.temperature)
+    try:
+        packed = read_and_pack(settings, roots, counter=backend.tokenizer, budget=budget,
+                               query=focus, line_numbers=True, include=include, exclude=exclude,
+                               progress=progress)
+        with AnswerCache(settings.answer_cache_path) if use_cache else nullcontext() as cache:
+            summary = answer_questions(packed.pack, [question], backend, cache=cache,
+                                       sampling=sampling, refresh=refresh, progress=progress)[0]
+    finally:
+        backend.close()
+    index = CorpusIndex(packed.documents)
+    citations = tuple(check_citations(summary.text, index))
+    coverage = coverage_rows(packed.pack, index, citations, summary.partials)
+    return SummaryResult(summary, citations, coverage, packed.pack, backend.model)
+
+
+def coverage_rows(
+    pack: Pack, index: CorpusIndex, citations: Iterable[Citation], partials: Sequence[str]
+) -> tuple[CoverageRow, ...]:
+    """One row per document of the manifest, in path order."""
+    cited = _cited_paths(index, citations)
+    in_partials = _cited_paths(index, (c for text in partials for c in parse_citations(text)))
+    rows = []
+    for entry in pack.manifest.documents:
+        if entry.fidelity == "skipped":
+            rows.append(CoverageRow(entry.path, "skipped", entry.reason or ""))
+        elif entry.path in cited:
+            rows.append(CoverageRow(entry.path, CITED))
+        elif entry.fidelity == "path":
+            rows.append(CoverageRow(entry.path, "path only", "listed by name only (over budget)"))
+        elif entry.path in in_partials:
+            rows.append(CoverageRow(entry.path, MERGED_AWAY,
+                                    "cited in a partial summary, dropped when merging"))
+        else:
+            rows.append(CoverageRow(entry.path, NOT_CITED, f"in the pack ({entry.fidelity})"))
+    return tuple(rows)
+
+
+def _cited_paths(index: CorpusIndex, citations: Iterable[Citation]) -> set[str]:
+    return {path for c in citations if (path := index.resolve(c.path)) is not None}
+
+
+def _counts(rows: Iterable[CoverageRow]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,110 @@
+"""`longread summarize`: one pass or map-reduce, and a coverage table that names every document."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import FakeBackend  # noqa: E402
+
+from longread.analysis.cli import cli  # noqa: E402
+from longread.engine.backend import BACKENDS, ChatRequest, Completion  # noqa: E402
+
+_DOC_ID = re.compile(r'<document id="([^"]+)"')
+
+
+class SummaryFake(FakeBackend):
+    """One pass: cites the first document. Map: cites its shard's first document. Reduce: keeps
+    only the first partial summary's citation, so the other shards' documents are merged away."""
+
+    def _complete(self, request: ChatRequest) -> Completion:
+        system = request.messages[0].content
+        if system.startswith("Partial answers"):
+            first = re.search(r"`([^`]+:1)`", system)
+            text = f"Merged summary, see `{first.group(1)}`." if first else "Nothing."
+        else:
+            ids = _DOC_ID.findall(system)
+            text = f"This part covers `{ids[0]}:1`." if ids else "NOT IN THIS PART"
+        prompt = self.count_prompt_tokens(request.messages)
+        return Completion(text, prompt, 0, self.tokenizer.count(text), 0.01, "stop")
+
+
+@pytest.fixture
+def summary_fake(monkeypatch: pytest.MonkeyPatch) -> list[SummaryFake]:
+    built: list[SummaryFake] = []
+
+    def factory(**options: Any) -> SummaryFake:
+        built.append(SummaryFake(context_window=int(options.get("context_window", 8192))))
+        return built[-1]
+
+    monkeypatch.setitem(BACKENDS, "summary-fake", factory)
+    return built
+
+
+def _documents(root: Path, count: int, *, lines: int = 40) -> list[str]:
+    root.mkdir()
+    names = []
+    for i in range(count):
+        name = f"report-{i:02d}.md"
+        body = "\n".join(f"Finding {i}.{j}: value {i * 100 + j}." for j in range(lines))
+        (root / name).write_text(f"# Report {i}\n{body}\n", encoding="utf-8")
+        names.append(name)
+    (root / "scan.bin").write_bytes(b"\x00\x01binary")
+    return names
+
+
+def _summarize(tmp_path: Path, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "summarize",
+                                    "--backend", "summary-fake", *args])
+
+
+def test_one_pass_summary_ends_with_a_coverage_table_naming_every_document(
+    tmp_path: Path, summary_fake: list[SummaryFake]
+) -> None:
+    names = _documents(tmp_path / "docs", 3, lines=5)
+    out = tmp_path / "summary.md"
+    result = _summarize(tmp_path, str(tmp_path / "docs"), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    table = text[text.index("## Coverage"):]
+    for name in [*names, "scan.bin"]:
+        assert f"`{name}`" in table
+    assert f"| `{names[0]}` | cited |" in table
+    assert f"| `{names[1]}` | not cited |" in table
+    assert "| `scan.bin` | skipped | binary" in table
+    assert len(summary_fake[0].requests) == 1
+
+
+def test_past_the_window_shards_are_summarized_and_merged_away_documents_are_named(
+    tmp_path: Path, summary_fake: list[SummaryFake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = _documents(tmp_path / "docs", 6)
+    monkeypatch.setitem(BACKENDS, "summary-fake", _small_window(summary_fake))
+    result = _summarize(tmp_path, str(tmp_path / "docs"), "--json", "--max-tokens", "64")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["summary"]["shards"] > 2
+    status = {row["path"]: row["status"] for row in data["coverage"]}
+    assert set(status) == {*names, "scan.bin"}
+    assert status[names[0]] == "cited"
+    assert "merged away" in status.values()
+    assert status["scan.bin"] == "skipped"
+    again = _summarize(tmp_path, str(tmp_path / "docs"), "--json", "--max-tokens", "64")
+    assert json.loads(again.output)["coverage"] == data["coverage"]
+    assert json.loads(again.output)["summary"]["from_cache"] is True
+
+
+def _small_window(built: list[SummaryFake]) -> Any:
+    def factory(**_: Any) -> SummaryFake:
+        built.append(SummaryFake(context_window=1200))
+        return built[-1]
+
+    return factory
