@@ -34,6 +34,7 @@ _ANSWER_CHANGING = (
 )
 CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build otherwise sizes the KV cache from one NUMA node
 START_STAGE = "starting vLLM"
+EXECUTE_TIMEOUT_S = 3600
 NOT_INSTALLED = "vLLM is not installed: pip install 'longread[cpu]' (or [gpu])"
 
 
@@ -172,6 +173,8 @@ def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress)
     # vLLM configures itself from the environment only; stdout belongs to the CLI's output.
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # A long prefill on a busy CPU can exceed vLLM's 300 s per-step RPC limit and kill the engine.
+    os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(EXECUTE_TIMEOUT_S))
     try:
         from vllm import LLM
     except ImportError as exc:
@@ -203,6 +206,11 @@ def _request_failure(exc: Exception) -> Exception:
     message = str(exc)
     if "longer than the maximum model length" in message:
         return PromptTooLong(f"{message.splitlines()[0]} Lower --budget or raise --max-model-len.")
+    if "EngineCore" in message:  # EngineDeadError: the engine process is gone
+        return BackendUnavailable(
+            "the vLLM engine died (its log above says why); finished shards are cached, so "
+            "running the same command again resumes"
+        )
     return BackendUnavailable(f"vLLM refused the request: {message.splitlines()[0]}")
 
 
