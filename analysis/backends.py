@@ -14,7 +14,7 @@ from longread.engine.answer import LazyBackend
 from longread.engine.backend import BACKENDS, Backend
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.tokens import HuggingFaceCounter
+from longread.ingest.tokens import HuggingFaceCounter, LazyCounter
 
 OPENAI_OPTIONS = ("base_url", "model", "api_key_env", "timeout", "max_retries")
 
@@ -67,5 +67,6 @@ def _lazy_vllm(settings: Settings, progress: Progress) -> Backend:
     if not tokenizer_file.is_file():  # a hub id: only the engine knows its tokenizer
         return factory()
     identity = engine_identity(spec, engine_settings(spec, options))
-    counter = HuggingFaceCounter(tokenizer_file, name=f"hf:{spec.name}")
+    name = f"hf:{spec.name}"  # loaded only when a count is not in the ingest cache
+    counter = LazyCounter(name, lambda: HuggingFaceCounter(tokenizer_file, name=name))
     return LazyBackend(factory, model=spec.name, identity=identity, tokenizer=counter)

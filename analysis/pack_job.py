@@ -6,7 +6,7 @@ so a warm run over an unchanged repository neither re-parses, re-scans nor re-to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from longread.ingest.outline import OUTLINER_VERSION, extract_outline, format_ou
 from longread.ingest.pack import Manifest, Pack, build_pack
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.scrub import Scrubbed, scrub
-from longread.ingest.tokens import CL100K, TokenCounter, load_counter
+from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
 
 
 @dataclass(frozen=True)
@@ -102,26 +102,6 @@ def read_and_pack(
         )
         outlines.flush()
     return PackedCorpus(scrubbed.documents, skipped, pack)
-
-
-class LazyCounter:
-    """A counter loaded on first use: a warm run whose counts are all cached never loads cl100k."""
-
-    def __init__(self, name: str, load: Callable[[], TokenCounter]) -> None:
-        self.name = name
-        self._load = load
-        self._counter: TokenCounter | None = None
-
-    def _real(self) -> TokenCounter:
-        if self._counter is None:
-            self._counter = self._load()
-        return self._counter
-
-    def count(self, text: str) -> int:
-        return self._real().count(text)
-
-    def count_many(self, texts: Sequence[str]) -> list[int]:
-        return self._real().count_many(texts) if texts else []
 
 
 def lazy_counter(spec: str | None) -> TokenCounter:

@@ -239,8 +239,9 @@ def make_pack(
     if is_additive(counter):
         fixed = count_texts([header, footer], counter=counter, cache=cache)
         tokens = sum(fixed) + sum(block.tokens for block in blocks)
-    else:
-        tokens = counter.count(data.decode("utf-8", "surrogatepass"))
+    else:  # counted whole, and cached by the pack's own digest: a warm run loads no tokenizer
+        text = data.decode("utf-8", "surrogatepass")
+        tokens = count_texts([text], counter=counter, cache=cache, encoded=[data])[0]
     digest = hashlib.sha256(data).hexdigest()
     documents = tuple(sorted(entries, key=lambda entry: (entry.path, entry.part or "")))
     manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents, tuple(redactions))

@@ -7,7 +7,7 @@ Two implementations of one small interface: tiktoken's cl100k (shipped offline b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -63,6 +63,26 @@ class HuggingFaceCounter:
     def count_many(self, texts: Sequence[str]) -> list[int]:
         encoded = self._tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
         return [len(item.ids) for item in encoded]
+
+
+class LazyCounter:
+    """A counter loaded on first use: a warm run whose counts are all cached loads no tokenizer."""
+
+    def __init__(self, name: str, load: Callable[[], TokenCounter]) -> None:
+        self.name = name
+        self._load = load
+        self._counter: TokenCounter | None = None
+
+    def _real(self) -> TokenCounter:
+        if self._counter is None:
+            self._counter = self._load()
+        return self._counter
+
+    def count(self, text: str) -> int:
+        return self._real().count(text)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return self._real().count_many(texts) if texts else []
 
 
 def load_counter(spec: str | None) -> TokenCounter:
