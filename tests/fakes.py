@@ -117,6 +117,19 @@ class RecordingBackend:
         return sum(r.messages[0].content.startswith("You see one part") for r in self.requests)
 
 
+class Borrowed:
+    """The session's shared engine, lent to one CLI run: the job's close() must not stop it."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def close(self) -> None:
+        return None
+
+
 def register_fake(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
     """Registers "fake" in the real registry; the list collects every FakeBackend it builds."""
     built: list[FakeBackend] = []

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fakes import Borrowed
 from jsonschema import Draft7Validator
 
 from longread.analysis.cli import cli
@@ -215,19 +216,6 @@ def test_diff_file_from_stdin_and_worktree(repo: Path, tmp_path: Path, scripted:
 def test_not_a_repository_is_one_clear_line(tmp_path: Path, scripted: Built) -> None:
     result = run(tmp_path, tmp_path, "--format", "json")
     assert result.exit_code == 2 and "not in a git repository" in result.output
-
-
-class Borrowed:
-    """The session's shared engine, lent to one review: the job's close() must not stop it."""
-
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    def close(self) -> None:
-        return None
 
 
 @pytest.mark.vllm

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes import FakeBackend  # noqa: E402
+from fakes import Borrowed, FakeBackend  # noqa: E402
 
 from longread.analysis.cli import cli  # noqa: E402
 from longread.engine.backend import BACKENDS, ChatRequest, Completion  # noqa: E402
@@ -108,3 +108,29 @@ def _small_window(built: list[SummaryFake]) -> Any:
         return built[-1]
 
     return factory
+
+
+@pytest.mark.vllm
+def test_summarize_pdfs_with_the_real_cpu_engine(
+    tmp_path: Path, vllm_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mechanics with the real engine: a summary comes back and every PDF is in the table."""
+    from pdfs import encrypted_pdf_bytes, pdf_bytes
+
+    docs = tmp_path / "pdfs"
+    docs.mkdir()
+    (docs / "budget.pdf").write_bytes(pdf_bytes(["Budget 2026: travel is cut by 10 percent."]))
+    (docs / "hiring.pdf").write_bytes(pdf_bytes(["Hiring plan: two engineers in spring.", None]))
+    (docs / "locked.pdf").write_bytes(encrypted_pdf_bytes(["secret"], user_password="pw"))
+    monkeypatch.setitem(BACKENDS, "shared-vllm", lambda **_: Borrowed(vllm_backend))
+    out = tmp_path / "summary.md"
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "summarize",
+                                      str(docs), "--backend", "shared-vllm", "--max-tokens", "96",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    summary, table = text.split("## Coverage", 1)
+    assert summary.strip()
+    for name in ("budget.pdf", "hiring.pdf", "locked.pdf"):
+        assert f"`{name}`" in table
+    assert "| `locked.pdf` | skipped | encrypted (password required) |" in table
