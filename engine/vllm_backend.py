@@ -35,6 +35,7 @@ _ANSWER_CHANGING = (
 CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build otherwise sizes the KV cache from one NUMA node
 START_STAGE = "starting vLLM"
 EXECUTE_TIMEOUT_S = 3600
+SMALL_CPU_CORES = 4
 NOT_INSTALLED = "vLLM is not installed: pip install 'longread[cpu]' (or [gpu])"
 
 
@@ -175,6 +176,10 @@ def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # A long prefill on a busy CPU can exceed vLLM's 300 s per-step RPC limit and kill the engine.
     os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(EXECUTE_TIMEOUT_S))
+    if spec.device == "cpu" and (os.cpu_count() or 1) <= SMALL_CPU_CORES:
+        # vLLM keeps one core for its scheduler; on a small machine that halves the compute
+        # (measured on 2 cores: 29 -> 57 prompt tokens/s with the core given back).
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     try:
         from vllm import LLM
     except ImportError as exc:
