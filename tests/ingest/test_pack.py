@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -101,6 +102,26 @@ def test_budget_invariants(seed, files, budget, fmt, line_numbers):
     again = build_pack(list(reversed(documents)), [], budget=budget, **options)
     assert again.text == pack.text and again.digest == pack.digest
     assert pack.digest == hashlib.sha256(pack.text.encode()).hexdigest()
+    assert_traceable(pack, {d.path: d for d in documents}, line_numbers=line_numbers)
+
+
+NUMBERED = re.compile(r"^\s*(\d+)\t(.*)$")
+
+
+def assert_traceable(pack: Pack, sources: dict[str, Document], *, line_numbers: bool) -> None:
+    """Every line a full block carries is its source's line: numbered lines by their number,
+    unnumbered blocks as one contiguous run of the source."""
+    for block in pack.blocks:
+        if block.fidelity != "full":
+            continue
+        source = sources[block.path].text.splitlines()
+        if line_numbers:
+            matches = (NUMBERED.match(line) for line in block.text.splitlines())
+            numbered = [m.groups() for m in matches if m]
+            assert numbered, block.path
+            assert all(source[int(n) - 1] == text for n, text in numbered), block.path
+        elif block.part is None:
+            assert sources[block.path].text.rstrip("\n") in block.text, block.path
 
 
 @settings(max_examples=40, deadline=None)
