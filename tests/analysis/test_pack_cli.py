@@ -6,40 +6,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pdfs import pdf_bytes
 
 from longread.analysis.cli import cli
 from longread.ingest.tokens import TiktokenCounter
 
 COUNTER = TiktokenCounter()
-
-
-def text_pdf(pages: list[str]) -> bytes:
-    """A minimal PDF with one line of Helvetica text per page, xref offsets included."""
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for i, text in enumerate(pages):
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i} 0 R"
-            " /Resources << /Font << /F1 3 0 R >> >> >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -62,7 +34,7 @@ def repo(tmp_path: Path) -> Path:
         "def find_note(index, title):\n    '''Look up a note by its title.'''\n"
         "    return index.get(title)\n"
     )
-    (root / "docs" / "report.pdf").write_bytes(text_pdf(["Quarterly report", "Revenue grew"]))
+    (root / "docs" / "report.pdf").write_bytes(pdf_bytes(["Quarterly report", "Revenue grew"]))
     (root / "docs" / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf at all\n")
     git(root, "init", "-q")
     git(root, "add", "-A")
