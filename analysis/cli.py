@@ -97,6 +97,22 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
     check_fail_on(report, fail_on)
 
 
+CORPUS_OPTIONS = (
+    click.option("--budget", type=int,
+                 help="Fit the pack into this many tokens (default: all of it)."),
+    click.option("--include", multiple=True, help="Only files matching this glob (repeatable)."),
+    click.option("--exclude", multiple=True,
+                 help="Leave out files matching this glob (repeatable)."),
+)
+
+
+def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--budget, --include and --exclude: how every job chooses and fits its corpus."""
+    for option in reversed(CORPUS_OPTIONS):
+        command = option(command)
+    return command
+
+
 ENGINE_OPTIONS = (
     click.option("--backend", help="vllm or openai [LONGREAD_BACKEND]."),
     click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL]."),
@@ -130,9 +146,7 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
               help="A question (repeatable); then every argument is a path.")
 @click.option("--questions", "questions_file", type=click.File("r", encoding="utf-8"),
               help="A file of questions, one per line.")
-@click.option("--budget", type=int, help="Fit the pack into this many tokens (default: all of it).")
-@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
-@click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
+@corpus_options
 @engine_options
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the answer cache.")
 @click.option("--refresh", is_flag=True, help="Answer again and overwrite cached answers.")
@@ -170,9 +184,7 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
 @click.option("--focus", help="What the summary should concentrate on.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the summary and its coverage table (Markdown) here.")
-@click.option("--budget", type=int, help="Fit the pack into this many tokens (default: all of it).")
-@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
-@click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
+@corpus_options
 @engine_options
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the answer cache.")
 @click.option("--refresh", is_flag=True, help="Summarize again and overwrite cached results.")
@@ -203,13 +215,11 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
 
 @cli.command("pack")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--budget", type=int, help="Fit the pack into this many tokens (default: all of it).")
+@corpus_options
 @click.option("--query", help="What the pack is for; ranks documents when not all fit in full.")
 @click.option("--format", "fmt", type=click.Choice(PACK_FORMATS), default="xml", show_default=True,
               help="Pack format.")
 @click.option("--line-numbers", is_flag=True, help="Prefix code and text lines with their numbers.")
-@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
-@click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
 @click.option("--tokenizer", help="cl100k (default), a model directory or a tokenizer.json.")
 @click.option("--no-redact", is_flag=True, default=None,
               help="Keep secrets and secrets files in the pack (redacted by default).")
