@@ -6,7 +6,7 @@ so a warm run over an unchanged repository neither re-parses, re-scans nor re-to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +68,12 @@ def read_and_pack(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     progress: Progress = no_progress,
+    priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
 ) -> PackedCorpus:
-    """Read (through the ingest cache), keep secrets out unless `settings.redact` is off, pack."""
+    """Read (through the ingest cache), keep secrets out unless `settings.redact` is off, pack.
+
+    `priority` scores the (redacted) documents in place of the query ranking: review's selection.
+    """
     missing = [root for root in roots if not root.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {missing[0]}")
@@ -99,6 +103,7 @@ def read_and_pack(
             token_cache=cache,
             progress=progress,
             redactions=scrubbed.redactions,
+            scores=None if priority is None else priority(scrubbed.documents),
         )
         outlines.flush()
     return PackedCorpus(scrubbed.documents, skipped, pack)
