@@ -1,8 +1,9 @@
 """The one line splitter: lines as git, grep and editors count them.
 
-`str.splitlines` also breaks at form feed, vertical tab, \\x1c-\\x1e, \\x85, U+2028 and U+2029, so after
-one of those every `path:N` drifts from what `sed -n Np` shows. Every module that numbers, cites or
-parses lines goes through here: a line ends at "\\n" only, and "\\r\\n" is one break.
+`str.splitlines` also breaks at form feed, vertical tab, \\x1c-\\x1e, \\x85, U+2028 and U+2029,
+so after one of those every `path:N` drifts from what `sed -n Np` shows. Every module that
+numbers, cites or parses lines goes through here: a line ends at "\\n" only, and "\\r\\n" is
+one break.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from pathlib import PurePosixPath
 from longread.ingest.cache import IngestCache
 from longread.ingest.document import Document, Skipped
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.redact import REDACTOR_VERSION, Redaction, is_secret_file, redact_document
+from longread.ingest.redact import REDACTOR_VERSION, Redaction, redact_document
+from longread.ingest.secret_files import is_secret_file
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from longread.ingest.document import Document, Outline, Section, Symbol
 from longread.ingest.redact import (
     Redaction,
-    is_secret_file,
     marker,
     redact_document,
     redact_text,
 )
+from longread.ingest.secret_files import is_secret_file
 
 UPPER_DIGITS = string.ascii_uppercase + string.digits
 ALNUM = string.ascii_letters + string.digits
