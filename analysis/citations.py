@@ -1,20 +1,26 @@
-"""Citations in an answer, parsed and checked against the corpus: wrong ones are flagged, not kept.
+"""Citations in an answer, parsed and checked against what the model saw: wrong ones are flagged.
 
 Forms understood: `path:line`, `path:start-end`, `path#L10-L20`, `file.pdf#page=N` and
-"page N of file.pdf" — in backticks, brackets or bare. A quote next to a citation (a backtick or
-double-quoted snippet on the same line) must occur at the cited place, give or take a few lines.
+"page N of file.pdf" — in backticks, brackets or bare. A citation is checked in this order: the
+path exists (`unknown-path`), the lines or page exist (`out-of-range`), the pack showed them to the
+model (`not-shown`: a path-only document, or lines or pages outside the part or outline it showed),
+and its quote is there (`quote-not-found`). Line numbers are `\\n`-based (split_lines), like git's.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from longread.ingest.document import Document
+from longread.ingest.lines import split_lines
+from longread.ingest.pack import Pack, PackBlock
+from longread.ingest.render import unit_spans
 
-Status = Literal["unchecked", "ok", "unknown-path", "out-of-range", "quote-not-found"]
+Status = Literal["unchecked", "ok", "unknown-path", "out-of-range", "not-shown", "quote-not-found"]
 LINE_TOLERANCE = 2
 _MIN_QUOTE = 3
 
@@ -26,6 +32,11 @@ _PATTERNS = (
     re.compile(_PATH + r":(?P<start>\d+)(?:\s?[-–]\s?(?P<end>\d+))?(?!\d)"),
 )
 _QUOTES = re.compile(r"`(?P<tick>[^`\n]+)`|\"(?P<dq>[^\"\n]+)\"|“(?P<curly>[^”\n]+)”")
+# A back-ticked name (`Flask.register_blueprint`, `os.path`, `Vec::new`, `run()`) names a symbol;
+# it is not text copied from the file, so it is not verified as a quote.
+_NAME = re.compile(r"[@$]?[\w$]+(?:(?:\.|::|->|/|#|-)[\w$]+)*(?:\(\))?")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+_NUMBERED = re.compile(r"^(?:(\d+)\t| *(\d+)│)")  # a full line "12\t…" or an outline line " 12│ …"
 
 
 @dataclass(frozen=True)
@@ -59,10 +70,52 @@ class _Hit:
 
 
 def parse_citations(text: str) -> list[Citation]:
-    """Every citation in `text`, in order of appearance, each with the quote next to it (if any)."""
+    """Every citation in `text`, in order of appearance, each with the quote that belongs to it.
+
+    A quote is a double-quoted (or curly-quoted) snippet, or a back-ticked span that is not a bare
+    name: `def add(self, text)` and `return 42` are quotes, `Flask.register_blueprint`, `os.path`
+    and `run()` are names and are not verified. A quote belongs to the nearest citation in its own
+    sentence (sentences end at . ! ? before a space, or at a line break), never to one in another.
+    """
     hits = _find_hits(text)
-    quotes = [match for match in _QUOTES.finditer(text) if not _overlaps_any(match.span(), hits)]
-    return [replace(hit.citation, quote=_nearest_quote(text, hit.span, quotes)) for hit in hits]
+    quotes = [m for m in _QUOTES.finditer(text) if not _overlaps_any(m.span(), hits)]
+    sentence = _sentence_of(text, [hit.span for hit in hits] + [m.span() for m in quotes])
+    best: dict[int, tuple[int, str]] = {}
+    for match in quotes:
+        snippet = _quote_text(match)
+        same = [i for i, hit in enumerate(hits) if sentence(hit.span[0]) == sentence(match.start())]
+        if snippet is None or not same:
+            continue
+        owner = min(same, key=lambda i: _distance(hits[i].span, match.span()))
+        distance = _distance(hits[owner].span, match.span())
+        if owner not in best or distance < best[owner][0]:
+            best[owner] = (distance, snippet)
+    return [
+        replace(hit.citation, quote=best[i][1] if i in best else None) for i, hit in enumerate(hits)
+    ]
+
+
+def _quote_text(match: re.Match[str]) -> str | None:
+    """The snippet of a quote match, or None when it is too short or a back-ticked bare name."""
+    snippet = next(group for group in match.groups() if group is not None).strip()
+    if len(snippet) < _MIN_QUOTE or (match["tick"] is not None and _NAME.fullmatch(snippet)):
+        return None
+    return snippet
+
+
+def _sentence_of(text: str, masked: Sequence[tuple[int, int]]) -> Any:
+    """A function giving the sentence number of an offset; stops inside `masked` spans (citations,
+    quotes: `app.py:3.` or "a. b") do not end a sentence."""
+    ends = [
+        m.start()
+        for m in _SENTENCE_END.finditer(text)
+        if not any(start <= m.start() < end for start, end in masked)
+    ]
+    return lambda offset: bisect.bisect_right(ends, offset)
+
+
+def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(a[0] - b[1], b[0] - a[1], 0)
 
 
 def _find_hits(text: str) -> list[_Hit]:
@@ -97,30 +150,96 @@ def _overlaps_any(span: tuple[int, int], hits: Iterable[_Hit]) -> bool:
     return any(span[0] < hit.span[1] and hit.span[0] < span[1] for hit in hits)
 
 
-def _nearest_quote(text: str, span: tuple[int, int], quotes: list[re.Match[str]]) -> str | None:
-    """The closest quoted snippet on the same line as the citation, if any."""
-    line_start = text.rfind("\n", 0, span[0]) + 1
-    line_end = text.find("\n", span[1])
-    line_end = len(text) if line_end < 0 else line_end
-    best: tuple[int, str] | None = None
-    for match in quotes:
-        if match.start() < line_start or match.end() > line_end:
-            continue
-        snippet = next(group for group in match.groups() if group is not None).strip()
-        if len(snippet) < _MIN_QUOTE:
-            continue
-        distance = max(span[0] - match.end(), match.start() - span[1], 0)
-        if best is None or distance < best[0]:
-            best = (distance, snippet)
-    return best[1] if best else None
+Ranges = tuple[tuple[int, int], ...]  # sorted, merged (first, last) runs of line or page numbers
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the pack showed the model of one document: line and page ranges (None: all of them),
+    and a label saying how ("full", "lines 1-471", "outline", "path only") for the flag's detail."""
+
+    label: str
+    lines: Ranges | None = None
+    pages: Ranges | None = None
+
+    def covers(self, first: int, last: int, *, pages: bool = False) -> bool:
+        ranges = self.pages if pages else self.lines
+        return ranges is None or any(low <= first and last <= high for low, high in ranges)
+
+
+NOTHING_SHOWN = Shown("not in the pack", (), ())
+
+
+def shown_in(pack: Pack) -> dict[str, Shown]:
+    """Per document path, exactly what the pack's blocks showed; documents the manifest lists
+    without a block (path only, skipped) showed nothing."""
+    shown = {
+        entry.path: replace(NOTHING_SHOWN, label="path only" if entry.fidelity == "path"
+                            else entry.fidelity)
+        for entry in pack.manifest.documents
+    }
+    blocks: dict[str, list[Shown]] = {}
+    for block in pack.blocks:
+        blocks.setdefault(block.path, []).append(_shown_block(block))
+    return shown | {path: _union(views) for path, views in blocks.items()}
+
+
+def _shown_block(block: PackBlock) -> Shown:
+    """The lines or pages one block carries: from its layout, or from the line numbers its body
+    shows (`12\t` full lines, ` 12│` outline lines) when its unit is not source lines."""
+    label = block.part or block.fidelity
+    layout = block.layout
+    if layout is None:
+        return Shown(label)
+    spans = unit_spans(block.text, layout)
+    if layout.unit == "pages":
+        return Shown(label, None, _merge(number for _, _, number in spans))
+    if layout.unit == "lines":
+        return Shown(label, _merge(number for _, _, number in spans), ())
+    body = block.text[layout.body_start : layout.body_end]
+    numbered = (_NUMBERED.match(line) for line in split_lines(body))
+    return Shown(label, _merge(int(m[1] or m[2]) for m in numbered if m), ())
+
+
+def _merge(numbers: Iterable[int]) -> Ranges:
+    runs: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return tuple((low, high) for low, high in runs)
+
+
+def _union(views: Sequence[Shown]) -> Shown:
+    """One view of a document shown in several blocks (parts, or regions next to an outline)."""
+    if len(views) == 1:
+        return views[0]
+
+    def join(ranges: Sequence[Ranges | None]) -> Ranges | None:
+        if any(r is None for r in ranges):
+            return None
+        return _merge(n for r in ranges for low, high in r or () for n in range(low, high + 1))
+
+    label = ", ".join(view.label for view in views)
+    return Shown(label, join([v.lines for v in views]), join([v.pages for v in views]))
 
 
 class CorpusIndex:
-    """The documents read for the pack, by citable path, with their lines and pages."""
+    """The documents read for the pack, by citable path, with their lines and pages; with `shown`
+    (see shown_in) a citation must also point at what the pack showed the model."""
 
-    def __init__(self, documents: Iterable[Document]) -> None:
+    def __init__(
+        self, documents: Iterable[Document], shown: Mapping[str, Shown] | None = None
+    ) -> None:
         self._documents = {document.path: document for document in documents}
         self._lines: dict[str, list[str]] = {}
+        self._shown = shown
+
+    @classmethod
+    def of_pack(cls, documents: Iterable[Document], pack: Pack) -> CorpusIndex:
+        """The index that checks citations against exactly what `pack` showed."""
+        return cls(documents, shown_in(pack))
 
     def resolve(self, path: str) -> str | None:
         """The corpus path `path` names: exact, or the one path it is a unique suffix of."""
@@ -134,12 +253,16 @@ class CorpusIndex:
 
     def lines(self, path: str) -> list[str]:
         if path not in self._lines:
-            self._lines[path] = self._documents[path].text.splitlines()
+            self._lines[path] = split_lines(self._documents[path].text)
         return self._lines[path]
 
     def pages(self, path: str) -> dict[int, str]:
         sections = self._documents[path].sections
         return {section.page: section.text for section in sections if section.page is not None}
+
+    def shown(self, path: str) -> Shown | None:
+        """What the model saw of `path`; None when the index does not track it (all of it)."""
+        return None if self._shown is None else self._shown.get(path, NOTHING_SHOWN)
 
 
 def check_citations(answer: str, corpus: CorpusIndex | Mapping[str, Document]) -> list[Citation]:
@@ -159,17 +282,36 @@ def check_citation(citation: Citation, index: CorpusIndex) -> Citation:
     region, problem = _region(citation, index)
     if problem:
         return replace(citation, status="out-of-range", detail=note + problem)
+    hidden = _not_shown(citation, index.shown(resolved))
+    if hidden:
+        return replace(citation, status="not-shown", detail=note + hidden)
     if citation.quote and not _contains(region, citation.quote):
-        where = (
-            f"page {citation.page}" if citation.page else f"lines {citation.start}-{citation.end}"
-        )
-        detail = f"{note}quote {citation.quote!r} not found near {where}"
+        detail = f"{note}quote {citation.quote!r} not found near {_where(citation)}"
         return replace(citation, status="quote-not-found", detail=detail)
     return replace(citation, status="ok", detail=note.rstrip("; "))
 
 
+def _not_shown(citation: Citation, shown: Shown | None) -> str:
+    """Why the model cannot have seen the cited place, or "" when it did."""
+    if shown is None:
+        return ""
+    if shown.lines == () and shown.pages == ():
+        return f"the pack showed {citation.path} as {shown.label}, not its text"
+    if citation.page is not None:
+        seen = shown.covers(citation.page, citation.page, pages=True)
+    else:
+        seen = shown.covers(citation.start or 1, citation.end or citation.start or 1)
+    return "" if seen else f"{_where(citation)} not in what the pack showed ({shown.label})"
+
+
+def _where(citation: Citation) -> str:
+    if citation.page is not None:
+        return f"page {citation.page}"
+    return f"lines {citation.start}-{citation.end}"
+
+
 def _region(citation: Citation, index: CorpusIndex) -> tuple[str, str]:
-    """The cited text (with tolerance around line ranges), or a reason it does not exist."""
+    """The cited text the model saw (± LINE_TOLERANCE lines), or why it does not exist."""
     if citation.page is not None:
         pages = index.pages(citation.path)
         if citation.page not in pages:
@@ -180,8 +322,10 @@ def _region(citation: Citation, index: CorpusIndex) -> tuple[str, str]:
     start, end = citation.start or 1, citation.end or citation.start or 1
     if start < 1 or end < start or end > len(lines):
         return "", f"lines {start}-{end} outside {citation.path} ({len(lines)} lines)"
-    low, high = max(0, start - 1 - LINE_TOLERANCE), min(len(lines), end + LINE_TOLERANCE)
-    return "\n".join(lines[low:high]), ""
+    shown = index.shown(citation.path)
+    near = range(max(1, start - LINE_TOLERANCE), min(len(lines), end + LINE_TOLERANCE) + 1)
+    seen = [lines[n - 1] for n in near if shown is None or shown.covers(n, n)]
+    return "\n".join(seen), ""
 
 
 def _normalise(text: str) -> str:

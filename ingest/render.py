@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from longread.ingest.document import Document
+from longread.ingest.lines import split_lines
 
 FORMATS = ("xml", "markdown", "plain")
 NOTE = (
@@ -165,8 +166,9 @@ def cut_block(
 
 
 def number_lines(body: str) -> str:
-    """Prefix each line with its 1-based number so answers can cite path:line."""
-    lines = body.splitlines(keepends=True)
+    """Prefix each line with its 1-based number so answers can cite path:line; lines end at "\\n"
+    only (split_lines), so line N here is what git, grep and `sed -n Np` call line N."""
+    lines = split_lines(body, keepends=True)
     return "".join(f"{number}\t{line}" for number, line in enumerate(lines, start=1))
 
 
