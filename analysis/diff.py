@@ -2,6 +2,7 @@
 
 Review findings are kept only near changed lines, so the parser must know exactly which new-side
 lines a diff adds. It never raises: on odd input it returns what it could read plus the errors.
+Lines end at "\n" only (git's count): a form feed or U+2028 inside an added line is content.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
+
+from longread.ingest.lines import split_lines
 
 FileStatus = Literal["added", "deleted", "modified", "renamed", "copied"]
 
@@ -93,7 +96,7 @@ class _FileBuilder:
 
 def parse_diff(text: str) -> Diff:
     """Parse a unified diff; lines it cannot place are reported in `errors`, never raised."""
-    parser = _Parser(text.splitlines())
+    parser = _Parser(split_lines(text))
     parser.run()
     return Diff(tuple(parser.files), tuple(parser.errors))
 

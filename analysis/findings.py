@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from longread.analysis.diff import Diff
+from longread.engine.errors import EngineError
 from longread.ingest.errors import LongreadError, UsageError
 
 Severity = Literal["error", "warning", "note"]
@@ -64,6 +65,10 @@ class FindingsFailed(LongreadError):
     exit_code = 10
 
 
+class ReviewFailed(EngineError):
+    """The model never gave valid findings: a gate must not pass on a review that did not run."""
+
+
 @dataclass(frozen=True)
 class Finding:
     path: str
@@ -83,16 +88,17 @@ class Finding:
 
 @dataclass(frozen=True)
 class Coverage:
-    """Which files the model saw in full, as an outline, or not at all."""
+    """Which files the model saw in full, in part, as an outline, or not at all."""
 
     full: tuple[str, ...] = ()
     outline: tuple[str, ...] = ()
     omitted: tuple[str, ...] = ()
+    part: tuple[str, ...] = ()  # "path (lines a-b)": the head the fitter had room for
 
     def line(self) -> str:
         return (
-            f"Reviewed {len(self.full)} file(s) in full, {len(self.outline)} as outline, "
-            f"{len(self.omitted)} not at all."
+            f"Reviewed {len(self.full)} file(s) in full, {len(self.part)} in part, "
+            f"{len(self.outline)} as outline, {len(self.omitted)} not at all."
         )
 
 
@@ -106,6 +112,7 @@ class ReviewReport:
     warnings: tuple[str, ...] = ()
     cached: bool = False
     dropped: int = 0  # findings the model gave that were not near a changed line
+    failure: str | None = None  # why the review did not run; None when it did
 
 
 def parse_findings(text: str) -> tuple[list[Finding], str | None]:
@@ -138,14 +145,15 @@ def _finding(item: dict[str, Any]) -> Finding:
 
 
 def keep_near_changes(findings: Iterable[Finding], diff: Diff) -> list[Finding]:
-    """Only findings within NEAR_CHANGE lines of a line the diff adds to that file."""
+    """Only findings within NEAR_CHANGE lines of a line the diff adds to that file, or of
+    the place where it deletes lines (so a deletion-only change can be reviewed too)."""
     kept = []
     for finding in findings:
         changed = diff.file(_diff_path(finding.path, diff))
         if changed is None:
             continue
         low, high = finding.start_line - NEAR_CHANGE, finding.end_line + NEAR_CHANGE
-        if any(low <= line <= high for line in changed.added_lines):
+        if any(low <= line <= high for line in changed.changed_positions):
             kept.append(replace(finding, path=changed.path))
     return kept
 
@@ -202,8 +210,11 @@ def failing(findings: Sequence[Finding], fail_on: str) -> list[Finding]:
 
 
 def check_fail_on(report: ReviewReport, fail_on: str) -> None:
-    """Raise FindingsFailed when any validated finding reaches the threshold."""
+    """Raise ReviewFailed when the review did not run (unless "never"), FindingsFailed when
+    any validated finding reaches the threshold."""
     tripped = failing(report.findings, fail_on)
+    if report.failure is not None and fail_on != "never":
+        raise ReviewFailed(f"{report.failure} (--fail-on never lets the job pass anyway)")
     if tripped:
         raise FindingsFailed(
             f"{len(tripped)} finding(s) at or above --fail-on {fail_on} "

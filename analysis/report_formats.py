@@ -49,7 +49,9 @@ def render_markdown(report: ReviewReport) -> str:
     summary = ", ".join(f"{n} {severity}(s)" for severity, n in counts.items())
     lines = [f"## {TOOL_NAME} review", "", f"**{summary}** · model `{report.model}`"]
     lines += ["", report.coverage.line(), ""]
-    if findings:
+    if report.failure is not None:
+        lines.append(f"**The review did not run:** {_cell(report.failure)}.")
+    elif findings:
         lines += ["| Severity | Location | Category | Message |", "| --- | --- | --- | --- |"]
         lines += [_markdown_row(finding) for finding in findings]
     else:
@@ -103,10 +105,12 @@ def render_json(report: ReviewReport) -> str:
             "full": list(report.coverage.full),
             "outline": list(report.coverage.outline),
             "omitted": list(report.coverage.omitted),
+            "part": list(report.coverage.part),
         },
         "findings": [_finding_json(f) for f in findings],
         "dropped": report.dropped,
         "warnings": list(report.warnings),
+        "failure": report.failure,
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -151,8 +155,10 @@ def render_sarif(report: ReviewReport) -> str:
 
 def _sarif_invocation(report: ReviewReport) -> dict[str, Any]:
     notes = [{"level": "warning", "message": {"text": w}} for w in report.warnings]
+    if report.failure is not None:
+        notes.append({"level": "error", "message": {"text": report.failure}})
     notes.append({"level": "note", "message": {"text": report.coverage.line()}})
-    return {"executionSuccessful": True, "toolExecutionNotifications": notes}
+    return {"executionSuccessful": report.failure is None, "toolExecutionNotifications": notes}
 
 
 def _sarif_result(finding: Finding, rule_index: int) -> dict[str, Any]:
@@ -210,6 +216,9 @@ def render_github(report: ReviewReport) -> str:
             f"{TOOL_NAME}: {hidden} more finding(s) not annotated "
             f"(GitHub shows {GITHUB_CAP} per type per step); see the full report"
         )
+    if report.failure is not None:
+        title = _escape_property(f"{TOOL_NAME} review did not run")
+        shown.append(f"::error title={title}::{_escape_data(report.failure)}")
     shown.append(f"{TOOL_NAME}: {report.coverage.line()}")
     return "".join(line + "\n" for line in shown)
 

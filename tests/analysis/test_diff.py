@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longread.analysis.diff import parse_diff
+from longread.ingest.lines import split_lines
 
 
 def git(repo: Path, *args: str) -> str:
@@ -143,3 +145,34 @@ def test_parser_never_raises_on_any_input(lines: list[str]) -> None:
     for item in diff.files:
         for hunk in item.hunks:
             assert all(line >= 0 for line in hunk.added)
+
+
+SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r\n", "\n"]
+file_text = st.lists(
+    st.one_of(st.sampled_from(SEPARATORS), st.sampled_from(["a", "b", " ", "x = 1", "é"])),
+    max_size=30,
+).map(lambda pieces: "".join(pieces) + "\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(file_text, file_text)
+def test_parsed_added_lines_are_the_true_added_lines(old: str, new: str) -> None:
+    """Round trip through difflib over lines as git counts them (ended by "\n"): every other
+    break is content, so the parsed new-side numbers are exactly the inserted lines, and each
+    one's text is that line of the new file."""
+    old_lines = split_lines(old, keepends=True)
+    new_lines = split_lines(new, keepends=True)
+    text = "".join(difflib.unified_diff(old_lines, new_lines, "a/f.txt", "b/f.txt"))
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines)  # as unified_diff
+    truth = {
+        j + 1
+        for tag, _, _, j1, j2 in matcher.get_opcodes()
+        if tag in ("insert", "replace")
+        for j in range(j1, j2)
+    }
+    diff = parse_diff(text)
+    assert diff.errors == ()
+    added = diff.files[0].added_lines if diff.files else frozenset()
+    assert added == truth
+    plus = [line[1:] for line in split_lines(text)[2:] if line.startswith("+")]
+    assert [split_lines(new)[n - 1] for n in sorted(added)] == plus

@@ -11,6 +11,7 @@ from longread.analysis.findings import (
     Coverage,
     Finding,
     FindingsFailed,
+    ReviewFailed,
     ReviewReport,
     check_fail_on,
     failing,
@@ -76,7 +77,8 @@ def test_only_findings_near_added_lines_survive() -> None:
             finding(start=25),  # 4 below: dropped
             finding(start=10, end=18),  # ends 3 above: kept
             finding(path="./app.py", start=21),  # prefix normalized
-            finding(path="other.py", start=5),  # file only deletes lines: no added line
+            finding(path="other.py", start=5),  # next to where the file deletes a line: kept
+            finding(path="other.py", start=10),  # 4 below that place: dropped
             finding(path="elsewhere.py", start=1),
         ],
         DIFF,
@@ -85,6 +87,7 @@ def test_only_findings_near_added_lines_survive() -> None:
         ("app.py", 24),
         ("app.py", 10),
         ("app.py", 21),
+        ("other.py", 5),
     ]
 
 
@@ -122,6 +125,15 @@ def test_check_fail_on_raises_exit_code_10() -> None:
     check_fail_on(ReviewReport((finding(severity="note"),), Coverage(), "m"), "warning")
     with pytest.raises(UsageError):
         check_fail_on(report, "sometimes")
+
+
+def test_a_review_that_did_not_run_fails_the_gate_unless_never() -> None:
+    report = ReviewReport((), Coverage(), "m", failure="the model gave no valid findings")
+    for fail_on in ("error", "warning", "note"):
+        with pytest.raises(ReviewFailed) as caught:
+            check_fail_on(report, fail_on)
+        assert caught.value.exit_code == 4
+    check_fail_on(report, "never")
 
 
 def test_fingerprint_ignores_lines_but_not_message() -> None:

@@ -12,7 +12,7 @@ from longread.analysis.findings import Coverage, Finding, ReviewReport
 from longread.analysis.report_formats import GITHUB_CAP, render_report
 from longread.ingest.errors import UsageError
 
-SARIF_SCHEMA = Path(__file__).resolve().parents[2].parent / "shared/schemas/sarif-schema-2.1.0.json"
+SARIF_SCHEMA = Path(__file__).resolve().parents[1] / "data/sarif-schema-2.1.0.json"  # vendored
 COVERAGE = Coverage(full=("app.py",), outline=("lib.py",), omitted=("big.bin",))
 
 
@@ -24,9 +24,9 @@ TRICKY = Finding(
     "src/a b,c:d.py", 3, 5, "error", "Null Deref", "100% broken:\nline two, really", "x = y or 0"
 )
 PLAIN = Finding("app.py", 7, 7, "note", "style", "name | pipe")
+FAILURE = "the model gave no valid findings after a retry: the review did not run"
 
 
-@pytest.mark.skipif(not SARIF_SCHEMA.is_file(), reason="../shared/schemas is not present")
 def test_sarif_validates_against_the_2_1_0_schema() -> None:
     sarif = json.loads(render_report(report(TRICKY, PLAIN, warnings=("retried once",)), "sarif"))
     schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
@@ -34,6 +34,25 @@ def test_sarif_validates_against_the_2_1_0_schema() -> None:
     assert errors == []
     empty = json.loads(render_report(report(), "sarif"))
     assert list(Draft7Validator(schema).iter_errors(empty)) == []
+    failed = json.loads(render_report(report(failure=FAILURE), "sarif"))
+    assert list(Draft7Validator(schema).iter_errors(failed)) == []
+
+
+def test_a_review_that_did_not_run_says_so_in_every_format() -> None:
+    failed = report(failure=FAILURE)
+    (invocation,) = json.loads(render_report(failed, "sarif"))["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert {"level": "error", "message": {"text": FAILURE}} in invocation[
+        "toolExecutionNotifications"
+    ]
+    assert json.loads(render_report(report(), "sarif"))["runs"][0]["invocations"][0][
+        "executionSuccessful"
+    ] is True
+    github = render_report(failed, "github")
+    assert "::error title=longread review did not run::the model gave no valid findings" in github
+    markdown = render_report(failed, "markdown")
+    assert "The review did not run" in markdown and "No findings" not in markdown
+    assert json.loads(render_report(failed, "json"))["failure"] == FAILURE
 
 
 def test_sarif_content() -> None:
