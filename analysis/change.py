@@ -139,8 +139,16 @@ def new_side(change: Change) -> Iterator[Path | None]:
         raise UsageError(f"git archive {change.head}: {detail}")
     with tempfile.TemporaryDirectory(prefix="longread-review-") as folder:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(folder, filter="data")
+            tar.extractall(folder, filter=_inside)
         yield Path(folder)
+
+
+def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, but a member it refuses (a link out of the tree) is left out."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
 
 
 def _is_checked_out(root: Path, head: str) -> bool:

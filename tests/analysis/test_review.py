@@ -313,6 +313,28 @@ def test_secrets_in_the_change_never_reach_the_model_unless_asked(
     assert scripted[1].requests[0].messages[0].content.count(TOKEN) == 2
 
 
+def test_a_finding_next_to_a_deletion_is_kept(repo: Path, tmp_path: Path, scripted: Built) -> None:
+    """A change that only deletes lines can still fail the gate at the place it deletes."""
+    (repo / "use.py").write_text("from app import first\n\n")
+    git(repo, "commit", "-q", "-am", "drop the call")
+    scripted.replies[:] = [findings_json(finding(2, path="use.py", message="call removed"))]
+    result = run(repo, tmp_path, "--base", "HEAD~1", "--format", "json")
+    assert result.exit_code == 10, result.output
+    assert json.loads(result.stdout)["findings"][0]["path"] == "use.py"
+
+
+def test_a_head_commit_with_a_link_out_of_the_tree_is_read_without_it(
+    repo: Path, tmp_path: Path, scripted: Built
+) -> None:
+    (repo / "passwd").symlink_to("/etc/passwd")
+    git(repo, "add", "passwd")
+    git(repo, "commit", "-q", "-m", "a link out of the repository")
+    git(repo, "checkout", "-q", "main")
+    result = run(repo, tmp_path, "--base", "main", "--head", "feature", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "root:" not in scripted[0].requests[0].messages[0].content
+
+
 @pytest.mark.vllm
 def test_review_with_the_real_cpu_engine(
     repo: Path, tmp_path: Path, vllm_backend: Any, monkeypatch: pytest.MonkeyPatch
