@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-from collections.abc import Callable
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-import click
+try:  # Ctrl-C while Python is still importing is one line and 130 too, not a traceback
+    import json
+    import os
+    from collections.abc import Callable
+    from datetime import datetime
+    from pathlib import Path
+    from typing import Any
 
-from longread.analysis.config import Settings, load_settings
-from longread.analysis.findings import FAIL_ON
-from longread.analysis.progress import progress_bar
-from longread.analysis.report_formats import FORMATS
-from longread.ingest.errors import LongreadError
-from longread.ingest.render import FORMATS as PACK_FORMATS
+    import click
+
+    from longread.analysis.config import Settings, load_settings
+    from longread.analysis.findings import FAIL_ON
+    from longread.analysis.progress import progress_bar
+    from longread.analysis.report_formats import FORMATS
+    from longread.ingest.errors import LongreadError
+    from longread.ingest.render import FORMATS as PACK_FORMATS
+except KeyboardInterrupt:
+    sys.stderr.write("longread: interrupted\n")
+    raise SystemExit(130) from None
 
 # Job modules are imported inside their commands: `--help`, `pack` and a cache-hit `ask` only pay
 # for what they use (SQLAlchemy, tokenizers, the engine) — see benchmarks/bench_ask.py.
 
 
 class _Group(click.Group):
-    """Turns every LongreadError into one line on stderr and its exit code; never a traceback."""
+    """Turns every LongreadError into one line on stderr and its exit code; never a traceback.
+
+    Ctrl-C exits 130; a closed pipe (`longread pack | head`) exits 141 (SIGPIPE's code) silently.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -33,8 +41,24 @@ class _Group(click.Group):
             click.echo(f"longread: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("longread: interrupted", err=True)
-            sys.exit(130)
+            _interrupted()
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(141)
+
+
+def _interrupted() -> None:
+    sys.stderr.write("longread: interrupted\n")
+    sys.exit(130)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's flush at exit does not complain about the pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (click's test runner)
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,56 +69,16 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, cache_dir: str | None, verbose: bool) -> None:
     """Answer questions over a whole corpus — a repository, a folder of PDFs, or both."""
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="longread: %(message)s")
+    from longread.analysis.logs import setup_logging
+
     ctx.obj = {"cache_dir": cache_dir}
+    ctx.call_on_close(setup_logging(settings_from(ctx).cache_dir, verbose=verbose))
 
 
 def settings_from(ctx: click.Context, **flags: Any) -> Settings:
     """Settings for one command: its own flags over the group's, environment, file, defaults."""
     merged = {**(ctx.obj or {}), **flags}
     return load_settings(merged)
-
-
-@cli.command("review")
-@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".",
-              help="The git repository to review (default: here).")
-@click.option("--base", help="Base ref (default: merge-base with origin/HEAD, main or master).")
-@click.option("--head", help="Head ref (default: HEAD).")
-@click.option("--worktree", is_flag=True, help="Review the work tree (uncommitted changes too).")
-@click.option("--diff", "diff_file", help="Review this unified diff file instead ('-' for stdin).")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="markdown",
-              show_default=True, help="Report format.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report here (default: stdout).")
-@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
-              help="Exit 10 when a finding reaches this severity.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the review cache.")
-@click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].")
-@click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL].")
-@click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].")
-@click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].")
-@click.pass_context
-def review_command(ctx: click.Context, repo: Path, base: str | None, head: str | None,
-                   worktree: bool, diff_file: str | None, fmt: str, output: Path | None,
-                   fail_on: str, no_cache: bool, **engine_flags: Any) -> None:
-    """Review a change (base..head or a diff) for CI: findings as SARIF, rdjsonl, GitHub, ..."""
-    from longread.analysis.findings import check_fail_on
-    from longread.analysis.report_formats import render_report
-    from longread.analysis.review import ReviewInputs, run_review
-
-    settings = settings_from(ctx, **engine_flags)
-    inputs = ReviewInputs(repo, base, head, diff_file, worktree)
-    with progress_bar() as progress:
-        report = run_review(settings, inputs, use_cache=not no_cache, progress=progress)
-    text = render_report(report, fmt)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-    for warning in report.warnings:
-        click.echo(f"longread: warning: {warning}", err=True)
-    check_fail_on(report, fail_on)
 
 
 CORPUS_OPTIONS = (
@@ -122,6 +106,9 @@ ENGINE_OPTIONS = (
     click.option("--tensor-parallel-size", type=int, help="vLLM tensor parallelism."),
     click.option("--pipeline-parallel-size", type=int, help="vLLM pipeline parallelism."),
     click.option("--max-model-len", type=int, help="vLLM context window."),
+    click.option("--context-window", type=int,
+                 help="Server's context window when it does not report one "
+                      "[LONGREAD_CONTEXT_WINDOW]."),
     click.option("--gpu-memory-utilization", type=float, help="vLLM GPU memory share."),
     click.option("--kv-cache-dtype", help="vLLM KV cache dtype (e.g. fp8)."),
     click.option("--quantization", help="vLLM quantization method."),
@@ -138,6 +125,46 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(ENGINE_OPTIONS):
         command = option(command)
     return command
+
+
+@cli.command("review")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".",
+              help="The git repository to review (default: here).")
+@click.option("--base", help="Base ref (default: merge-base with origin/HEAD, main or master).")
+@click.option("--head", help="Head ref (default: HEAD).")
+@click.option("--worktree", is_flag=True, help="Review the work tree (uncommitted changes too).")
+@click.option("--diff", "diff_file", help="Review this unified diff file instead ('-' for stdin).")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="markdown",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here (default: stdout).")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+              help="Exit 10 when a finding reaches this severity; exit 4 when the review "
+                   "did not run (no valid findings), unless 'never'.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the review cache.")
+@engine_options
+@click.pass_context
+def review_command(ctx: click.Context, repo: Path, base: str | None, head: str | None,
+                   worktree: bool, diff_file: str | None, fmt: str, output: Path | None,
+                   fail_on: str, no_cache: bool, **engine_flags: Any) -> None:
+    """Review a change (base..head or a diff) for CI: findings as SARIF, rdjsonl, GitHub, ..."""
+    from longread.analysis.findings import check_fail_on
+    from longread.analysis.output import write_atomically
+    from longread.analysis.report_formats import render_report
+    from longread.analysis.review import ReviewInputs, run_review
+
+    settings = settings_from(ctx, **engine_flags)
+    inputs = ReviewInputs(repo, base, head, diff_file, worktree)
+    with progress_bar() as progress:
+        report = run_review(settings, inputs, use_cache=not no_cache, progress=progress)
+    text = render_report(report, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+    for warning in report.warnings:
+        click.echo(f"longread: warning: {warning}", err=True)
+    check_fail_on(report, fail_on)
 
 
 @cli.command("ask")
@@ -157,11 +184,11 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
                 exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
                 **engine_flags: Any) -> None:
     """Answer questions over PATH... : `longread ask PATH... "QUESTION"` or with -q/--questions."""
-    from longread.analysis.ask import render_terminal, run_ask
+    from longread.analysis.ask import read_questions, run_ask
 
     questions = list(extra_questions)
     if questions_file is not None:
-        questions += questions_file.read().splitlines()
+        questions += read_questions(questions_file.read())
     paths = list(args) if questions else list(args[:-1])
     questions = questions or list(args[-1:])
     if not paths:
@@ -174,16 +201,31 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
+        _show_answers(result)
+
+
+def _show_answers(result: Any) -> None:
+    """Rendered by rich on a terminal; into a pipe or file, the Markdown as the model wrote it
+    (flags and usage to stderr)."""
+    from longread.analysis.ask import notes, render_terminal, to_markdown
+    from longread.analysis.output import write_stdout
+
+    if sys.stdout.isatty():
         from rich.console import Console
 
         render_terminal(result, Console())
+        return
+    write_stdout(to_markdown(result))
+    for line in notes(result):
+        click.echo(line, err=True)
 
 
 @cli.command("summarize")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--focus", help="What the summary should concentrate on.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the summary and its coverage table (Markdown) here.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the summary and its coverage table (Markdown) here ('-': stdout).")
+@click.option("--out", "out_alias", type=click.Path(dir_okay=False, allow_dash=True), hidden=True)
 @corpus_options
 @engine_options
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the answer cache.")
@@ -191,10 +233,12 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
 @click.option("--json", "as_json", is_flag=True, help="Print summary, coverage and usage as JSON.")
 @click.pass_context
 def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | None,
-                      out: Path | None, budget: int | None, include: tuple[str, ...],
-                      exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
+                      output: str | None, out_alias: str | None, budget: int | None,
+                      include: tuple[str, ...], exclude: tuple[str, ...], no_cache: bool,
+                      refresh: bool, as_json: bool,
                       **engine_flags: Any) -> None:
     """Summarize PATH... (PDFs, docs, repositories) and say which documents the summary covers."""
+    from longread.analysis.output import STDOUT, write_atomically
     from longread.analysis.summarize import run_summarize
 
     settings = settings_from(ctx, **engine_flags)
@@ -202,15 +246,18 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
         result = run_summarize(settings, list(paths), focus=focus, budget=budget,
                                include=include, exclude=exclude, use_cache=not no_cache,
                                refresh=refresh, progress=progress)
+    out = output or out_alias
     if out is not None:
-        out.write_text(result.to_markdown(), encoding="utf-8")
+        write_atomically(out, result.to_markdown())
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    elif out is None:
+    elif out is None and sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
 
         Console().print(Markdown(result.to_markdown()))
+    elif out is None:
+        write_atomically(STDOUT, result.to_markdown())
 
 
 @cli.command("pack")
@@ -223,36 +270,44 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
 @click.option("--tokenizer", help="cl100k (default), a model directory or a tokenizer.json.")
 @click.option("--no-redact", is_flag=True, default=None,
               help="Keep secrets and secrets files in the pack (redacted by default).")
-@click.option("--manifest", "manifest_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the manifest (JSON) here.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the pack here (default: stdout).")
+@click.option("--manifest", "manifest_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the manifest (JSON) here ('-' for stdout).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the pack here (default and '-': stdout).")
+@click.option("--no-cache", is_flag=True,
+              help="Neither read nor write the ingest cache (re-read and re-count everything).")
 @click.option("--stats", is_flag=True, help="Print the largest documents and totals to stderr.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the manifest as JSON on stdout (the pack then only goes to --output).")
 @click.pass_context
 def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None, query: str | None,
                  fmt: str, line_numbers: bool, include: tuple[str, ...], exclude: tuple[str, ...],
-                 tokenizer: str | None, no_redact: bool | None, manifest_file: Path | None,
-                 output: Path | None, stats: bool, as_json: bool) -> None:
-    """Pack PATH... into one context pack within --budget tokens, with a manifest."""
+                 tokenizer: str | None, no_redact: bool | None, manifest_file: str | None,
+                 output: str | None, no_cache: bool, stats: bool, as_json: bool) -> None:
+    """Pack PATH... into one context pack within --budget tokens, with a manifest.
+
+    --query without --budget packs everything in full (nothing to rank), and says so on stderr.
+    """
+    from longread.analysis.output import STDOUT, write_all_atomically
     from longread.analysis.pack_job import render_stats, run_pack
 
+    if query and budget is None:
+        click.echo("longread: warning: --query only ranks within a --budget; "
+                   "without one every file is packed in full", err=True)
     settings = settings_from(ctx, redact=False if no_redact else None)
     with progress_bar() as progress:
         pack = run_pack(settings, list(paths), budget=budget, query=query, fmt=fmt,
                         line_numbers=line_numbers, include=include, exclude=exclude,
-                        tokenizer_spec=tokenizer, progress=progress)
+                        tokenizer_spec=tokenizer, use_cache=not no_cache, progress=progress)
     manifest = json.dumps(pack.manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
-    if output is not None:
-        output.write_bytes(pack.data)
-    elif not as_json:
-        sys.stdout.buffer.write(pack.data)
-        sys.stdout.flush()
+    outputs: list[tuple[str, bytes | str]] = []
+    if output is not None or not as_json:
+        outputs.append((output or STDOUT, pack.data))
     if manifest_file is not None:
-        manifest_file.write_text(manifest, encoding="utf-8")
+        outputs.append((manifest_file, manifest))
     if as_json:
-        click.echo(manifest, nl=False)
+        outputs.append((STDOUT, manifest))
+    write_all_atomically(outputs)
     if stats:
         from rich.console import Console
 
@@ -362,7 +417,8 @@ def models_path_command(ctx: click.Context) -> None:
 
 
 @cli.command("plan")
-@click.option("--model", default="llama-4-scout", show_default=True, help="A preset to plan.")
+@click.option("--model", default="llama-4-scout", show_default=True,
+              help="A preset, a model directory, or a hub id in the Hugging Face cache.")
 @click.option("--gpus", required=True, help="GPUs: 8xH200, 8xH100, 2x8xH100 (nodes x GPUs x type).")
 @click.option("--kv-cache-dtype", default="auto", show_default=True, help="auto (bf16) or fp8.")
 @click.option("--hybrid-kv", is_flag=True, help="Assume vLLM's hybrid KV cache manager is on.")
@@ -371,19 +427,24 @@ def models_path_command(ctx: click.Context) -> None:
 @click.option("--max-num-seqs", type=int, default=1, show_default=True,
               help="Requests that share the KV cache at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan_command(model: str, gpus: str, kv_cache_dtype: str, hybrid_kv: bool,
+@click.pass_context
+def plan_command(ctx: click.Context, model: str, gpus: str, kv_cache_dtype: str, hybrid_kv: bool,
                  gpu_memory_utilization: float, max_num_seqs: int, as_json: bool) -> None:
     """How many context tokens fit on these GPUs, and the vLLM settings to launch with."""
     from longread.engine.planner import describe, plan_capacity
 
     plan = plan_capacity(model, gpus, kv_cache_dtype=kv_cache_dtype, hybrid_kv=hybrid_kv,
                          gpu_memory_utilization=gpu_memory_utilization,
-                         max_num_seqs=max_num_seqs)
+                         max_num_seqs=max_num_seqs, models_dir=settings_from(ctx).models_dir)
     click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else "\n".join(describe(plan)))
 
 
 def main() -> None:
-    cli(prog_name="longread")
+    """The console script; Ctrl-C outside a command's run (while parsing flags) is 130 too."""
+    try:
+        cli(prog_name="longread")
+    except KeyboardInterrupt:
+        _interrupted()
 
 
 if __name__ == "__main__":

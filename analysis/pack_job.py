@@ -1,7 +1,8 @@
 """The `pack` job: read a corpus through the ingest cache and build its token-budgeted context pack.
 
-Outlines, token counts and clean secret-scan verdicts come from the ingest cache when it has them,
-so a warm run over an unchanged repository neither re-parses, re-scans nor re-tokenizes anything.
+Outlines and symbols (of the redacted text), token counts and clean secret-scan verdicts come from
+the ingest cache when it has them, so a warm run over an unchanged repository neither re-parses,
+re-scans nor re-tokenizes anything; symbols are read or made only when not everything fits.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from rich.table import Table
 from longread.analysis.config import Settings
 from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import read_corpus
-from longread.ingest.document import Document, Outline, Skipped
+from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import UsageError
-from longread.ingest.languages import OUTLINED
-from longread.ingest.outline import OUTLINER_VERSION, extract_outline, format_outline
 from longread.ingest.pack import Manifest, Pack, build_pack
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.scrub import Scrubbed, scrub
+from longread.ingest.symbols import Symbols
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
 
 
@@ -47,12 +47,14 @@ def run_pack(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     tokenizer_spec: str | None = None,
+    use_cache: bool = True,
     progress: Progress = no_progress,
 ) -> Pack:
     """The context pack of the files under `roots`, within `budget` tokens when one is given."""
     return read_and_pack(
         settings, roots, counter=lazy_counter(tokenizer_spec), budget=budget, query=query,
-        fmt=fmt, line_numbers=line_numbers, include=include, exclude=exclude, progress=progress,
+        fmt=fmt, line_numbers=line_numbers, include=include, exclude=exclude,
+        use_cache=use_cache, progress=progress,
     ).pack
 
 
@@ -69,18 +71,17 @@ def read_and_pack(
     exclude: Sequence[str] = (),
     progress: Progress = no_progress,
     priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
+    use_cache: bool = True,
 ) -> PackedCorpus:
     """Read (through the ingest cache), keep secrets out unless `settings.redact` is off, pack.
 
+    `use_cache` off: a throwaway in-memory ingest cache (nothing read or kept on disk).
+
     `priority` scores the (redacted) documents in place of the query ranking: review's selection.
     """
-    missing = [root for root in roots if not root.exists()]
-    if missing:
-        raise UsageError(f"no such file or directory: {missing[0]}")
     if budget is not None and budget <= 0:
         raise UsageError(f"--budget must be a positive number of tokens, not {budget}")
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    with IngestCache(settings.ingest_cache_path) as cache:
+    with IngestCache(settings.ingest_cache_path if use_cache else None) as cache:
         corpus = read_corpus(
             roots, include=include, exclude=exclude, cache=cache, progress=progress
         )
@@ -90,7 +91,7 @@ def read_and_pack(
             else Scrubbed(corpus.documents, (), ())
         )
         skipped = tuple(sorted((*corpus.skipped, *scrubbed.skipped), key=lambda s: s.path))
-        outlines = CachedOutlines(cache, scrubbed.documents)
+        outlines = Symbols(scrubbed.documents, cache)
         pack = build_pack(
             scrubbed.documents,
             skipped,
@@ -103,7 +104,7 @@ def read_and_pack(
             token_cache=cache,
             progress=progress,
             redactions=scrubbed.redactions,
-            scores=None if priority is None else priority(scrubbed.documents),
+            priority=priority,
         )
         outlines.flush()
     return PackedCorpus(scrubbed.documents, skipped, pack)
@@ -114,41 +115,6 @@ def lazy_counter(spec: str | None) -> TokenCounter:
     if spec in (None, "", CL100K, "cl100k_base"):
         return LazyCounter(CL100K, lambda: load_counter(spec))
     return load_counter(spec)
-
-
-class CachedOutlines:
-    """Outline text per document: from the ingest cache (one bulk read, on first use), else
-    extracted now and written back in one batch by `flush`."""
-
-    def __init__(self, cache: IngestCache, documents: Sequence[Document]) -> None:
-        self._cache = cache
-        self._keys = sorted({_key(d) for d in documents if _outlined(d)})
-        self._known: dict[tuple[str, str], Outline] | None = None
-        self._fresh: dict[tuple[str, str], Outline] = {}
-
-    def __call__(self, document: Document) -> str | None:
-        if not _outlined(document):
-            return None
-        if self._known is None:
-            self._known = self._cache.get_outlines(OUTLINER_VERSION, self._keys)
-        key = _key(document)
-        outline = document.outline or self._known.get(key) or self._fresh.get(key)
-        if outline is None:
-            outline = self._fresh[key] = extract_outline(document.text, key[1])
-        return format_outline(outline, path=document.path) if outline.symbols else None
-
-    def flush(self) -> None:
-        if self._fresh:
-            self._cache.put_outlines(OUTLINER_VERSION, self._fresh)
-            self._fresh = {}
-
-
-def _outlined(document: Document) -> bool:
-    return document.kind == "code" and document.language in OUTLINED
-
-
-def _key(document: Document) -> tuple[str, str]:
-    return document.sha256, document.language or ""
 
 
 def render_stats(manifest: Manifest, console: Console, *, top: int = 15) -> None:

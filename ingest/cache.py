@@ -70,7 +70,8 @@ def text_hash(text: str) -> str:
 class IngestCache:
     """One SQLite file (opened, migrated or repaired by `open_store`) shared by all ingest steps."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
+        """`path` None: a private in-memory cache (`--no-cache`: nothing read, nothing kept)."""
         self.path = path
         self._engine = open_store(path, MIGRATIONS)
 

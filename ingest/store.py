@@ -8,7 +8,9 @@ a cache can always be recomputed, a crash must never make it unusable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from longread.ingest.errors import CacheError
 
@@ -34,14 +37,18 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def open_store(path: Path, migrations: Sequence[Migration]) -> Engine:
-    """Open (creating, migrating or repairing) the SQLite database at `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def open_store(path: Path | None, migrations: Sequence[Migration]) -> Engine:
+    """Open (creating, migrating or repairing) the SQLite database at `path`; None: in memory."""
+    if path is None:
+        return _open_checked(None, migrations)
+    _check_usable(path)
     try:
         return _open_checked(path, migrations)
     except (DatabaseError, sqlite3.DatabaseError) as exc:
         if _is_busy(exc):
             raise CacheError(f"cache {path} is locked by another process for too long") from exc
+        if _is_unusable(exc):
+            raise CacheError(f"cannot use cache {path}: {_first_line(exc)}") from exc
         moved = _move_aside(path)
         log.warning(
             "cache %s was corrupt (%s); moved to %s and rebuilt", path, _first_line(exc), moved
@@ -52,8 +59,24 @@ def open_store(path: Path, migrations: Sequence[Migration]) -> Engine:
             raise CacheError(f"cannot rebuild cache {path}: {_first_line(again)}") from again
 
 
-def _open_checked(path: Path, migrations: Sequence[Migration]) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def _check_usable(path: Path) -> None:
+    """The cache folder exists (or can be made) and is writable; else one CacheError (exit 5)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot use cache folder {path.parent}: {exc.strerror or exc}") from exc
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise CacheError(f"cannot use cache folder {path.parent}: not writable")
+
+
+def _open_checked(path: Path | None, migrations: Sequence[Migration]) -> Engine:
+    if path is None:  # one shared connection, or each checkout would see its own empty database
+        engine = create_engine("sqlite://", poolclass=StaticPool,
+                               connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(
+            f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
+        )
     event.listen(engine, "connect", _configure_connection)
     try:
         with engine.connect() as conn:
@@ -90,15 +113,33 @@ class _WriteTransaction:
 
     def __enter__(self) -> Connection:
         self._conn = self._engine.connect()
-        self._conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            self._conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            self._conn.close()
+            raise _translated(exc) from exc
+        except BaseException:
+            self._conn.close()
+            raise
         return self._conn
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        """COMMIT, or ROLLBACK without hiding why: a Ctrl-C mid-statement leaves the connection
+        invalidated (its closing rolls back), and a failing ROLLBACK must not replace the cause."""
         assert self._conn is not None
+        conn = self._conn
         try:
-            self._conn.exec_driver_sql("ROLLBACK" if exc_type else "COMMIT")
+            if exc is None:
+                conn.exec_driver_sql("COMMIT")
+            elif not conn.invalidated:
+                with contextlib.suppress(SQLAlchemyError, sqlite3.Error):
+                    conn.exec_driver_sql("ROLLBACK")
+        except OperationalError as commit_error:
+            raise _translated(commit_error) from commit_error
         finally:
-            self._conn.close()
+            conn.close()
+        if isinstance(exc, OperationalError):
+            raise _translated(exc) from exc
 
 
 def _migrate(engine: Engine, migrations: Sequence[Migration]) -> None:
@@ -128,6 +169,22 @@ def _move_aside(path: Path) -> Path:
 
 def _is_busy(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
+
+
+def _is_unusable(exc: BaseException) -> bool:
+    """The file cannot be opened or written (permissions, read-only), as opposed to corrupt."""
+    message = str(exc).lower()
+    return isinstance(exc, OperationalError) and (
+        "unable to open" in message or "readonly" in message or "disk i/o" in message
+        or "full" in message
+    )
+
+
+def _translated(exc: OperationalError) -> CacheError:
+    """A SQLite failure while writing (busy beyond the timeout, disk full) as one line, exit 5."""
+    if _is_busy(exc):
+        return CacheError("a cache is locked by another process for too long; try again")
+    return CacheError(f"cannot write the cache: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -54,7 +54,10 @@ class HuggingFaceCounter:
 
         if not tokenizer_file.is_file():
             raise UsageError(f"no tokenizer.json at {tokenizer_file}")
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        try:
+            self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        except Exception as exc:  # the tokenizers library raises a bare Exception for bad files
+            raise UsageError(f"cannot read tokenizer {tokenizer_file}: {exc}") from exc
         self.name = name or f"hf:{tokenizer_file.parent.name}"
 
     def count(self, text: str) -> int:

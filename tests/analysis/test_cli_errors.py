@@ -1,0 +1,224 @@
+"""Every user mistake is one stderr line and an exit code (2 usage, 5 cache, 130 Ctrl-C), never a
+traceback and never a partial output file — through the CLI, on real files, folders and SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, event
+
+from longread.analysis.cli import cli
+from longread.ingest import store
+
+LONGREAD = str(Path(sys.executable).with_name("longread"))
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for n in range(60):
+        (root / f"mod{n:02}.py").write_text(
+            "".join(f"def f{n}_{i}(x):\n    return x + {i}\n\n" for i in range(60))
+        )
+    return root
+
+
+def invoke(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    env = {"LONGREAD_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def one_error_line(result, code: int, *words: str) -> None:
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("longread: error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_output_into_a_missing_folder_is_one_line_and_exit_2(corpus, tmp_path):
+    result = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "nope" / "p.xml"))
+    one_error_line(result, 2, "no such folder", "nope")
+    assert result.stdout == ""
+
+
+def test_output_to_a_full_device_is_one_line_and_exit_2(corpus, tmp_path):
+    result = invoke(tmp_path, "pack", str(corpus), "-o", "/dev/full")
+    one_error_line(result, 2, "/dev/full", "No space left")
+    assert Path("/dev/full").is_char_device()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (root only): a real full disk."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_leaves_no_partial_pack(corpus, tmp_path, tiny_disk):
+    (tiny_disk / "pack.xml").write_text("the previous pack\n")
+    result = invoke(tmp_path, "pack", str(corpus), "-o", str(tiny_disk / "pack.xml"))
+    one_error_line(result, 2, "pack.xml", "No space left")
+    assert sorted(os.listdir(tiny_disk)) == ["pack.xml"]
+    assert (tiny_disk / "pack.xml").read_text() == "the previous pack\n"
+
+
+def test_manifest_into_a_missing_folder_writes_neither(corpus, tmp_path):
+    pack = tmp_path / "p.xml"
+    result = invoke(tmp_path, "pack", str(corpus), "-o", str(pack),
+                    "--manifest", str(tmp_path / "nope" / "m.json"))
+    one_error_line(result, 2, "m.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "corpus"]
+
+
+def test_dash_means_stdout_for_output_and_manifest(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(tmp_path, "pack", str(corpus), "-o", "-", "--manifest", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("<note>") and '"digest"' in result.stdout
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_exit_5(corpus, tmp_path):
+    a_file = tmp_path / "passwd"
+    a_file.write_text("root:x:0:0\n")
+    result = invoke(tmp_path, "pack", str(corpus), env={"LONGREAD_CACHE_DIR": str(a_file)})
+    one_error_line(result, 5, "cannot use cache folder", "passwd")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A read-only tmpfs: unwritable even for root (who ignores permission bits)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if made.returncode != 0:
+        mount.chmod(0o500)
+        if os.access(mount, os.W_OK):
+            pytest.skip("cannot make an unwritable folder here")
+        yield mount
+        mount.chmod(0o700)
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_an_unwritable_cache_dir_is_exit_5_and_no_cache_does_not_need_it(
+    corpus, tmp_path, read_only_dir
+):
+    env = {"LONGREAD_CACHE_DIR": str(read_only_dir)}
+    result = invoke(tmp_path, "pack", str(corpus), env=env)
+    one_error_line(result, 5, "not writable")
+    cached = invoke(tmp_path, "pack", str(corpus), "--no-cache", env=env)
+    assert cached.exit_code == 0, cached.output
+    assert cached.stdout.count("<document ") == 60
+
+
+def test_pack_no_cache_writes_no_ingest_cache(corpus, tmp_path):
+    result = invoke(tmp_path, "pack", str(corpus), "--no-cache")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "cache" / "ingest.sqlite").exists()
+
+
+def test_a_bad_tokenizer_file_is_exit_2(corpus, tmp_path):
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text("this is not json")
+    result = invoke(tmp_path, "pack", str(corpus), "--tokenizer", str(bad))
+    one_error_line(result, 2, "cannot read tokenizer", "tokenizer.json")
+
+
+def test_a_cache_locked_past_the_busy_timeout_is_exit_5(corpus, tmp_path, monkeypatch):
+    assert invoke(tmp_path, "pack", str(corpus), "-o", os.devnull).exit_code == 0
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(tmp_path / "cache" / "ingest.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = invoke(tmp_path, "pack", str(corpus), "-o", os.devnull)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    one_error_line(result, 5, "locked")
+
+
+def test_ctrl_c_during_an_ingest_cache_write_is_130_without_a_traceback(corpus, tmp_path):
+    """The reviewer's 81-line PendingRollbackError: Ctrl-C inside an INSERT, then ROLLBACK."""
+
+    def interrupt(conn, cursor, statement, *_args):
+        if statement.startswith("INSERT OR REPLACE INTO file_stats"):
+            raise KeyboardInterrupt
+
+    event.listen(Engine, "before_cursor_execute", interrupt)
+    try:
+        result = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"))
+    finally:
+        event.remove(Engine, "before_cursor_execute", interrupt)
+    assert result.exit_code == 130, result.output
+    assert result.stderr == "longread: interrupted\n"
+    assert not (tmp_path / "p.xml").exists()
+    again = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"))
+    assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_ctrl_c_while_python_imports_is_130_without_a_traceback(corpus, tmp_path):
+    """A real SIGINT arriving during `import rich` at startup (a shadow module sends it)."""
+    shadow = tmp_path / "shadow" / "rich"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    done = subprocess.run([LONGREAD, "pack", str(corpus)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr == "longread: interrupted\n"
+    assert done.stdout == ""
+
+
+def test_a_closed_pipe_is_a_quiet_exit(corpus, tmp_path):
+    """`longread pack big | head -c 10`: no BrokenPipeError traceback, SIGPIPE's exit code."""
+    env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}
+    reader = subprocess.Popen([LONGREAD, "pack", str(corpus)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()  # the reader is gone before the pack is written: EPIPE on write
+    stderr = reader.stderr.read()
+    assert reader.wait(timeout=60) == 141
+    assert stderr == b""
+
+
+def test_a_real_sigint_mid_run_leaves_no_output(corpus, tmp_path):
+    env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "p.xml"
+    running = subprocess.Popen([LONGREAD, "pack", str(corpus), "-o", str(out)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running.wait(timeout=0.4)
+    except subprocess.TimeoutExpired:
+        running.send_signal(signal.SIGINT)
+    _, stderr = running.communicate(timeout=60)
+    if running.returncode == 0:
+        pytest.skip("the run finished before the signal")
+    assert running.returncode == 130
+    assert stderr == "longread: interrupted\n"
+    assert not out.exists()
