@@ -48,6 +48,7 @@ class FileDiff:
     status: FileStatus = "modified"
     binary: bool = False
     hunks: tuple[Hunk, ...] = ()
+    first_line: int = 0  # where its header starts: an index into split_lines(diff text)
 
     @property
     def path(self) -> str:
@@ -83,6 +84,7 @@ class _FileBuilder:
     status: FileStatus = "modified"
     binary: bool = False
     git: bool = False
+    first_line: int = 0
     hunks: list[Hunk] = field(default_factory=list)
 
     def build(self) -> FileDiff:
@@ -91,7 +93,9 @@ class _FileBuilder:
             status = "added"
         elif self.new_path is None and self.old_path is not None:
             status = "deleted"
-        return FileDiff(self.old_path, self.new_path, status, self.binary, tuple(self.hunks))
+        return FileDiff(
+            self.old_path, self.new_path, status, self.binary, tuple(self.hunks), self.first_line
+        )
 
 
 def parse_diff(text: str) -> Diff:
@@ -99,6 +103,18 @@ def parse_diff(text: str) -> Diff:
     parser = _Parser(split_lines(text))
     parser.run()
     return Diff(tuple(parser.files), tuple(parser.errors))
+
+
+def file_texts(text: str, diff: Diff) -> list[tuple[FileDiff | None, str]]:
+    """`text` cut into each file's part (headers and hunks), after what precedes the first file
+    (None); joined again they give `text` back byte for byte."""
+    lines = split_lines(text, keepends=True)
+    starts = [item.first_line for item in diff.files]
+    ends = [*starts, len(lines)]
+    parts: list[tuple[FileDiff | None, str]] = [(None, "".join(lines[: ends[0]]))]
+    for index, item in enumerate(diff.files):
+        parts.append((item, "".join(lines[ends[index] : ends[index + 1]])))
+    return parts
 
 
 class _Parser:
@@ -120,7 +136,7 @@ class _Parser:
 
     def _dispatch(self, line: str) -> None:
         if line.startswith("diff --git "):
-            self._start(_FileBuilder(git=True))
+            self._start(_FileBuilder(git=True, first_line=self.index - 1))
             self._git_header(line)
         elif line.startswith("--- ") and self._peek().startswith("+++ "):
             self._file_header(line[4:], self._next()[4:])
@@ -159,7 +175,7 @@ class _Parser:
     def _file_header(self, old: str, new: str) -> None:
         current = self.current
         if current is None or current.hunks or not current.git:
-            current = _FileBuilder()
+            current = _FileBuilder(first_line=self.index - 2)  # the ---/+++ pair is read
             self._start(current)
         old_path, new_path = _header_path(old), _header_path(new)
         prefixed = (old_path or "a/").startswith("a/") and (new_path or "b/").startswith("b/")

@@ -18,6 +18,7 @@ from typing import Any
 from longread.analysis.backends import open_backend, settings_identity
 from longread.analysis.change import Change, ReviewInputs, new_side, resolve_change
 from longread.analysis.config import Settings
+from longread.analysis.diff import FileDiff, file_texts
 from longread.analysis.findings import (
     FINDINGS_SCHEMA,
     Coverage,
@@ -40,11 +41,13 @@ from longread.engine.errors import PromptTooLong
 from longread.engine.prompt import fence
 from longread.ingest.budget import FULL, OUTLINE
 from longread.ingest.document import Document
+from longread.ingest.lines import split_lines
 from longread.ingest.outline import extract_outline
 from longread.ingest.pack import Pack
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import redact_text
 from longread.ingest.render import wrap_body
+from longread.ingest.secret_files import is_secret_file
 
 __all__ = ["ReviewInputs", "review", "run_review"]
 
@@ -101,6 +104,28 @@ def review_priority(change: Change) -> Callable[[Sequence[Document]], Mapping[st
     return scores
 
 
+def redact_diff(change: Change) -> str:
+    """The diff as the model may see it: each file's part redacted as that file is in the pack
+    (its path picks the detectors); a secrets file's lines are left out, as the pack skips it."""
+    parts = []
+    for item, text in file_texts(change.diff_text, change.diff):
+        reason = None if item is None else is_secret_file(item.path)
+        if item is not None and reason is not None:
+            parts.append(_headers_only(item, text, reason))
+        else:
+            parts.append(redact_text(text, path="change.diff" if item is None else item.path)[0])
+    return "".join(parts)
+
+
+def _headers_only(item: FileDiff, text: str, reason: str) -> str:
+    """A secrets file's part of the diff: its header lines, then one line saying why no more."""
+    lines = split_lines(text, keepends=True)
+    hunk = next((n for n, line in enumerate(lines) if line.startswith("@@ ")), len(lines))
+    head = "".join(lines[:hunk])
+    head += "" if head.endswith("\n") else "\n"
+    return f"{head}[{item.path}: its lines are left out ({reason})]\n"
+
+
 def diff_block(diff_text: str) -> str:
     """The diff as one more block of the context, rendered like the pack's documents."""
     body = diff_text if diff_text.endswith("\n") else diff_text + "\n"
@@ -151,8 +176,7 @@ def review(
     """Review one change; a cache hit returns without opening the backend."""
     sampling = sampling or SamplingSettings()
     change = resolve_change(inputs)
-    diff = redact_text(change.diff_text, path="change.diff")[0] if settings.redact else None
-    shown = replace(change, diff_text=diff) if diff is not None else change
+    shown = replace(change, diff_text=redact_diff(change)) if settings.redact else change
     key = answer_key(
         pack_digest=shown.digest,
         question="review",

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longread.analysis.diff import parse_diff
+from longread.analysis.diff import file_texts, parse_diff
 from longread.ingest.lines import split_lines
 
 
@@ -53,7 +53,8 @@ def change_everything(repo: Path) -> None:
 def test_real_git_diff_add_modify_delete_rename_binary_no_newline(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     change_everything(repo)
-    diff = parse_diff(git(repo, "diff", "-M", "HEAD~1", "HEAD"))
+    text = git(repo, "diff", "-M", "HEAD~1", "HEAD")
+    diff = parse_diff(text)
     assert diff.errors == ()
     by_path = {item.path: item for item in diff.files}
     assert set(by_path) == {
@@ -73,6 +74,12 @@ def test_real_git_diff_add_modify_delete_rename_binary_no_newline(tmp_path: Path
     renamed = by_path["new name.py"]
     assert (renamed.status, renamed.old_path, renamed.hunks) == ("renamed", "old_name.py", ())
     assert by_path["blob.bin"].binary and by_path["blob.bin"].hunks == ()
+    parts = file_texts(text, diff)
+    assert "".join(part for _, part in parts) == text and parts[0] == (None, "")
+    assert [part.split("\n", 1)[0] for _, part in parts[1:]] == [
+        f"diff --git a/{item.old_path or item.new_path} b/{item.new_path or item.old_path}"
+        for item in diff.files
+    ]
     assert by_path["tail.txt"].added_lines == {2}
 
 
@@ -176,3 +183,6 @@ def test_parsed_added_lines_are_the_true_added_lines(old: str, new: str) -> None
     assert added == truth
     plus = [line[1:] for line in split_lines(text)[2:] if line.startswith("+")]
     assert [split_lines(new)[n - 1] for n in sorted(added)] == plus
+    parts = file_texts(text, diff)
+    assert "".join(part for _, part in parts) == text
+    assert all(part.startswith("--- a/f.txt\n") for item, part in parts if item is not None)

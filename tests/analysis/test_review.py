@@ -302,15 +302,19 @@ def test_secrets_in_the_change_never_reach_the_model_unless_asked(
     """A token added on the reviewed branch is redacted in the diff and in the context; the head
     is a commit other than the checked-out one, so the context comes from that commit's tree."""
     (repo / "app.py").write_text((repo / "app.py").read_text() + f'\nTOKEN = "{TOKEN}"\n')
-    git(repo, "commit", "-q", "-am", "a token")
+    (repo / ".env").write_text("DB_PASSWORD=correct-horse-battery-staple\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a token and a secrets file")
     git(repo, "checkout", "-q", "main")
     args = ["--base", "main", "--head", "feature", "--format", "json", "--no-cache"]
     assert run(repo, tmp_path, *args).exit_code == 0
     prompt = scripted[0].requests[0].messages[0].content
     assert TOKEN not in prompt and prompt.count("[REDACTED:github-token]") == 2  # diff, file
     assert 'TOKEN = "[REDACTED:github-token]"' in prompt
+    assert "correct-horse" not in prompt and "[.env: its lines are left out (secrets" in prompt
     assert run(repo, tmp_path, *args, "--no-redact").exit_code == 0
-    assert scripted[1].requests[0].messages[0].content.count(TOKEN) == 2
+    unredacted = scripted[1].requests[0].messages[0].content
+    assert unredacted.count(TOKEN) == 2 and "correct-horse" in unredacted
 
 
 def test_a_finding_next_to_a_deletion_is_kept(repo: Path, tmp_path: Path, scripted: Built) -> None:
