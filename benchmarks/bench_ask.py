@@ -39,11 +39,11 @@ QUESTIONS = [
 MAX_TOKENS = "32"
 
 
-def make_repo(root: Path) -> Path:
-    """A git repository of FILES generated modules; m03.py defines ZEBRA."""
+def make_repo(root: Path, files: int = FILES) -> Path:
+    """A git repository of `files` generated modules (~850 tokens each); m03.py defines ZEBRA."""
     repo = root / "corpus"
     (repo / "src").mkdir(parents=True)
-    for i in range(FILES):
+    for i in range(files):
         body = [f"def scale_{i}_{j}(value):\n    return value * {j} + {i}\n" for j in range(30)]
         if i == 3:
             body[15] = "ZEBRA = 'the mascot lives here'\n"

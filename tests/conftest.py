@@ -1,8 +1,9 @@
 """Session fixtures for every test folder: the converted default model, one real vLLM engine.
 
 The model directory lives in a cache shared across runs ($LONGREAD_TEST_CACHE, else
-~/.cache/longread-tests), so it is converted once per machine (or once per CI run). The engine is
-started once per session: tests that use it are marked `@pytest.mark.vllm`.
+~/.cache/longread-tests), so it is converted once per machine (or once per CI run). One engine at a
+time is alive, started when a test first needs it (marked `@pytest.mark.vllm`) and kept for the next
+test that wants the same window.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 import pytest
 
 from longread.engine.models import ensure_default_model
+
+DEFAULT_WINDOW = 8192  # the smollm2 preset's
+SMALL_WINDOW = 2048
 
 
 @pytest.fixture(scope="session")
@@ -29,20 +33,54 @@ def default_model_dir(test_cache_dir: Path) -> Path:
     return ensure_default_model(test_cache_dir / "models")
 
 
-@pytest.fixture(scope="session")
-def vllm_backend(
-    default_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """ONE real in-process vLLM CPU engine over the default model for the whole session."""
-    from longread.engine.vllm_backend import VllmBackend
+class _Engines:
+    """At most ONE real vLLM CPU engine alive: asking for another window closes the current one."""
 
+    def __init__(self, models_dir: Path) -> None:
+        self._models_dir = models_dir
+        self._window = 0
+        self._backend: Any = None
+
+    def get(self, max_model_len: int) -> Any:
+        from longread.engine.vllm_backend import VllmBackend
+
+        if self._backend is None or self._window != max_model_len:
+            self.close()
+            self._backend = VllmBackend(model="smollm2", models_dir=self._models_dir,
+                                        max_model_len=max_model_len)
+            self._window = max_model_len
+        return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+@pytest.fixture(scope="session")
+def vllm_engines(
+    default_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_Engines]:
+    """The session's real engines over the default model, started when a test first needs one."""
     caches = tmp_path_factory.mktemp("vllm-caches")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
         patch.setenv("VLLM_CACHE_ROOT", str(caches / "vllm"))
         patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(caches / "inductor"))
-        backend = VllmBackend(model="smollm2", models_dir=default_model_dir.parent)
+        engines = _Engines(default_model_dir.parent)
         try:
-            yield backend
+            yield engines
         finally:
-            backend.close()
+            engines.close()
+
+
+@pytest.fixture
+def vllm_backend(vllm_engines: _Engines) -> Any:
+    """The real in-process vLLM CPU engine at the preset's 8,192-token window (reused)."""
+    return vllm_engines.get(DEFAULT_WINDOW)
+
+
+@pytest.fixture
+def small_window_backend(vllm_engines: _Engines) -> Any:
+    """The real engine with a 2,048-token window: past-the-window work on a small corpus."""
+    return vllm_engines.get(SMALL_WINDOW)

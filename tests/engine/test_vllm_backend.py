@@ -18,6 +18,7 @@ from longread.engine.vllm_backend import (
     NOT_INSTALLED,
     VllmBackend,
     _request_failure,
+    cpu_dtype,
     engine_identity,
     engine_settings,
 )
@@ -42,15 +43,29 @@ def ledger(lines: int, offset: int = 0) -> str:
     )
 
 
-def test_flags_override_the_preset_and_empty_values_keep_it() -> None:
-    spec = PRESETS["smollm2"]
-    assert engine_settings(spec, {}) == {
-        "max_model_len": 8192, "dtype": "bfloat16", "enforce_eager": True,
+def cpuinfo(tmp_path: Path, flags: str) -> Path:
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\n")
+    return path
+
+
+def test_cpu_dtype_is_bf16_only_with_bf16_instructions(tmp_path: Path) -> None:
+    assert cpu_dtype(cpuinfo(tmp_path, "avx avx2 fma")) == "float32"
+    assert cpu_dtype(cpuinfo(tmp_path, "avx2 avx512f avx512_bf16")) == "bfloat16"
+    assert cpu_dtype(cpuinfo(tmp_path, "avx2 amx_bf16 amx_tile")) == "bfloat16"
+    assert cpu_dtype(tmp_path / "no-such-cpuinfo") == "float32"
+
+
+def test_flags_override_the_preset_and_empty_values_keep_it(tmp_path: Path) -> None:
+    spec, avx2 = PRESETS["smollm2"], cpuinfo(tmp_path, "avx2")
+    assert engine_settings(spec, {}, avx2) == {
+        "max_model_len": 8192, "dtype": "float32", "enforce_eager": True,
         "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
     }
     chosen = engine_settings(spec, {"max_model_len": 4096, "dtype": "", "enforce_eager": False,
-                                    "quantization": "", "tensor_parallel_size": 0})
-    assert chosen["max_model_len"] == 4096 and chosen["dtype"] == "bfloat16"
+                                    "quantization": "", "tensor_parallel_size": 0}, avx2)
+    assert chosen["max_model_len"] == 4096 and chosen["dtype"] == "float32"
+    assert engine_settings(spec, {"dtype": "bfloat16"}, avx2)["dtype"] == "bfloat16"
     assert chosen["enforce_eager"] is False and "tensor_parallel_size" not in chosen
     scout = engine_settings(PRESETS["llama-4-scout"], {"kv_cache_dtype": "fp8"})
     assert scout == {"tensor_parallel_size": 8, "max_model_len": 1_000_000, "dtype": "bfloat16",
@@ -63,6 +78,10 @@ def test_identity_holds_what_changes_answers_and_not_what_only_schedules() -> No
     assert engine_identity(spec, engine_settings(spec, {"max_num_batched_tokens": 4096})) == base
     assert engine_identity(spec, engine_settings(spec, {"kv_cache_dtype": "fp8"})) != base
     assert base["model"] == "llama-4-scout" and base["dtype"] == "bfloat16"
+    small = PRESETS["smollm2"]
+    fp32 = engine_identity(small, engine_settings(small, {"dtype": "float32"}))
+    assert fp32 != engine_identity(small, engine_settings(small, {"dtype": "bfloat16"}))
+    assert fp32["repetition_penalty"] > 1 and fp32["max_tokens"] == small.max_tokens
 
 
 def test_unknown_options_are_refused() -> None:
