@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -155,13 +156,21 @@ def ask_for_findings(
     return None, [], warnings
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReviewEngine:
-    """How the job reaches a model: an opener (called only on a cache miss) and its identity."""
+    """How the job reaches a model: an opener (called only on a cache miss) and what identifies
+    its answers (worked out only when there is a change to review)."""
 
     open_backend: Callable[[], Backend]
-    identity: dict[str, Any]
-    model: str
+    identify: Callable[[], dict[str, Any]]
+
+    @cached_property
+    def identity(self) -> dict[str, Any]:
+        return self.identify()
+
+    @property
+    def model(self) -> str:
+        return str(self.identity["model"])
 
 
 def review(
@@ -176,6 +185,8 @@ def review(
     """Review one change; a cache hit returns without opening the backend."""
     sampling = sampling or SamplingSettings()
     change = resolve_change(inputs)
+    if not change.diff.files:
+        return _report(change, [], Coverage(), "(not asked)", ["the diff is empty"], cached=False)
     shown = replace(change, diff_text=redact_diff(change)) if settings.redact else change
     key = answer_key(
         pack_digest=shown.digest,
@@ -191,8 +202,6 @@ def review(
         findings, _ = parse_findings(hit.text)
         coverage = Coverage(**{k: tuple(v) for k, v in hit.meta.get("coverage", {}).items()})
         return _report(change, findings, coverage, engine.model, [], cached=True)
-    if not change.diff.files:
-        return _report(change, [], Coverage(), engine.model, ["the diff is empty"], cached=False)
     progress("reviewing", 0, 1)
     completion, findings, coverage, warnings = _review_fresh(
         settings, shown, engine, sampling, progress
@@ -301,8 +310,7 @@ def engine_from_settings(settings: Settings, progress: Progress = no_progress) -
             opened.append(open_backend(settings, progress))
         return opened[0]
 
-    identity = settings_identity(settings)
-    return ReviewEngine(open_once, identity, str(identity["model"]))
+    return ReviewEngine(open_once, lambda: settings_identity(settings))
 
 
 def run_review(

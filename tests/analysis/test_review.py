@@ -286,6 +286,8 @@ def test_an_empty_diff_is_a_clean_pass_with_a_warning(
     result = run(repo, tmp_path, "--diff", "/dev/null", "--format", "json")
     assert result.exit_code == 0 and len(scripted) == 0
     assert result.stderr == "longread: warning: the diff is empty\n"
+    down = ["--base-url", "http://127.0.0.1:9/v1", "--diff", "/dev/null"]  # nothing listens
+    assert run(repo, tmp_path, *down, backend="openai").exit_code == 0  # no server asked
 
 
 def test_an_unknown_base_is_one_line(repo: Path, tmp_path: Path, scripted: Built) -> None:
