@@ -2,6 +2,8 @@
 
 The backend is built lazily where it is heavy (in-process vLLM): the model's tokenizer and identity
 come from its directory, so a question already in the answer cache is answered without loading vLLM.
+Citations are checked against what the pack showed the model (see citations.shown_in). On a
+terminal the answer is rendered by rich; into a pipe or file it is the Markdown the model wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings
 from longread.ingest.errors import UsageError
+from longread.ingest.lines import split_lines
 from longread.ingest.pack import Pack
 from longread.ingest.progress import Progress, no_progress
 
@@ -58,6 +61,13 @@ class AskResult:
             },
             "model": self.model,
         }
+
+
+def read_questions(text: str) -> list[str]:
+    """The questions of a --questions file, one a line; blank lines and `# comment` lines are
+    not questions."""
+    lines = (line.strip() for line in split_lines(text))
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def run_ask(
@@ -101,7 +111,7 @@ def run_ask(
         )
     finally:
         backend.close()
-    index = CorpusIndex(packed.documents)
+    index = CorpusIndex.of_pack(packed.documents, pack)
     checked = tuple(CheckedAnswer(a, tuple(check_citations(a.text, index))) for a in answers)
     return AskResult(checked, pack, backend.model, len(packed.skipped))
 
@@ -131,9 +141,45 @@ def _answer(
         )
 
 
+def to_markdown(result: AskResult) -> str:
+    """The answers exactly as the model wrote them (under a `## question` heading when there are
+    several): what a pipe or a file gets."""
+    if len(result.answers) == 1:
+        return _ends_newline(result.answers[0].answer.text)
+    return "\n".join(
+        f"## {checked.answer.question}\n\n{_ends_newline(checked.answer.text)}"
+        for checked in result.answers
+    )
+
+
+def notes(result: AskResult) -> list[str]:
+    """The flagged citations and the usage line of each answer, as plain lines (for stderr)."""
+    lines: list[str] = []
+    for checked in result.answers:
+        lines += [_flag_line(citation) for citation in checked.flagged]
+        lines.append(_usage_line(result.model, checked.answer))
+    return lines
+
+
+def _flag_line(citation: Citation) -> str:
+    return f"! {citation.raw}: {citation.status} — {citation.detail}"
+
+
+def _usage_line(model: str, answer: Answer) -> str:
+    source = "answer cache" if answer.from_cache else f"{answer.seconds:.1f} s"
+    shards = f", {answer.shards} shards" if answer.shards > 1 else ""
+    tokens = f"{answer.prompt_tokens} prompt tokens ({answer.cached_tokens} cached)"
+    return f"{model}, {tokens}, {source}{shards}"
+
+
+def _ends_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
 def render_terminal(result: AskResult, console: Any) -> None:
     """Each answer as Markdown (rich), then its flagged citations; `console` is a rich Console."""
     from rich.markdown import Markdown
+    from rich.markup import escape
     from rich.rule import Rule
 
     for checked in result.answers:
@@ -142,14 +188,5 @@ def render_terminal(result: AskResult, console: Any) -> None:
             console.print(Rule(answer.question))
         console.print(Markdown(answer.text or "_(empty answer)_"))
         for citation in checked.flagged:
-            console.print(
-                f"[yellow]! {citation.raw}: {citation.status} — {citation.detail}[/]",
-                highlight=False,
-            )
-        source = "answer cache" if answer.from_cache else f"{answer.seconds:.1f} s"
-        shards = f", {answer.shards} shards" if answer.shards > 1 else ""
-        console.print(
-            f"[dim]{result.model}, {answer.prompt_tokens} prompt tokens "
-            f"({answer.cached_tokens} cached), {source}{shards}[/]",
-            highlight=False,
-        )
+            console.print(f"[yellow]{escape(_flag_line(citation))}[/]", highlight=False)
+        console.print(f"[dim]{escape(_usage_line(result.model, answer))}[/]", highlight=False)

@@ -3,7 +3,8 @@
 One pass when the set fits the window; otherwise the engine's map-reduce summarizes each shard
 with citations and merges the partial summaries level by level, citations kept. The coverage
 table names every input document: cited in the summary, cited only in a partial summary that the
-merge dropped ("merged away"), in the pack but never cited, or left out and why.
+merge dropped ("merged away"), in the pack but never cited, or left out and why. Only citations
+that check out (status ok: the model saw the cited place, see citations.py) count as covering.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from longread.analysis.backends import open_backend
-from longread.analysis.citations import Citation, CorpusIndex, check_citations, parse_citations
+from longread.analysis.citations import Citation, CorpusIndex, check_citations
 from longread.analysis.config import Settings
 from longread.analysis.pack_job import read_and_pack
 from longread.engine.answer import Answer, answer_questions
@@ -94,7 +95,7 @@ def run_summarize(
                                        sampling=sampling, refresh=refresh, progress=progress)[0]
     finally:
         backend.close()
-    index = CorpusIndex(packed.documents)
+    index = CorpusIndex.of_pack(packed.documents, packed.pack)
     citations = tuple(check_citations(summary.text, index))
     coverage = coverage_rows(packed.pack, index, citations, summary.partials)
     return SummaryResult(summary, citations, coverage, packed.pack, backend.model)
@@ -104,8 +105,8 @@ def coverage_rows(
     pack: Pack, index: CorpusIndex, citations: Iterable[Citation], partials: Sequence[str]
 ) -> tuple[CoverageRow, ...]:
     """One row per document of the manifest, in path order."""
-    cited = _cited_paths(index, citations)
-    in_partials = _cited_paths(index, (c for text in partials for c in parse_citations(text)))
+    cited = _cited_paths(citations)
+    in_partials = _cited_paths(c for text in partials for c in check_citations(text, index))
     rows = []
     for entry in pack.manifest.documents:
         if entry.fidelity == "skipped":
@@ -122,8 +123,9 @@ def coverage_rows(
     return tuple(rows)
 
 
-def _cited_paths(index: CorpusIndex, citations: Iterable[Citation]) -> set[str]:
-    return {path for c in citations if (path := index.resolve(c.path)) is not None}
+def _cited_paths(citations: Iterable[Citation]) -> set[str]:
+    """Paths cited by citations that check out (a checked citation carries its resolved path)."""
+    return {citation.path for citation in citations if citation.status == "ok"}
 
 
 def _counts(rows: Iterable[CoverageRow]) -> dict[str, int]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,6 +144,35 @@ def register_fake(monkeypatch: pytest.MonkeyPatch) -> list[FakeBackend]:
     return built
 
 
+class ScriptedBackend(FakeBackend):
+    """A FakeBackend whose every answer is `reply(system prompt)`: a test writes what the model
+    says, and can look at what the pack showed it."""
+
+    def __init__(self, reply: Callable[[str], str], **options: Any) -> None:
+        super().__init__(**options)
+        self.reply = reply
+
+    def _complete(self, request: ChatRequest) -> Completion:
+        text = self.reply(request.messages[0].content)
+        prompt = self.count_prompt_tokens(request.messages)
+        return Completion(text, prompt, 0, self.tokenizer.count(text), 0.01, "stop")
+
+
+def register_scripted(
+    monkeypatch: pytest.MonkeyPatch, reply: Callable[[str], str], name: str = "scripted"
+) -> list[ScriptedBackend]:
+    """Registers `name` as a ScriptedBackend answering with `reply`; the list collects each one."""
+    built: list[ScriptedBackend] = []
+
+    def factory(**options: Any) -> ScriptedBackend:
+        window = {k: v for k, v in options.items() if k in ("context_window",)}
+        built.append(ScriptedBackend(reply, **window))
+        return built[-1]
+
+    monkeypatch.setitem(BACKENDS, name, factory)
+    return built
+
+
 def code_documents(files: int, *, lines: int = 60, marked: Sequence[int] = ()) -> list[Document]:
     """Python modules m00.py, m01.py, ...; the `marked` ones define ZEBRA on line 31."""
     documents = []
@@ -159,3 +189,15 @@ def code_documents(files: int, *, lines: int = 60, marked: Sequence[int] = ()) -
             )
         )
     return documents
+
+
+def hub_snapshot(cache: Path, repo_id: str, files: dict[str, str]) -> Path:
+    """A Hugging Face cache entry laid out as `huggingface_hub` reads it (refs/main -> snapshot)."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    for name, text in files.items():
+        (snapshot / name).write_text(text)
+    return snapshot

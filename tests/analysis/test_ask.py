@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes import FakeBackend, RecordingBackend, register_fake  # noqa: E402
+from fakes import FakeBackend, RecordingBackend, register_fake, register_scripted  # noqa: E402
 
 from longread.analysis.ask import run_ask  # noqa: E402
 from longread.analysis.citations import CorpusIndex, check_citations  # noqa: E402
@@ -40,9 +41,9 @@ def _repo(root: Path) -> Path:
     return repo
 
 
-def _ask(tmp_path: Path, *args: str) -> tuple[int, str]:
+def _ask(tmp_path: Path, *args: str, backend: str = "fake") -> tuple[int, str]:
     result = CliRunner().invoke(
-        cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend", "fake", *args]
+        cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend", backend, *args]
     )
     return result.exit_code, result.output
 
@@ -95,6 +96,150 @@ def test_missing_question_or_path_is_a_usage_error(
 ) -> None:
     assert _ask(tmp_path, "Where is the zebra?")[0] == 2
     assert _ask(tmp_path, str(_repo(tmp_path)), "-q", "  ")[0] == 2
+
+
+_BLOCK = re.compile(r'<document id="([^"]+)" fidelity="full"( part="[^"]*")?>\n(.*?)</document>',
+                    re.S)
+_NUMBERED = re.compile(r"^(?:(\d+)\t| *(\d+)│)", re.M)
+
+
+def _modules(root: Path, count: int, *, lines: int) -> Path:
+    """A git repo of `count` Python modules of `lines` lines each: too much for a small budget."""
+    (root / "pkg").mkdir(parents=True)
+    for i in range(count):
+        body = "".join(f"def handler_{i}_{j}(request):\n    return request * {j}\n"
+                       for j in range(lines // 2))
+        (root / "pkg" / f"mod{i}.py").write_text(body)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    return root
+
+
+def _cite_past_what_was_shown(system: str) -> str:
+    """Cites, from what the prompt showed: a path-only file, a partly shown file at a line it
+    showed and at the first line it did not, and a wholly shown file."""
+    path_only = re.search(r"^(\S+\.py) \[path\]$", system, re.M)
+    sentences = [f"Listed only: `{path_only[1]}:1`."] if path_only else []
+    for path, part, body in _BLOCK.findall(system):
+        numbers = sorted({int(a or b) for a, b in _NUMBERED.findall(body)})
+        if part:
+            hidden = next(n for n in range(1, 10_000) if n not in numbers)
+            sentences += [f"Shown: `{path}:{numbers[0]}`.", f"Not shown: `{path}:{hidden}`."]
+        else:
+            sentences.append(f"Whole: `{path}:2`.")
+    return "\n".join(sentences)
+
+
+def test_citations_to_what_the_pack_did_not_show_are_flagged_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, _cite_past_what_was_shown)
+    repo = _modules(tmp_path / "repo", 6, lines=160)
+    args = (str(repo), "Which handler?", "--budget", "1500")
+    code, output = _ask(tmp_path, *args, "--json", backend="scripted")
+    assert code == 0, output
+    answer = json.loads(output)["answers"][0]
+    kinds: dict[str, set[str]] = {}
+    for line, citation in zip(answer["answer"].split("\n"), answer["citations"], strict=True):
+        kinds.setdefault(line.split(":")[0], set()).add(citation["status"])
+    assert kinds == {"Listed only": {"not-shown"}, "Shown": {"ok"}, "Not shown": {"not-shown"},
+                     "Whole": {"ok"}}
+    piped = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+                                     "scripted", *args])
+    assert re.search(r"^! pkg/mod\d\.py:1: not-shown — the pack showed pkg/mod\d\.py as path only",
+                     piped.stderr, re.M)
+    assert "not in what the pack showed" in piped.stderr
+
+
+def _cite_around_an_outline(system: str) -> str:
+    """From a block showing some definitions as outline lines (` 19│ def handler_3_9(…`): the
+    signature line (shown), the body line under it (not shown), and that body line's text quoted
+    at the signature (only in a line the model did not see)."""
+    found = re.search(r"^<document id=\"([^\"]+)\"(?:(?!</document>).)*?"
+                      r"^ *(\d+)│ def handler_\d+_(\d+)", system, re.M | re.S)
+    if found is None:
+        return "No outline was shown."
+    path, line, j = found[1], int(found[2]), found[3]
+    return (f"Signature: `{path}:{line}` `def handler`.\nBody: `{path}:{line + 1}`.\n"
+            f"Quoted: `{path}:{line}` `return request * {j}`.\n")
+
+
+def test_an_outline_shows_signature_lines_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, _cite_around_an_outline)
+    repo = _modules(tmp_path / "repo", 6, lines=160)
+    code, output = _ask(tmp_path, str(repo), "Which handler_3_7?", "--budget", "1000", "--json",
+                        backend="scripted")
+    assert code == 0, output
+    citations = json.loads(output)["answers"][0]["citations"]
+    assert [c["status"] for c in citations] == ["ok", "not-shown", "quote-not-found"], citations
+
+
+_MARKDOWN = (
+    "Notes are stored by `NoteStore.add` in `app/store.py:4` — a very long line that a terminal "
+    "renderer would wrap at eighty columns, and `backticks` must survive.\n\n"
+    "| method | line |\n|---|---|\n| `add` | 4 |\n"
+)
+
+
+def test_piped_answer_is_the_markdown_the_model_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, lambda system: _MARKDOWN)
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+                                      "scripted", str(_repo(tmp_path)), "Where are notes stored?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == _MARKDOWN
+    assert "fake-model, " in result.stderr and "prompt tokens" in result.stderr
+
+
+def test_comment_and_blank_lines_in_a_questions_file_are_not_asked(
+    tmp_path: Path, fake_backend_registered: list[FakeBackend]
+) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("# what the team wants to know\n\nWhere is the zebra?\n  # aside\n"
+                         "What does add return?\r\n\x0c\n")
+    code, output = _ask(tmp_path, str(_repo(tmp_path)), "--questions", str(questions), "--json")
+    assert code == 0, output
+    assert [a["question"] for a in json.loads(output)["answers"]] == [
+        "Where is the zebra?", "What does add return?"]
+    assert len(fake_backend_registered[0].requests) == 2
+
+
+def test_a_form_feed_does_not_shift_citations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, lambda system: "Past the end: `m.py:5` `return 42`.\n"
+                                                  "At the end: `m.py:4` `return 42`.")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "m.py").write_text("import os\n\x0c\ndef target():\n    return 42\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    code, output = _ask(tmp_path, str(repo), "Where does target return?", "--json",
+                         backend="scripted")
+    assert code == 0, output
+    citations = json.loads(output)["answers"][0]["citations"]
+    assert [(c["raw"], c["status"]) for c in citations] == [
+        ("m.py:5", "out-of-range"), ("m.py:4", "ok")]
+
+
+def test_a_named_symbol_is_not_a_quote_and_a_quote_stays_in_its_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, lambda system: (
+        "`NoteStore.add` (app/store.py:4) stores a note. It is defined at app/store.py:4 as "
+        '"def teleport(self)". See README.md:2 for the mascot.'))
+    code, output = _ask(tmp_path, str(_repo(tmp_path)), "How are notes stored?", "--json",
+                         backend="scripted")
+    assert code == 0, output
+    citations = json.loads(output)["answers"][0]["citations"]
+    assert [(c["raw"], c["quote"], c["status"]) for c in citations] == [
+        ("app/store.py:4", None, "ok"),
+        ("app/store.py:4", "def teleport(self)", "quote-not-found"),
+        ("README.md:2", None, "ok"),
+    ]
 
 
 @pytest.mark.vllm

@@ -71,6 +71,22 @@ def test_quote_next_to_citation_is_attached() -> None:
     assert citation.quote == "def add(self, text)"
 
 
+def test_a_backticked_name_is_not_a_quote_but_a_code_line_is() -> None:
+    names = "`Flask.register_blueprint` (src/app.py:5), `os.path` src/a.py:1, `run()` src/b.py:2"
+    assert [c.quote for c in parse_citations(names)] == [None, None, None]
+    code = "src/app.py:5 `def add(self, text)`. src/a.py:1 `x = 1`. src/b.py:2 `db.execute('q')`."
+    assert [c.quote for c in parse_citations(code)] == ["def add(self, text)", "x = 1",
+                                                        "db.execute('q')"]
+
+
+def test_a_quote_belongs_to_the_citation_in_its_own_sentence() -> None:
+    text = ('It is at blueprints.py:256 "def teleport(self)". See docs/bp.rst#L1-L5 for more. '
+            'Here `a.py:3` and "x = 1" differ from b.py:9, which has "y = 2".')
+    assert [(c.path, c.quote) for c in parse_citations(text)] == [
+        ("blueprints.py", "def teleport(self)"), ("docs/bp.rst", None),
+        ("a.py", "x = 1"), ("b.py", "y = 2")]
+
+
 def test_correct_citations_are_ok() -> None:
     answer = (
         "Notes are inserted in `app/store.py:5-6`: `INSERT INTO notes` and found by "
@@ -125,7 +141,8 @@ def test_unique_suffix_resolves_with_a_note() -> None:
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
 def test_parser_never_raises(text: str) -> None:
     for citation in check_citations(text, _corpus()):
-        assert citation.status in ("ok", "unknown-path", "out-of-range", "quote-not-found")
+        assert citation.status in ("ok", "unknown-path", "out-of-range", "not-shown",
+                                   "quote-not-found")
 
 
 @settings(max_examples=200, deadline=None)

@@ -24,9 +24,10 @@ _WORDS = ["def f():", "    return 42", "x = 1", "# note", "café", ""]
 _BLOCK = re.compile(r'<document id="(?P<path>[^"]+)" fidelity="full">\n(?P<body>.*?)</document>\n',
                     re.S)
 
-# A file: lines of ordinary text, some of which carry one of the separators somewhere inside.
+# A file: lines of ordinary text, some of which carry one of the separators somewhere inside
+# (text enough around each that the file stays well under the binary sniffer's control share).
 _line = st.tuples(st.sampled_from(_WORDS), st.sampled_from(["", *ODD_BREAKS]),
-                  st.sampled_from(_WORDS)).map("".join)
+                  st.sampled_from(_WORDS)).map(lambda parts: "text on this line: " + "".join(parts))
 _file = st.lists(_line, min_size=1, max_size=12).map(lambda lines: "\n".join(lines) + "\n")
 
 
@@ -44,7 +45,8 @@ def _sed(path: Path, number: int) -> str:
     return done.stdout.decode("utf-8").removesuffix("\n").removesuffix("\r")
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(_file, min_size=1, max_size=3))
 def test_pack_line_n_is_sed_line_n(tmp_path_factory: pytest.TempPathFactory,
                                    texts: list[str]) -> None:

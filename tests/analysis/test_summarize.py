@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fakes import Borrowed, FakeBackend  # noqa: E402
+from fakes import Borrowed, FakeBackend, register_scripted  # noqa: E402
 
 from longread.analysis.cli import cli  # noqa: E402
 from longread.engine.backend import BACKENDS, ChatRequest, Completion  # noqa: E402
@@ -108,6 +108,69 @@ def _small_window(built: list[SummaryFake]) -> Any:
         return built[-1]
 
     return factory
+
+
+def _cite_each_way(system: str) -> str:
+    """Cites a wholly shown report with a quote it does not hold, another one rightly, and a
+    report the pack listed by path only."""
+    shown = _DOC_ID.findall(system)
+    path_only = re.findall(r"^(report-\d+\.md) \[path\]$", system, re.M)
+    return (f"Wrong quote: `{shown[0]}:2` \"no such finding\".\n"
+            f"Right: `{shown[1]}:2` \"Finding 1.0\".\nUnseen: `{path_only[0]}:2`.\n")
+
+
+def test_coverage_counts_only_citations_that_check_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, _cite_each_way)
+    names = _documents(tmp_path / "docs", 6, lines=30)
+    result = _summarize(tmp_path, str(tmp_path / "docs"), "--backend", "scripted", "--budget",
+                        "900", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    status = {c["raw"]: c["status"] for c in data["citations"]}
+    rows = {row["path"]: row["status"] for row in data["coverage"]}
+    assert status[f"{names[0]}:2"] == "quote-not-found" and rows[names[0]] == "not cited"
+    assert status[f"{names[1]}:2"] == "ok" and rows[names[1]] == "cited"
+    [unseen] = [raw for raw, s in status.items() if s == "not-shown"]
+    assert rows[unseen.split(":")[0]] == "path only"
+    assert list(rows.values()).count("cited") == 1
+
+
+_SUMMARY = "The reports agree: `report-00.md:2` \"Finding 0.0\" — a line far longer than eighty " \
+    "columns that rich would wrap.\n\n| report | finding |\n|---|---|\n| 0 | `value 0` |\n"
+
+
+def test_output_flag_alias_and_pipe_all_give_the_same_markdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, lambda system: _SUMMARY)
+    _documents(tmp_path / "docs", 2, lines=3)
+    docs = str(tmp_path / "docs")
+    piped = _summarize(tmp_path, docs, "--backend", "scripted")
+    assert piped.exit_code == 0, piped.output
+    assert piped.stdout.startswith(_SUMMARY) and "\n## Coverage\n\n| document |" in piped.stdout
+    dash = _summarize(tmp_path, docs, "--backend", "scripted", "-o", "-")
+    assert dash.stdout == piped.stdout
+    for flag in ("-o", "--output", "--out"):
+        target = tmp_path / f"summary{flag}.md"
+        written = _summarize(tmp_path, docs, "--backend", "scripted", flag, str(target))
+        assert written.exit_code == 0 and written.stdout == ""
+        assert target.read_text(encoding="utf-8") == piped.stdout
+    help_text = CliRunner().invoke(cli, ["summarize", "--help"]).output
+    assert "-o, --output" in help_text and "--out " not in help_text
+
+
+def test_output_into_a_missing_folder_is_one_line_and_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, lambda system: _SUMMARY)
+    _documents(tmp_path / "docs", 1, lines=3)
+    target = tmp_path / "missing" / "summary.md"
+    result = _summarize(tmp_path, str(tmp_path / "docs"), "--backend", "scripted", "-o",
+                        str(target))
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "longread: error:" in result.output and not target.parent.exists()
 
 
 @pytest.mark.vllm
