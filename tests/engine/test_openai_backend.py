@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Iterator
@@ -11,7 +12,9 @@ from faultserver import FaultServer, Reply
 
 from longread.engine.backend import ChatRequest, Message, SamplingSettings
 from longread.engine.errors import BackendUnavailable, EngineError, PromptTooLong
-from longread.engine.openai_backend import OpenAIBackend
+from longread.engine.openai_backend import OpenAIBackend, server_identity
+from longread.engine.server_tokens import APPROXIMATE_MARGIN, counter_name
+from longread.ingest.errors import UsageError
 
 CHAT = "/v1/chat/completions"
 MODELS = "/v1/models"
@@ -187,20 +190,32 @@ def test_context_length_400_is_prompt_too_long_with_numbers(server: FaultServer)
 def test_window_and_model_come_from_models_listing(server: FaultServer) -> None:
     backend = backend_for(server)
     assert (backend.model, backend.context_window) == ("smollm2", 8192)
+    assert backend.identity() == server_identity(server.url, "smollm2", None)
+
+
+def test_a_named_model_needs_no_request_for_identity_or_tokenizer_name() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    backend = OpenAIBackend(base_url=url, model="m", context_window=4096, environ={})
     assert backend.identity() == {
-        "backend": "openai",
-        "model": "smollm2",
-        "root": "/models/smollm2",
-        "max_model_len": 8192,
+        "backend": "openai", "url": url, "model": "m", "context_window": 4096
     }
+    assert backend.tokenizer.name == counter_name(url.removesuffix("/v1"), "m")
+    assert backend.context_window == 4096
 
 
 def test_model_must_be_chosen_when_several_are_served(server: FaultServer) -> None:
     server.script("GET", MODELS, Reply(200, {"data": [{"id": "a"}, {"id": "b"}]}))
-    with pytest.raises(BackendUnavailable, match="serves a, b; choose one"):
+    with pytest.raises(UsageError, match="serves a, b; choose one with --model"):
         backend_for(server).model  # noqa: B018
-    with pytest.raises(BackendUnavailable, match="does not serve 'c'"):
+    with pytest.raises(UsageError, match="does not serve 'c'"):
         backend_for(server, model="c").context_window  # noqa: B018
+
+
+def test_a_window_the_server_does_not_report_is_asked_for_by_flag(server: FaultServer) -> None:
+    server.script("GET", MODELS, Reply(200, {"data": [{"id": "llama3.2", "object": "model"}]}))
+    with pytest.raises(EngineError, match="--context-window N"):
+        backend_for(server).context_window  # noqa: B018
+    assert backend_for(server, context_window=32768).context_window == 32768
 
 
 def test_counts_go_through_tokenize_once_per_text(server: FaultServer) -> None:
@@ -209,7 +224,7 @@ def test_counts_go_through_tokenize_once_per_text(server: FaultServer) -> None:
     )
     backend = backend_for(server)
     counter = backend.tokenizer
-    assert counter.name == "server:smollm2"
+    assert counter.name == counter_name(server.url.removesuffix("/v1"), "smollm2")
     assert counter.count_many(["abc", "de", "abc"]) == [3, 2, 3]
     assert counter.count("de") == 2
     prompts = [s.body["prompt"] for s in server.requests_to(TOKENIZE) if "prompt" in s.body]
@@ -220,8 +235,35 @@ def test_counts_go_through_tokenize_once_per_text(server: FaultServer) -> None:
     assert chat_count["add_generation_prompt"] is True
 
 
-def test_server_without_tokenize_falls_back_to_an_approximate_counter(server: FaultServer) -> None:
-    backend = backend_for(server)
-    assert backend.tokenizer.name == "cl100k~approximate"
-    assert backend.tokenizer.count("hello world") == 2
-    assert backend.count_prompt_tokens([Message("user", "hello world")]) > 2
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_server_without_tokenize_falls_back_to_cl100k_with_a_margin_said_once(
+    server: FaultServer, status: int
+) -> None:
+    server.script("POST", TOKENIZE, Reply(status, {"error": {"message": "not here"}}))
+    said: list[str] = []
+    backend = backend_for(server, notice=said.append)
+    assert backend.tokenizer.count("hello world") == math.ceil(2 * APPROXIMATE_MARGIN)
+    assert backend.tokenizer.count_many(["hello world", "hello"]) == [3, 2]
+    assert backend.count_prompt_tokens([Message("user", "hello world")]) > 3
+    assert len(server.requests_to(TOKENIZE)) == 1  # probed once, never retried
+    assert said == [f"{server.url.removesuffix('/v1')} has no /tokenize: counting with cl100k + "
+                    "25% margin (approximate)"]
+
+
+def test_501_is_not_retried(server: FaultServer) -> None:
+    server.script("POST", CHAT, Reply(501, {"error": {"message": "no chat here"}}))
+    with pytest.raises(EngineError, match="HTTP 501: no chat here"):
+        backend_for(server, max_retries=3).generate([ask("q")])
+    assert len(server.requests_to(CHAT)) == 1
+
+
+def test_an_html_error_page_becomes_one_short_line(server: FaultServer) -> None:
+    page = (
+        "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\n<center><h1>502 Bad "
+        "Gateway</h1></center>\n<hr><center>nginx/1.25.3</center>\n" + "x" * 5000 + "</body></html>"
+    )
+    server.script("POST", CHAT, Reply(502, page))
+    with pytest.raises(EngineError) as caught:
+        backend_for(server, max_retries=1).generate([ask("q")])
+    assert str(caught.value).endswith("failed with HTTP 502: 502 Bad Gateway")
+    assert "\n" not in str(caught.value) and "<" not in str(caught.value)
