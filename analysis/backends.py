@@ -1,12 +1,16 @@
-"""The backend a job talks to, from Settings: in-process vLLM (started when needed) or a server.
+"""The backend a job talks to, from Settings, and THE answer-cache identity of those Settings.
 
-The in-process engine is wrapped in a LazyBackend whose identity and tokenizer come from the model
-directory and the engine settings, so a job whose results are all cached never loads vLLM.
+`settings_identity` is the one definition of what names a model's answers; every job (ask,
+summarize, review, map-reduce shards and reduces) keys its cache with it, and it needs neither the
+network nor the weights. The in-process engine is a LazyBackend whose tokenizer is named by its
+content and loaded only for a count no cache holds, so a job whose results are all cached never
+starts vLLM — for the embedded model, a model directory and a hub id alike.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
+from functools import cache
 from typing import Any
 
 from longread.analysis.config import Settings
@@ -14,59 +18,88 @@ from longread.engine.answer import LazyBackend
 from longread.engine.backend import BACKENDS, Backend
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.tokens import HuggingFaceCounter, LazyCounter
+from longread.ingest.tokens import HuggingFaceCounter, LazyCounter, TokenCounter
 
-OPENAI_OPTIONS = ("base_url", "model", "api_key_env", "timeout", "max_retries")
+OPENAI_OPTIONS = ("base_url", "api_key_env", "timeout", "max_retries", "context_window")
 
 
 def open_backend(settings: Settings, progress: Progress = no_progress) -> Backend:
-    """The backend Settings name; in-process vLLM is wrapped so it starts only when needed."""
+    """The backend Settings name, lazy: no engine start and no request until one is needed."""
     if settings.backend not in BACKENDS:
         known = ", ".join(sorted(BACKENDS))
         raise UsageError(f"unknown backend {settings.backend!r} (known: {known})")
     if settings.backend == "vllm":
         return _lazy_vllm(settings, progress)
     if settings.backend == "openai":
-        options = {name: getattr(settings, name) for name in OPENAI_OPTIONS}
-        return BACKENDS["openai"](**options)
+        return _server(settings)
     return BACKENDS[settings.backend](model=settings.model)
 
 
 def settings_identity(settings: Settings) -> dict[str, Any]:
-    """What identifies the model's answers, from Settings alone (no engine, no server call)."""
-    if settings.backend == "vllm":
-        from longread.engine.models import resolve_model
-        from longread.engine.vllm_backend import ENGINE_OPTIONS, engine_identity, engine_settings
+    """What identifies the model's answers, from Settings alone (no engine, no weights).
 
-        spec = resolve_model(settings.model, settings.models_dir)
-        options = {name: getattr(settings, name) for name in ENGINE_OPTIONS}
-        return engine_identity(spec, engine_settings(spec, options))
-    served_by = {"base_url": settings.base_url} if settings.backend == "openai" else {}
-    return {"backend": settings.backend, "model": settings.model, **served_by}
+    A server's model is asked of the server only when no --model names it.
+    """
+    if settings.backend == "vllm":
+        return _vllm_identity(settings)
+    if settings.backend == "openai":
+        from longread.engine.openai_backend import server_identity
+
+        model = settings.model or _server(settings).model
+        return server_identity(settings.base_url, model, settings.context_window)
+    return {"backend": settings.backend, "model": settings.model}
+
+
+def _server(settings: Settings) -> Backend:
+    options = {name: getattr(settings, name) for name in OPENAI_OPTIONS}
+    return BACKENDS["openai"](model=settings.model or None, notice=notice, **options)
+
+
+def notice(line: str) -> None:
+    """One line the user should see whatever the log settings (the engine itself never prints)."""
+    sys.stderr.write(f"longread: note: {line}\n")
+
+
+def _engine_options(settings: Settings) -> dict[str, Any]:
+    from longread.engine.vllm_backend import ENGINE_OPTIONS
+
+    return {name: getattr(settings, name) for name in ENGINE_OPTIONS}
+
+
+def _vllm_identity(settings: Settings) -> dict[str, Any]:
+    from longread.engine.models import resolve_model
+    from longread.engine.vllm_backend import engine_identity, engine_settings
+
+    spec = resolve_model(settings.model, settings.models_dir)
+    return engine_identity(spec, engine_settings(spec, _engine_options(settings)))
 
 
 def _lazy_vllm(settings: Settings, progress: Progress) -> Backend:
-    from longread.engine.models import ensure_default_model, resolve_model
-    from longread.engine.vllm_backend import (  # light: vllm itself loads on start
-        ENGINE_OPTIONS,
-        engine_identity,
-        engine_settings,
+    from longread.engine.models import (
+        ensure_default_model,
+        resolve_model,
+        tokenizer_file,
+        tokenizer_name,
     )
 
     spec = resolve_model(settings.model, settings.models_dir)
     if spec.embedded:
         ensure_default_model(settings.models_dir, progress)
-    options = {name: getattr(settings, name) for name in ENGINE_OPTIONS}
 
-    def factory() -> Backend:
+    @cache
+    def start() -> Backend:
         return BACKENDS["vllm"](
-            model=settings.model, models_dir=settings.models_dir, progress=progress, **options
+            model=settings.model, models_dir=settings.models_dir, progress=progress,
+            **_engine_options(settings),
         )
 
-    tokenizer_file = Path(spec.source) / "tokenizer.json"
-    if not tokenizer_file.is_file():  # a hub id: only the engine knows its tokenizer
-        return factory()
-    identity = engine_identity(spec, engine_settings(spec, options))
-    name = f"hf:{spec.name}"  # loaded only when a count is not in the ingest cache
-    counter = LazyCounter(name, lambda: HuggingFaceCounter(tokenizer_file, name=name))
-    return LazyBackend(factory, model=spec.name, identity=identity, tokenizer=counter)
+    file = tokenizer_file(spec)
+    name = tokenizer_name(spec, file)
+
+    def load() -> TokenCounter:  # a hub id without a cached tokenizer: the engine's own
+        return HuggingFaceCounter(file, name=name) if file else start().tokenizer
+
+    return LazyBackend(
+        start, model=spec.name, identity=_vllm_identity(settings),
+        tokenizer=LazyCounter(name, load),
+    )

@@ -26,11 +26,14 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
 class Settings:
     cache_dir: Path = Path()  # filled from XDG_CACHE_HOME when not given
     backend: str = "vllm"  # "vllm" (in-process) or "openai" (any OpenAI-compatible server)
-    model: str = "smollm2"  # a preset name, a model directory, or the server's model name
+    # A preset name, a model directory, or the server's model name; "" means the embedded
+    # default (vllm) or the one model the server serves (openai).
+    model: str = ""
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float = 600.0
     max_retries: int = 4
+    context_window: int = 0  # for servers that do not report max_model_len (0: ask the server)
     max_tokens: int = 512  # answer reserve
     temperature: float = 0.0
     redact: bool = True

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from longread.engine.backend import Message
 
-PROMPT_VERSION = "1"
 NOT_IN_PART = "NOT IN THIS PART"
 
 _RULES = """\
@@ -54,21 +53,39 @@ def summary_question(focus: str | None = None) -> str:
     return _SUMMARY if not focus else f"{_SUMMARY}\nFocus on: {focus.strip()}"
 
 
+_BEGIN, _END = "<<<CORPUS {nonce}>>>", "<<<END CORPUS {nonce}>>>"
+_SYSTEM = "{task}\n{rules}\n{begin}\n{corpus}\n{end}\n"
+_QUESTION = "Question: {question}"
+_PARTIAL = "Partial answer {number}:\n{text}"
+
+
+def template_version(*templates: str) -> str:
+    """A prompt version that follows the templates' text: editing any of them misses the cache."""
+    joined = "\x00".join(templates).encode("utf-8")
+    return hashlib.sha256(joined).hexdigest()[:16]
+
+
+PROMPT_VERSION = template_version(
+    _RULES, _ANSWER_TASK, _MAP_TASK, _REDUCE_TASK, _SUMMARY, _BEGIN, _END, _SYSTEM, _QUESTION,
+    _PARTIAL, NOT_IN_PART,
+)
+
+
 def fence(text: str) -> tuple[str, str]:
     """Markers around `text`: a nonce from its digest makes them unguessable from inside."""
     nonce = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    return f"<<<CORPUS {nonce}>>>", f"<<<END CORPUS {nonce}>>>"
+    return _BEGIN.format(nonce=nonce), _END.format(nonce=nonce)
 
 
 def _corpus_system(task: str, corpus: str) -> Message:
     begin, end = fence(corpus)
     rules = _RULES.format(begin=begin, end=end)
-    body = f"{task}\n{rules}\n{begin}\n{corpus}\n{end}\n"
+    body = _SYSTEM.format(task=task, rules=rules, begin=begin, corpus=corpus, end=end)
     return Message("system", body)
 
 
 def _question_turn(question: str) -> Message:
-    return Message("user", f"Question: {question.strip()}")
+    return Message("user", _QUESTION.format(question=question.strip()))
 
 
 def answer_messages(pack_text: str, question: str) -> tuple[Message, ...]:
@@ -85,7 +102,7 @@ def map_messages(shard_text: str, question: str) -> tuple[Message, ...]:
 def reduce_messages(question: str, partials: Sequence[str]) -> tuple[Message, ...]:
     """Reduce prompt: merge partial answers (themselves model output, so fenced as data too)."""
     numbered = "\n\n".join(
-        f"Partial answer {i}:\n{text.strip()}" for i, text in enumerate(partials, 1)
+        _PARTIAL.format(number=i, text=text.strip()) for i, text in enumerate(partials, 1)
     )
     task = _REDUCE_TASK.format(not_in_part=NOT_IN_PART)
     return (_corpus_system(task, numbered), _question_turn(question))

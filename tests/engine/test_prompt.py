@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+
+from longread.engine import prompt
 from longread.engine.prompt import (
     NOT_IN_PART,
     answer_messages,
@@ -53,3 +56,27 @@ def test_not_in_part_detection() -> None:
     assert not is_not_in_part(
         "The store is in `app/store.py:1`; it is NOT IN THIS PART of " + "x" * 80
     )
+
+
+def _version_of(source: str) -> str:
+    namespace: dict[str, object] = {"__name__": "prompt_copy"}
+    exec(compile(source, "prompt_copy.py", "exec"), namespace)
+    return str(namespace["PROMPT_VERSION"])
+
+
+def test_prompt_version_follows_the_templates_text() -> None:
+    """Editing any prompt text changes the version (so cached answers miss); nothing to bump."""
+    source = inspect.getsource(prompt)
+    assert _version_of(source) == prompt.PROMPT_VERSION
+    edits = [
+        ("Do not use outside knowledge.", "Do not use outside facts."),
+        ("say so plainly instead of guessing", "say so instead of guessing"),
+        ("Merge them into one answer.", "Merge them."),
+        ('_QUESTION = "Question: {question}"', '_QUESTION = "Q: {question}"'),
+        ('NOT_IN_PART = "NOT IN THIS PART"', 'NOT_IN_PART = "NOTHING HERE"'),
+    ]
+    versions = set()
+    for old, new in edits:
+        assert source.count(old) == 1, old
+        versions.add(_version_of(source.replace(old, new)))
+    assert len(versions) == len(edits) and prompt.PROMPT_VERSION not in versions

@@ -1,0 +1,194 @@
+"""Model-free cache hits through the CLI: one identity for every job, no engine, no server.
+
+The openai backend is driven against a scripted server on 127.0.0.1 that is then stopped; the
+in-process backend gets an engine factory that fails the test if a hit calls it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+
+from fakes import FakeBackend, hub_snapshot  # noqa: E402
+from faultserver import FaultServer, Reply  # noqa: E402
+
+from longread.analysis.backends import open_backend, settings_identity  # noqa: E402
+from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.config import load_settings  # noqa: E402
+from longread.engine.backend import BACKENDS  # noqa: E402
+
+SERVED = "served-model"
+
+
+def _repo(root: Path) -> Path:
+    repo = root / "notes"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "store.py").write_text("class NoteStore:\n    def add(self, text): ...\n")
+    (repo / "README.md").write_text("# Notes\nA tiny notes app with a zebra mascot.\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    return repo
+
+
+def _chat(body: dict[str, Any]) -> Reply:
+    return Reply(200, {
+        "choices": [{"message": {"content": "The zebra is in `README.md:2`."},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 9},
+    })
+
+
+def _count(body: dict[str, Any]) -> Reply:
+    text = body.get("prompt") or " ".join(m["content"] for m in body.get("messages", []))
+    return Reply(200, {"count": len(text) // 4 + 1})
+
+
+def _serve(server: FaultServer, *, models: list[dict[str, Any]], tokenize: bool = True) -> None:
+    server.script("GET", "/v1/models", Reply(200, {"object": "list", "data": models}))
+    server.script("POST", "/v1/chat/completions", _chat)
+    if tokenize:
+        server.script("POST", "/tokenize", _count)
+
+
+@pytest.fixture(autouse=True)
+def _few_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LONGREAD_MAX_RETRIES", "1")
+
+
+def _ask(tmp_path: Path, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--json", *args]
+    )
+
+
+def _answer(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["answers"][0]
+
+
+def test_openai_hit_answers_while_the_server_is_down_and_a_miss_is_one_line(
+    tmp_path: Path,
+) -> None:
+    repo = _repo(tmp_path)
+    with FaultServer() as server:
+        _serve(server, models=[{"id": SERVED, "max_model_len": 8192}])
+        url = server.url
+        flags = ["--backend", "openai", "--base-url", url, "--model", SERVED]
+        first = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
+        assert _answer(first)["from_cache"] is False
+    hit = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
+    answer = _answer(hit)
+    assert answer["from_cache"] is True and "zebra" in answer["answer"]
+    assert hit.stderr.splitlines() == [
+        f"longread: note: {url} is not reachable: answered from the cache only"
+    ]
+    miss = _ask(tmp_path, str(repo), "Who wrote it?", *flags)
+    assert miss.exit_code == 4
+    assert miss.stderr.splitlines() == [
+        f"longread: error: cannot reach {url} (connection refused) — is the server running?"
+    ]
+
+
+def test_openai_without_model_uses_the_one_served_or_lists_them(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    with FaultServer() as server:
+        _serve(server, models=[{"id": SERVED, "max_model_len": 8192}])
+        result = _ask(tmp_path, str(repo), "Where is the zebra?", "--backend", "openai",
+                      "--base-url", server.url)
+        assert json.loads(result.stdout)["model"] == SERVED
+        assert server.requests_to("/v1/chat/completions")[0].body["model"] == SERVED
+        _serve(server, models=[{"id": "a"}, {"id": "b"}])
+        several = _ask(tmp_path, str(repo), "Who?", "--backend", "openai", "--base-url",
+                       server.url)
+    assert several.exit_code == 2
+    assert several.stderr.splitlines() == [
+        f"longread: error: {server.url} serves a, b; choose one with --model"
+    ]
+
+
+def test_a_server_without_window_or_tokenize_works_with_context_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ollama / llama.cpp / OpenAI shape: no max_model_len, no /tokenize."""
+    repo = _repo(tmp_path)
+    with FaultServer() as server:
+        _serve(server, models=[{"id": "llama3.2", "object": "model"}], tokenize=False)
+        flags = ["--backend", "openai", "--base-url", server.url]
+        refused = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
+        assert refused.exit_code == 4 and "--context-window N" in refused.stderr
+        monkeypatch.setenv("LONGREAD_CONTEXT_WINDOW", "16384")
+        result = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
+        assert _answer(result)["from_cache"] is False
+        notes = [line for line in result.stderr.splitlines() if "/tokenize" in line]
+        assert notes == [f"longread: note: {server.url.removesuffix('/v1')} has no /tokenize: "
+                         "counting with cl100k + 25% margin (approximate)"]
+        by_flag = _ask(tmp_path, str(repo), "Why?", *flags, "--context-window", "16384")
+        assert by_flag.exit_code == 0, by_flag.output
+
+
+def _tokenizer_json() -> str:
+    """A real (tiny) tokenizer.json, so counting loads it as it would a model's."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "zebra": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer.to_str()
+
+
+@pytest.mark.parametrize("cached_tokenizer", [True, False], ids=["hf-cache", "no-hf-cache"])
+def test_hub_id_hit_never_starts_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached_tokenizer: bool
+) -> None:
+    """`--model llama-4-scout` (a hub id): the first run generates, the second is a pure hit."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    if cached_tokenizer:
+        hub_snapshot(tmp_path / "hf", "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+                     {"tokenizer.json": _tokenizer_json()})
+    repo = _repo(tmp_path)
+    started: list[dict[str, Any]] = []
+
+    def engine(**options: Any) -> FakeBackend:
+        started.append(options)
+        return FakeBackend(context_window=100_000)
+
+    monkeypatch.setitem(BACKENDS, "vllm", engine)
+    args = [str(repo), "Where is the zebra?", "--backend", "vllm", "--model", "llama-4-scout"]
+    assert _answer(_ask(tmp_path, *args))["from_cache"] is False
+    assert len(started) == 1
+
+    def refuse(**options: Any) -> FakeBackend:
+        raise AssertionError("a cache hit started the engine")
+
+    monkeypatch.setitem(BACKENDS, "vllm", refuse)
+    assert _answer(_ask(tmp_path, *args))["from_cache"] is True
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"backend": "vllm", "model": "llama-4-scout"},
+        {"backend": "vllm", "model": "llama-4-maverick", "kv_cache_dtype": "fp8"},
+        {"backend": "openai", "model": SERVED, "context_window": 4096},
+    ],
+)
+def test_every_job_keys_answers_with_the_one_settings_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, Any]
+) -> None:
+    """ask/summarize (backend.identity) and review (settings_identity) agree, with no request."""
+    monkeypatch.setitem(BACKENDS, "vllm", lambda **options: pytest.fail("engine started"))
+    settings = load_settings({"cache_dir": str(tmp_path), "base_url": "http://127.0.0.1:9/v1",
+                              **flags})
+    backend = open_backend(settings)
+    assert backend.identity() == settings_identity(settings)
+    assert backend.identity()["model"] in (flags["model"], SERVED)
