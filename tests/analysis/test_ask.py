@@ -176,6 +176,30 @@ def test_an_outline_shows_signature_lines_only(
     assert [c["status"] for c in citations] == ["ok", "not-shown", "quote-not-found"], citations
 
 
+def _cite_pages(system: str) -> str:
+    """The last page the prompt showed of report.pdf, and the page after it."""
+    last = max(int(n) for n in re.findall(r'<page id="report\.pdf#page=(\d+)"', system))
+    return f"Shown: report.pdf#page={last}.\nNot shown: report.pdf#page={last + 1}.\n"
+
+
+def test_pages_a_cut_pdf_did_not_show_are_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pdfs import pdf_bytes
+
+    register_scripted(monkeypatch, _cite_pages)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pages = [f"Page {i} says budget line {i} is " + "word " * 80 for i in range(1, 13)]
+    (docs / "report.pdf").write_bytes(pdf_bytes(pages))
+    code, output = _ask(tmp_path, str(docs), "What does page 3 say?", "--budget", "300", "--json",
+                        backend="scripted")
+    assert code == 0, output
+    citations = json.loads(output)["answers"][0]["citations"]
+    assert [c["status"] for c in citations] == ["ok", "not-shown"], citations
+    assert int(citations[1]["raw"].split("=")[1]) < 12
+
+
 _MARKDOWN = (
     "Notes are stored by `NoteStore.add` in `app/store.py:4` — a very long line that a terminal "
     "renderer would wrap at eighty columns, and `backticks` must survive.\n\n"
