@@ -18,6 +18,7 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
     from longread.analysis.findings import FAIL_ON
     from longread.analysis.progress import progress_bar
     from longread.analysis.report_formats import FORMATS
+    from longread.ingest.document import skip_summary
     from longread.ingest.errors import LongreadError
     from longread.ingest.render import FORMATS as PACK_FORMATS
 except KeyboardInterrupt:
@@ -47,6 +48,36 @@ class _Group(click.Group):
             sys.exit(141)
 
 
+def _remember_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["longread.verbose"] = True
+
+
+def verbose_option() -> click.Option:
+    """-v/--verbose, accepted before and after the subcommand (`longread -v pack`, `pack -v`)."""
+    return click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
+                        callback=_remember_verbose, help="Log what happens to stderr.")
+
+
+class _Command(click.Command):
+    """Every subcommand: takes -v too, and sets up logging once its own flags are parsed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(verbose_option())
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from longread.analysis.logs import setup_logging
+
+        verbose = bool(ctx.meta.get("longread.verbose"))
+        ctx.call_on_close(setup_logging(settings_from(ctx).cache_dir, verbose=verbose))
+        return super().invoke(ctx)
+
+
+_Group.command_class = _Command
+_Group.group_class = type
+
+
 def _interrupted() -> None:
     sys.stderr.write("longread: interrupted\n")
     sys.exit(130)
@@ -61,24 +92,36 @@ def _silence_stdout() -> None:
         pass
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             params=[verbose_option()])
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Cache folder [LONGREAD_CACHE_DIR].")
-@click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
 @click.version_option(package_name="longread")
 @click.pass_context
-def cli(ctx: click.Context, cache_dir: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, cache_dir: str | None) -> None:
     """Answer questions over a whole corpus — a repository, a folder of PDFs, or both."""
-    from longread.analysis.logs import setup_logging
-
     ctx.obj = {"cache_dir": cache_dir}
-    ctx.call_on_close(setup_logging(settings_from(ctx).cache_dir, verbose=verbose))
 
 
 def settings_from(ctx: click.Context, **flags: Any) -> Settings:
     """Settings for one command: its own flags over the group's, environment, file, defaults."""
     merged = {**(ctx.obj or {}), **flags}
-    return load_settings(merged)
+    return load_settings(merged, warn=lambda message: _warn_once(ctx, message))
+
+
+def _report_skips(manifest: Any, hint: str) -> None:
+    """One stderr line per run: how many files were left out, by reason ("skipped 3: 3 binary")."""
+    reasons = [entry.reason or "" for entry in manifest.documents if entry.fidelity == "skipped"]
+    if reasons:
+        click.echo(f"longread: {skip_summary(reasons)} — see {hint}", err=True)
+
+
+def _warn_once(ctx: click.Context, message: str) -> None:
+    """One stderr line per run, however often the settings are resolved."""
+    seen = ctx.meta.setdefault("longread.warned", set())
+    if message not in seen:
+        seen.add(message)
+        click.echo(f"longread: warning: {message}", err=True)
 
 
 CORPUS_OPTIONS = (
@@ -97,12 +140,37 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+class SettingOption(click.Option):
+    """A flag whose help shows its setting's default (`[default: vllm]`) while its value stays
+    None when not given, so LONGREAD_* and the config file still come before the default."""
+
+    def get_help_extra(self, ctx: click.Context) -> Any:
+        extra = super().get_help_extra(ctx)
+        if isinstance(self.show_default, str):
+            extra["default"] = self.show_default
+        return extra
+
+
+def setting_default(name: str) -> dict[str, Any]:
+    """click.option keywords showing Settings' default for `name` in --help."""
+    value = getattr(Settings(), name)
+    shown = value if value not in ("", None) else SETTING_DEFAULT_NOTES[name]
+    return {"cls": SettingOption, "show_default": str(shown)}
+
+
+SETTING_DEFAULT_NOTES = {"model": "the embedded smollm2, or the server's only model"}
+
 ENGINE_OPTIONS = (
-    click.option("--backend", help="vllm or openai [LONGREAD_BACKEND]."),
-    click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL]."),
-    click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL]."),
-    click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS]."),
-    click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE]."),
+    click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].",
+                 **setting_default("backend")),
+    click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL].",
+                 **setting_default("model")),
+    click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].",
+                 **setting_default("base_url")),
+    click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].",
+                 **setting_default("max_tokens")),
+    click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE].",
+                 **setting_default("temperature")),
     click.option("--tensor-parallel-size", type=int, help="vLLM tensor parallelism."),
     click.option("--pipeline-parallel-size", type=int, help="vLLM pipeline parallelism."),
     click.option("--max-model-len", type=int, help="vLLM context window."),
@@ -127,7 +195,7 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@cli.command("review")
+@cli.command("review", short_help="Review a change for CI: SARIF, rdjsonl, GitHub, Markdown.")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".",
               help="The git repository to review (default: here).")
 @click.option("--base", help="Base ref (default: merge-base with origin/HEAD, main or master).")
@@ -167,8 +235,8 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
     check_fail_on(report, fail_on)
 
 
-@cli.command("ask")
-@click.argument("args", nargs=-1, required=True)
+@cli.command("ask", short_help="Answer questions over files, folders and repositories.")
+@click.argument("args", nargs=-1, required=True, metavar="PATH... QUESTION")
 @click.option("-q", "--question", "extra_questions", multiple=True,
               help="A question (repeatable); then every argument is a path.")
 @click.option("--questions", "questions_file", type=click.File("r", encoding="utf-8"),
@@ -198,6 +266,7 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
         result = run_ask(settings, [Path(p) for p in paths], questions, budget=budget,
                          include=include, exclude=exclude, use_cache=not no_cache,
                          refresh=refresh, progress=progress)
+    _report_skips(result.pack.manifest, "longread pack --manifest")
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -220,7 +289,7 @@ def _show_answers(result: Any) -> None:
         click.echo(line, err=True)
 
 
-@cli.command("summarize")
+@cli.command("summarize", short_help="Summarize files, folders and repositories.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--focus", help="What the summary should concentrate on.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
@@ -246,6 +315,7 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
         result = run_summarize(settings, list(paths), focus=focus, budget=budget,
                                include=include, exclude=exclude, use_cache=not no_cache,
                                refresh=refresh, progress=progress)
+    _report_skips(result.pack.manifest, "the coverage table")
     out = output or out_alias
     if out is not None:
         write_atomically(out, result.to_markdown())
@@ -260,7 +330,7 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
         write_atomically(STDOUT, result.to_markdown())
 
 
-@cli.command("pack")
+@cli.command("pack", short_help="Pack files into one context pack within a token budget.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @corpus_options
 @click.option("--query", help="What the pack is for; ranks documents when not all fit in full.")
@@ -308,15 +378,17 @@ def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None
     if as_json:
         outputs.append((STDOUT, manifest))
     write_all_atomically(outputs)
+    _report_skips(pack.manifest, "--manifest")
     if stats:
         from rich.console import Console
 
         render_stats(pack.manifest, Console(stderr=True))
 
 
-@cli.group("cache")
+@cli.group("cache", short_help="Inspect or empty the caches (ingest and answers).")
 def cache_group() -> None:
-    """Inspect or empty the answer cache (answers and map-reduce shard results)."""
+    """Inspect or empty the caches: answers (answers and map-reduce shard results) and ingest
+    (file hashes, extracted text, outlines, token counts). Both can always be recomputed."""
 
 
 @cache_group.command("path")
@@ -332,40 +404,66 @@ def cache_path_command(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
 def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
-    """Rows (per kind), bytes on disk, oldest and newest entry of the answer cache."""
+    """Size of both caches; rows (per kind), oldest and newest entry of the answer cache."""
     from longread.engine.answer_cache import AnswerCache
+    from longread.ingest.store import bytes_on_disk
 
-    with AnswerCache(settings_from(ctx).answer_cache_path) as cache:
-        stats = cache.stats()
+    settings = settings_from(ctx)
+    with AnswerCache(settings.answer_cache_path) as cache:
+        answers = cache.stats()
+    ingest = {"path": str(settings.ingest_cache_path),
+              "bytes": bytes_on_disk(settings.ingest_cache_path)}
     if as_json:
-        click.echo(json.dumps(stats, indent=2))
+        click.echo(json.dumps({"answers": answers, "ingest": ingest}, indent=2))
         return
-    kinds = ", ".join(f"{kind}: {count}" for kind, count in stats["by_kind"].items())
-    click.echo(f"answers: {stats['path']}")
-    click.echo(f"rows:    {stats['rows']}" + (f" ({kinds})" if kinds else ""))
-    click.echo(f"size:    {stats['bytes'] / 1e6:.1f} MB")
+    kinds = ", ".join(f"{kind}: {count}" for kind, count in answers["by_kind"].items())
+    click.echo(f"answers: {answers['path']}")
+    click.echo(f"rows:    {answers['rows']}" + (f" ({kinds})" if kinds else ""))
+    click.echo(f"size:    {human_size(answers['bytes'])}")
     for name in ("oldest", "newest"):
-        if stats[name] is not None:
-            stamp = datetime.fromtimestamp(stats[name]).isoformat(timespec="seconds")
+        if answers[name] is not None:
+            stamp = datetime.fromtimestamp(answers[name]).isoformat(timespec="seconds")
             click.echo(f"{name}:  {stamp}")
+    click.echo(f"ingest:  {ingest['path']}")
+    click.echo(f"size:    {human_size(ingest['bytes'])}")
+
+
+def human_size(size: float) -> str:
+    """1234567 -> '1.2 MB' (decimal units, as `du --si` and file managers show them)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
 
 
 @cache_group.command("clear")
+@click.option("--ingest", "which", flag_value="ingest",
+              help="Clear the ingest cache instead (the next run re-reads every file).")
+@click.option("--all", "which", flag_value="all", help="Clear both caches.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def cache_clear_command(ctx: click.Context, yes: bool) -> None:
-    """Delete every cached answer and shard result (the ingest cache is kept)."""
+def cache_clear_command(ctx: click.Context, which: str | None, yes: bool) -> None:
+    """Delete every cached answer and shard result (by default), the ingest cache, or both."""
     from longread.engine.answer_cache import AnswerCache
+    from longread.ingest.store import remove_store
 
-    path = settings_from(ctx).answer_cache_path
+    settings = settings_from(ctx)
+    which = which or "answers"
+    targets = {"answers": [settings.answer_cache_path], "ingest": [settings.ingest_cache_path],
+               "all": [settings.answer_cache_path, settings.ingest_cache_path]}[which]
     if not yes:
-        click.confirm(f"Delete every answer in {path}?", abort=True)
-    with AnswerCache(path) as cache:
-        removed = cache.clear()
-    click.echo(f"removed {removed} cached answers from {path}")
+        click.confirm(f"Delete {' and '.join(map(str, targets))}?", abort=True)
+    if which in ("answers", "all"):
+        with AnswerCache(settings.answer_cache_path) as cache:
+            removed = cache.clear()
+        click.echo(f"removed {removed} cached answers from {settings.answer_cache_path}")
+    if which in ("ingest", "all"):
+        freed = remove_store(settings.ingest_cache_path)
+        click.echo(f"removed the ingest cache {settings.ingest_cache_path} ({human_size(freed)})")
 
 
-@cli.group("models")
+@cli.group("models", short_help="The embedded default model and the presets.")
 def models_group() -> None:
     """The embedded default model and the presets (Llama 4 Scout / Maverick)."""
 
@@ -416,7 +514,7 @@ def models_path_command(ctx: click.Context) -> None:
     click.echo(str(default_model_path(settings_from(ctx).models_dir)))
 
 
-@cli.command("plan")
+@cli.command("plan", short_help="How much context fits on given GPUs, and how to serve it.")
 @click.option("--model", default="llama-4-scout", show_default=True,
               help="A preset, a model directory, or a hub id in the Hugging Face cache.")
 @click.option("--gpus", required=True, help="GPUs: 8xH200, 8xH100, 2x8xH100 (nodes x GPUs x type).")

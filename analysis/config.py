@@ -7,9 +7,10 @@ pyproject.toml. Nothing below the CLI reads the environment; it is handed what i
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,18 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Settings:
-    """Resolve every setting; `flags` holds the CLI's values (None where the flag was not given)."""
+    """Resolve every setting; `flags` holds the CLI's values (None where the flag was not given).
+
+    An unknown key in the config file (a typo such as `modle`) is one `warn` line naming it, not
+    an error: the same file may be read by an older or newer longread.
+    """
     environ = os.environ if environ is None else environ
     file_values = _read_config_file(cwd or Path.cwd())
+    if warn is not None:
+        for key in unknown_keys(file_values):
+            warn(f"unknown key {key!r} in the config file, ignored{_did_you_mean(key)}")
     values: dict[str, Any] = {}
     for spec in fields(Settings):
         raw, source = _pick(spec.name, flags, environ, file_values)
@@ -79,6 +88,19 @@ def load_settings(
     if settings.cache_dir == Path():
         settings = dataclasses.replace(settings, cache_dir=default_cache_dir(environ))
     return settings
+
+
+KNOWN_KEYS = tuple(spec.name.replace("_", "-") for spec in fields(Settings))
+
+
+def unknown_keys(file_values: Mapping[str, Any]) -> list[str]:
+    """Config keys that name no setting (`max_tokens` and `max-tokens` are both known)."""
+    return sorted(key for key in file_values if key.replace("_", "-") not in KNOWN_KEYS)
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key.replace("_", "-"), KNOWN_KEYS, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _pick(

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from longread.engine.backend import Completion, SamplingSettings
-from longread.ingest.store import Migration, open_store, write_transaction
+from longread.ingest.store import Migration, bytes_on_disk, open_store, write_transaction
 
 KEY_VERSION = 1
 
@@ -154,7 +154,7 @@ class AnswerCache:
         return {
             "path": str(self.path),
             "rows": rows,
-            "bytes": self._bytes_on_disk(),
+            "bytes": bytes_on_disk(self.path),
             "by_kind": {kind: count for kind, count in kinds},
             "oldest": oldest,
             "newest": newest,
@@ -177,6 +177,3 @@ class AnswerCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _bytes_on_disk(self) -> int:
-        parts = (self.path, self.path.with_name(self.path.name + "-wal"))
-        return sum(part.stat().st_size for part in parts if part.exists())

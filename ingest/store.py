@@ -158,6 +158,32 @@ def _migrate(engine: Engine, migrations: Sequence[Migration]) -> None:
             )
 
 
+def bytes_on_disk(path: Path) -> int:
+    """The database's size with its WAL (0 when it does not exist yet)."""
+    return sum(part.stat().st_size for part in _files_of(path) if part.exists())
+
+
+def remove_store(path: Path) -> int:
+    """Delete the database, its WAL, shared memory and moved-aside corrupt copies; returns the
+    bytes freed. A process still holding it open writes on to the unlinked file, harmlessly."""
+    parts = [*_files_of(path), path.with_name(path.name + "-shm"),
+             *path.parent.glob(f"{path.name}.corrupt-*")]
+    freed = 0
+    for part in parts:
+        try:
+            freed += part.stat().st_size
+            part.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CacheError(f"cannot remove {part}: {exc.strerror or exc}") from exc
+    return freed
+
+
+def _files_of(path: Path) -> tuple[Path, Path]:
+    return path, path.with_name(path.name + "-wal")
+
+
 def _move_aside(path: Path) -> Path:
     target = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
     for suffix in ("", "-wal", "-shm"):

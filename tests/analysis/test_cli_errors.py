@@ -58,19 +58,23 @@ def test_output_to_a_full_device_is_one_line_and_exit_2(corpus, tmp_path):
     assert Path("/dev/full").is_char_device()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (root only): a real full disk."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True)
+def mounted_tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A 64 KiB tmpfs at `where` (root only, else the test is skipped); unmounted afterwards."""
+    where.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"{options},size=64k", "tmpfs",
+                           str(where)], capture_output=True)
     if made.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        yield mount
+        yield where
     finally:
-        subprocess.run(["umount", str(mount)], check=True)
+        subprocess.run(["umount", str(where)], check=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real full disk."""
+    yield from mounted_tmpfs(tmp_path / "tiny", "rw")
 
 
 def test_a_full_disk_leaves_no_partial_pack(corpus, tmp_path, tiny_disk):
@@ -106,22 +110,8 @@ def test_a_cache_dir_that_is_a_file_is_exit_5(corpus, tmp_path):
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A read-only tmpfs: unwritable even for root (who ignores permission bits)."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
-                          capture_output=True)
-    if made.returncode != 0:
-        mount.chmod(0o500)
-        if os.access(mount, os.W_OK):
-            pytest.skip("cannot make an unwritable folder here")
-        yield mount
-        mount.chmod(0o700)
-        return
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+    """Unwritable even for root, who ignores permission bits."""
+    yield from mounted_tmpfs(tmp_path / "ro", "ro")
 
 
 def test_an_unwritable_cache_dir_is_exit_5_and_no_cache_does_not_need_it(

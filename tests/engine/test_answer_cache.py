@@ -161,7 +161,7 @@ def test_cache_commands_report_and_clear(tmp_path: Path) -> None:
     paths = runner.invoke(cli, [*base, "path"])
     assert paths.exit_code == 0 and str(tmp_path / "answers.sqlite") in paths.output
     stats = runner.invoke(cli, [*base, "stats", "--json"])
-    assert json.loads(stats.output)["by_kind"] == {"answer": 1, "shard": 1}
+    assert json.loads(stats.output)["answers"]["by_kind"] == {"answer": 1, "shard": 1}
     refused = runner.invoke(cli, [*base, "clear"], input="n\n")
     assert refused.exit_code == 1 and "rows:    2" in runner.invoke(cli, [*base, "stats"]).output
     cleared = runner.invoke(cli, [*base, "clear", "--yes"])
