@@ -45,9 +45,18 @@ def settings_identity(settings: Settings) -> dict[str, Any]:
     if settings.backend == "openai":
         from longread.engine.openai_backend import server_identity
 
-        model = settings.model or _server(settings).model
-        return server_identity(settings.base_url, model, settings.context_window)
+        return server_identity(settings.base_url, _served_model(settings), settings.context_window)
     return {"backend": settings.backend, "model": settings.model}
+
+
+def _served_model(settings: Settings) -> str:
+    if settings.model:
+        return settings.model
+    server = _server(settings)
+    try:
+        return server.model
+    finally:
+        server.close()
 
 
 def _server(settings: Settings) -> Backend:

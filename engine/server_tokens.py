@@ -98,12 +98,16 @@ class ApproximateCounter:
 def probe_counter(
     wire: Wire, root: str, model: str, *, workers: int, notice: Callable[[str], None]
 ) -> ServerTokenCounter | ApproximateCounter:
-    """The exact counter when the server tokenizes; else the approximate one, said once."""
+    """The exact counter when the server tokenizes as vLLM does; else the approximate one, said
+    once (llama.cpp's /tokenize answers another shape, Ollama and OpenAI have none)."""
     exact = ServerTokenCounter(wire, root, model, workers=workers)
+    payload = {"model": model, "prompt": "probe", "add_special_tokens": False}
     try:
-        exact.count("probe")
+        offered = "count" in wire.call("POST", f"{root}/tokenize", payload)
     except NotOffered:
-        margin = round((APPROXIMATE_MARGIN - 1) * 100)
-        notice(f"{root} has no /tokenize: counting with cl100k + {margin}% margin (approximate)")
-        return ApproximateCounter(exact.name)
-    return exact
+        offered = False
+    if offered:
+        return exact
+    margin = round((APPROXIMATE_MARGIN - 1) * 100)
+    notice(f"{root} has no vLLM /tokenize: counting with cl100k + {margin}% margin (approximate)")
+    return ApproximateCounter(exact.name)

@@ -129,7 +129,7 @@ def test_a_server_without_window_or_tokenize_works_with_context_window(
         result = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
         assert _answer(result)["from_cache"] is False
         notes = [line for line in result.stderr.splitlines() if "/tokenize" in line]
-        assert notes == [f"longread: note: {server.url.removesuffix('/v1')} has no /tokenize: "
+        assert notes == [f"longread: note: {server.url.removesuffix('/v1')} has no vLLM /tokenize: "
                          "counting with cl100k + 25% margin (approximate)"]
         by_flag = _ask(tmp_path, str(repo), "Why?", *flags, "--context-window", "16384")
         assert by_flag.exit_code == 0, by_flag.output

@@ -235,19 +235,25 @@ def test_counts_go_through_tokenize_once_per_text(server: FaultServer) -> None:
     assert chat_count["add_generation_prompt"] is True
 
 
-@pytest.mark.parametrize("status", [404, 405, 501])
-def test_server_without_tokenize_falls_back_to_cl100k_with_a_margin_said_once(
-    server: FaultServer, status: int
+@pytest.mark.parametrize(
+    "reply",
+    [Reply(404, {"error": {"message": "not here"}}), Reply(405), Reply(501, "Not Implemented"),
+     Reply(200, {"tokens": [1, 2]})],  # the last: llama.cpp's /tokenize, another shape
+    ids=["404", "405", "501", "llama.cpp"],
+)
+def test_server_without_vllm_tokenize_falls_back_to_cl100k_with_a_margin_said_once(
+    server: FaultServer, reply: Reply
 ) -> None:
-    server.script("POST", TOKENIZE, Reply(status, {"error": {"message": "not here"}}))
+    server.script("POST", TOKENIZE, reply)
     said: list[str] = []
     backend = backend_for(server, notice=said.append)
     assert backend.tokenizer.count("hello world") == math.ceil(2 * APPROXIMATE_MARGIN)
     assert backend.tokenizer.count_many(["hello world", "hello"]) == [3, 2]
     assert backend.count_prompt_tokens([Message("user", "hello world")]) > 3
     assert len(server.requests_to(TOKENIZE)) == 1  # probed once, never retried
-    assert said == [f"{server.url.removesuffix('/v1')} has no /tokenize: counting with cl100k + "
-                    "25% margin (approximate)"]
+    root = server.url.removesuffix("/v1")
+    assert said == [f"{root} has no vLLM /tokenize: counting with cl100k + 25% margin "
+                    "(approximate)"]
 
 
 def test_501_is_not_retried(server: FaultServer) -> None:
