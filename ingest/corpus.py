@@ -13,8 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from longread.ingest.cache import FileStat, IngestCache
-from longread.ingest.discover import DEFAULT_MAX_FILE_BYTES, SourceFile, discover
+from longread.ingest.discover import (
+    DEFAULT_MAX_FILE_BYTES,
+    SourceFile,
+    discover,
+    no_files_message,
+)
 from longread.ingest.document import Document, DocumentKind, Skipped
+from longread.ingest.errors import IngestError
 from longread.ingest.isolation import extract_pdfs
 from longread.ingest.languages import is_code, language_for
 from longread.ingest.pdf import DEFAULT_TIME_LIMIT_S, pdf_reader_version
@@ -71,6 +77,8 @@ def read_corpus(
         for result in results:
             (documents if isinstance(result, Document) else skipped).append(result)
         progress("reading", done, total)
+    if not documents:
+        raise IngestError(no_files_message(roots, [skip.reason for skip in skipped]))
     return Corpus(
         documents=tuple(sorted(documents, key=lambda doc: doc.path)),
         skipped=tuple(sorted(skipped, key=lambda skip: (skip.path, skip.reason))),

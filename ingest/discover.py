@@ -1,7 +1,10 @@
 """Which files make up the corpus: git's own view in a work tree, a gitignore-aware walk elsewhere.
 
 Every file left out for a reason the user may not expect (too large, a symlink leaving the root, a
-FIFO, --exclude) is named as a `Skipped`; files a .gitignore ignores are simply not in the corpus.
+FIFO, an unreadable folder, --exclude) is named as a `Skipped`; files an ignore file or the
+plain-folder defaults leave out (see ingest/ignore.py) are simply not in the corpus.
+Ids are paths relative to the common folder of all the given paths, with control characters
+escaped so an id is always one line; a file reached through two given paths is listed once.
 Only `lstat`/`stat` run per file, never a subprocess, so a 100k-file tree stays fast.
 """
 
@@ -17,13 +20,23 @@ from pathlib import Path
 
 import pathspec
 
-from longread.ingest.document import Skipped
-from longread.ingest.errors import UsageError
+from longread.ingest.document import Skipped, skip_summary
+from longread.ingest.errors import IngestError
+from longread.ingest.ignore import (
+    Specs,
+    compile_spec,
+    default_ignored,
+    drop_longreadignored,
+    ignored,
+    with_ignore_files,
+)
 
 DEFAULT_MAX_FILE_BYTES = 10 * 2**20
-
-# The .gitignore specs in force in a folder, outermost first, each with the folder's relpath prefix.
-_Specs = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
+# Characters that would break an id out of its line: C0, DEL, C1 and the Unicode line separators.
+_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160))} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
+    0x2028: "\\u2028", 0x2029: "\\u2029",
+}
 
 
 @dataclass(frozen=True)
@@ -61,8 +74,10 @@ def discover(
     exclude: Sequence[str] = (),
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Discovery:
-    """The files under `roots` (folders or single files), sorted by relpath, and the named skips."""
-    filters = _Filters(_spec(include), _spec(exclude), max_file_bytes)
+    """The files under `roots` (folders or single files), sorted by relpath, and the named skips.
+
+    Raises IngestError when a root does not exist or nothing is left to read."""
+    filters = _Filters(compile_spec(include), compile_spec(exclude), max_file_bytes)
     files: dict[str, SourceFile] = {}
     skipped: dict[str, Skipped] = {}
     for root, prefix in _prefixed(roots):
@@ -72,48 +87,72 @@ def discover(
                 files.setdefault(item.relpath, item)
             elif item is not None:
                 skipped.setdefault(item.path, item)
+    if not files:
+        raise IngestError(no_files_message(roots, [s.reason for s in skipped.values()], include))
     return Discovery(
         files=tuple(files[key] for key in sorted(files)),
-        skipped=tuple(skipped[key] for key in sorted(skipped)),
+        skipped=tuple(skipped[key] for key in sorted(skipped) if key not in files),
     )
 
 
+def no_files_message(
+    roots: Sequence[Path], reasons: Sequence[str], include: Sequence[str] = ()
+) -> str:
+    """The one line for an empty corpus: where, and what left every file out."""
+    message = "no files to pack in " + ", ".join(str(root) for root in roots)
+    if include:
+        message += " matching --include " + " ".join(repr(pattern) for pattern in include)
+    return message + (f" ({skip_summary(reasons)})" if reasons else "")
+
+
 def _prefixed(roots: Sequence[Path]) -> list[tuple[Path, str]]:
-    """Each root with its relpath prefix: none for one root, its folder name for several."""
-    absolute = [Path(os.path.abspath(root)) for root in roots]
-    for root in absolute:
+    """Each distinct root with its id prefix: its path relative to the common folder of all."""
+    for root in roots:
         if not os.path.lexists(root):
-            raise UsageError(f"no such file or folder: {root}")
-    if len(absolute) == 1:
-        return [(absolute[0], "")]
-    seen: dict[str, int] = {}
-    result = []
-    for root in absolute:
-        name = root.name or "root"
-        seen[name] = seen.get(name, 0) + 1
-        label = name if seen[name] == 1 else f"{name}-{seen[name]}"
-        result.append((root, "" if root.is_file() else f"{label}/"))
-    return result
+            raise IngestError(f"no such file or directory: {root}")
+    absolute = list(dict.fromkeys(Path(os.path.abspath(root)) for root in roots))
+    base = Path(os.path.commonpath(absolute))
+    if not base.is_dir():
+        base = base.parent  # one file given (perhaps twice): its id is its name
+    return [(root, _id_prefix(root, base)) for root in absolute]
+
+
+def _id_prefix(root: Path, base: Path) -> str:
+    """"" for the common folder itself, else "sub/dir/" (a file root: its whole id)."""
+    if root == base:
+        return ""
+    relative = Path(os.path.relpath(root, base)).as_posix()
+    return relative + "/" if root.is_dir() else relative
 
 
 def _classify_root(root: Path, prefix: str) -> Iterator[SourceFile | Skipped]:
     if not root.is_dir():
-        yield _classify(str(root), prefix + root.name, root.parent)
+        yield _classify(str(root), prefix, root.parent)
         return
     relpaths = _git_relpaths(root)
-    if relpaths is None:
-        relpaths = _walk(root)
+    if relpaths is not None:
+        relpaths = drop_longreadignored(root, relpaths)
+    else:
+        relpaths, unreadable = _walk(root)
+        for rel, reason in unreadable:
+            yield Skipped(_printable((prefix + rel).rstrip("/") or root.name), reason)
     for rel in relpaths:
         if rel.endswith("/"):
-            yield Skipped(prefix + rel.rstrip("/"), "nested git repository (not read)")
+            yield Skipped(_printable(prefix + rel.rstrip("/")), "nested git repository (not read)")
             continue
         item = _classify(os.path.join(root, rel), prefix + rel, root)
         if item is not None:
             yield item
 
 
+def _printable(relpath: str) -> str:
+    """The id of a path: control characters escaped, so a tree line is never split."""
+    return relpath.translate(_ESCAPED)
+
+
 def _classify(path: str, relpath: str, root: Path) -> SourceFile | Skipped | None:
     """What one listed path is: a file to read, a named skip, or nothing (deleted since listing)."""
+    relpath = _printable(relpath)
     try:
         relpath.encode("utf-8")
     except UnicodeEncodeError:
@@ -135,11 +174,16 @@ def _classify_symlink(path: str, relpath: str, root: Path) -> SourceFile | Skipp
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return Skipped(relpath, "symlink loop")
-        return Skipped(relpath, "broken symlink")
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return Skipped(relpath, "broken symlink")
+        return Skipped(relpath, f"unreadable symlink target ({exc.strerror or exc})")
     real_root = os.path.realpath(root)
     if os.path.commonpath([real_root, target]) != real_root:
         return Skipped(relpath, "symlink to outside the root (not followed)")
-    info = os.stat(target)
+    try:
+        info = os.stat(target)
+    except OSError as exc:
+        return Skipped(relpath, f"unreadable symlink target ({exc.strerror or exc})")
     if stat.S_ISDIR(info.st_mode):
         return Skipped(relpath, "symlink to a folder (not followed)")
     return _regular(path, relpath, info)
@@ -175,24 +219,6 @@ def _filter(item: SourceFile | Skipped, filters: _Filters) -> SourceFile | Skipp
     return item
 
 
-def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
-    """A gitignore-style spec; a line that does not compile is dropped, never fatal."""
-    if not lines:
-        return None
-    try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
-    except Exception:  # pathspec raises its own errors and re.error for bad character ranges
-        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if _compiles(line)])
-
-
-def _compiles(line: str) -> bool:
-    try:
-        pathspec.GitIgnoreSpec.from_lines([line])
-    except Exception:
-        return False
-    return True
-
-
 def _git_relpaths(root: Path) -> list[str] | None:
     """Paths (relative to `root`) git tracks or would track; None when git has no say here."""
     if (_git(root, "rev-parse", "--is-inside-work-tree") or "").strip() != "true":
@@ -226,46 +252,29 @@ def _git(cwd: Path, *args: str) -> str | None:
     return os.fsdecode(done.stdout)
 
 
-def _walk(root: Path) -> list[str]:
-    """Relpaths under `root` that nested .gitignore files do not ignore; .git folders skipped."""
+def _walk(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Relpaths under `root` that no ignore file or default leaves out, and the folders that
+    could not be listed (relpath with a trailing "/", reason)."""
     found: list[str] = []
-    stack: list[tuple[Path, str, _Specs]] = [(root, "", ())]
+    unreadable: list[tuple[str, str]] = []
+    stack: list[tuple[Path, str, Specs]] = [(root, "", ())]
     while stack:
         folder, prefix, specs = stack.pop()
         try:
             entries = list(os.scandir(folder))
-        except OSError:
+        except OSError as exc:
+            unreadable.append((prefix, f"unreadable folder ({exc.strerror or exc})"))
             continue
-        if any(entry.name == ".gitignore" for entry in entries):
-            specs = _with_gitignore(specs, folder / ".gitignore", prefix)
+        names = {entry.name for entry in entries}
+        specs = with_ignore_files(specs, folder, prefix, names)
         for entry in entries:
-            if entry.name == ".git":
-                continue
             rel = prefix + entry.name
             is_dir = entry.is_dir(follow_symlinks=False)
-            if _ignored(specs, rel, is_dir):
+            default = default_ignored(str(folder), entry.name, is_dir, names)
+            if ignored(specs, rel, is_dir, default=default):
                 continue
             if is_dir:
                 stack.append((Path(entry.path), rel + "/", specs))
             else:
                 found.append(rel)
-    return found
-
-
-def _with_gitignore(specs: _Specs, gitignore: Path, prefix: str) -> _Specs:
-    try:
-        lines = gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return specs
-    spec = _spec(lines)
-    return specs if spec is None else (*specs, (prefix, spec))
-
-
-def _ignored(specs: _Specs, rel: str, is_dir: bool) -> bool:
-    """Git's rule: the deepest .gitignore with a matching line decides, its last match wins."""
-    verdict = False
-    for prefix, spec in specs:
-        result = spec.check_file(rel[len(prefix):] + ("/" if is_dir else "")).include
-        if result is not None:
-            verdict = result
-    return verdict
+    return found, unreadable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,3 +65,11 @@ class Skipped:
 
     path: str
     reason: str
+
+
+def skip_summary(reasons: Iterable[str]) -> str:
+    """"skipped 14: 9 encrypted, 5 binary": skips counted by the kind of their reason (the words
+    before any parenthesis), most frequent first, for one line on stderr."""
+    kinds = Counter(reason.split(" (", 1)[0].strip() or "unknown reason" for reason in reasons)
+    ranked = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))
+    return f"skipped {sum(kinds.values())}: " + ", ".join(f"{n} {kind}" for kind, n in ranked)

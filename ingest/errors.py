@@ -1,8 +1,9 @@
 """The one exception tree of longread; every layer raises a subclass, the CLI prints one line.
 
     LongreadError (exit 1)
-    ├── UsageError (exit 2)          bad flags, bad config, a path that does not exist
-    ├── IngestError (exit 3)         the corpus cannot be read as a whole
+    ├── UsageError (exit 2)          bad flags, bad config
+    ├── IngestError (exit 3)         the corpus cannot be read as a whole: a path that does not
+    │                                exist, no file left to pack
     ├── EngineError (exit 4)         defined in longread.engine.errors
     │   ├── BackendUnavailable       server unreachable, vLLM not installed, model missing
     │   └── PromptTooLong            the corpus cannot fit and cannot be sharded

@@ -1,18 +1,24 @@
 """Bytes of a text file -> one `Section` of str, with a sane encoding fallback and binary refusal.
 
-Order: UTF-8 (BOM or not), UTF-32/UTF-16 with a BOM, charset-normalizer's best guess, latin-1.
-Anything but plain UTF-8 is noted, so a reader of the manifest knows the text was guessed.
+Binary: a NUL byte anywhere (one memchr over the whole file), or too many control bytes in any of
+up to `SAMPLE_WINDOWS` windows spread from head to tail, so a text header over a binary body (an
+Illustrator `.ai` file) is caught without counting every byte of a 10 MiB file.
+Order: UTF-8 (BOM or not), UTF-32/UTF-16 with a BOM, charset-normalizer's guess among common
+encodings, cp1252, latin-1. Anything but plain UTF-8 is noted, so a reader of the manifest knows
+the text was guessed. An earlier longread pack found in the corpus is refused, never packed again.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 from dataclasses import dataclass
 
 from longread.ingest.document import Section
+from longread.ingest.render import FORMATS, header_open
 
-TEXT_READER = "text-2"
-SNIFF_BYTES = 8192
+WINDOW_BYTES = 4096
+SAMPLE_WINDOWS = 32
 MAX_CONTROL_RATIO = 0.10
 _GUESS_SAMPLE_BYTES = 512 * 1024
 _BOMS = (
@@ -23,7 +29,19 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 # C0 controls that text files legitimately contain: tab, newline, vertical tab, form feed, CR, ESC.
-_TEXT_CONTROLS = frozenset(b"\t\n\x0b\x0c\r\x1b")
+_BINARY_CONTROLS = bytes(byte for byte in range(32) if byte not in b"\t\n\x0b\x0c\r\x1b")
+# How an earlier pack starts, in each format (text files are refused when they start so).
+_PACK_HEADERS = tuple(header_open(fmt, with_tree=False) for fmt in FORMATS)
+# Encodings a guess may name; anything else (cp1006, utf_16_be without a BOM) is a misfire on
+# short text, which then reads as cp1252 (or latin-1, which decodes every byte).
+_COMMON_GUESSES = frozenset(
+    {"utf_8", "cp874", "koi8_r", "koi8_u", "cp932", "shift_jis", "euc_jp", "euc_jis_2004",
+     "gb2312", "gbk", "gb18030", "big5", "cp950", "euc_kr", "cp949"}
+    | {f"cp{n}" for n in range(1250, 1259)}
+    | {"latin_1", *(f"iso8859_{n}" for n in range(2, 17))}
+)
+# The reader's cache identity: bump the number when a rule changes; the pack header is part of it.
+TEXT_READER = "text-3." + hashlib.sha256("".join(_PACK_HEADERS).encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -36,28 +54,38 @@ class Extraction:
 
 
 def read_text(data: bytes) -> Extraction:
-    """Decode `data` as text (newlines normalised to "\\n"), or refuse it as binary."""
+    """Decode `data` as text (newlines normalised to "\\n"), or refuse it as binary or a pack."""
     bom_encoding = _bom_encoding(data)
-    if bom_encoding is None:
+    if bom_encoding in (None, "utf-8-sig"):
         refusal = binary_reason(data)
         if refusal is not None:
             return Extraction(skip_reason=refusal)
     text, note = _decode(data, bom_encoding)
-    notes = () if note is None else (note,)
-    return Extraction(sections=(Section(normalise_newlines(text)),), notes=notes)
+    text = normalise_newlines(text)
+    if text.startswith(_PACK_HEADERS):
+        return Extraction(skip_reason="an earlier longread pack (not packed again)")
+    return Extraction(sections=(Section(text),), notes=() if note is None else (note,))
 
 
 def binary_reason(data: bytes) -> str | None:
-    """Why the start of `data` looks binary (a NUL byte, too many control bytes), or None."""
-    head = data[:SNIFF_BYTES]
-    if b"\0" in head:
+    """Why `data` looks binary (a NUL byte anywhere, a window thick with control bytes), or None."""
+    if b"\0" in data:
         return "binary (NUL bytes)"
-    if not head:
-        return None
-    controls = sum(1 for byte in head if byte < 32 and byte not in _TEXT_CONTROLS)
-    if controls / len(head) > MAX_CONTROL_RATIO:
-        return "binary (control characters)"
+    for window in _windows(data):
+        controls = len(window) - len(window.translate(None, _BINARY_CONTROLS))
+        if controls > MAX_CONTROL_RATIO * len(window):
+            return "binary (control characters)"
     return None
+
+
+def _windows(data: bytes) -> list[bytes]:
+    """Every window of a small file; else `SAMPLE_WINDOWS` evenly spaced, head and tail included."""
+    if len(data) <= WINDOW_BYTES:
+        return [data] if data else []
+    last = len(data) - WINDOW_BYTES
+    count = min(SAMPLE_WINDOWS, -(-len(data) // WINDOW_BYTES))
+    starts = sorted({last * index // (count - 1) for index in range(count)})
+    return [data[start:start + WINDOW_BYTES] for start in starts]
 
 
 def normalise_newlines(text: str) -> str:
@@ -95,20 +123,29 @@ def _note_unless_utf8(encoding: str) -> str | None:
 
 
 def _guess_encoding(data: bytes) -> str | None:
-    """charset-normalizer's guess, except that Western cp1252 wins among single-byte codepages
-    when it reads every non-ASCII byte as a letter: short texts otherwise come out as cp125x
-    look-alikes ("crčme" for "crème")."""
+    """charset-normalizer's guess when it names a common encoding, except that Western cp1252
+    wins among single-byte codepages when it reads every non-ASCII byte as a letter: short texts
+    otherwise come out as look-alikes ("crčme", "cafﻠ" for "café crème")."""
     from charset_normalizer import from_bytes
 
     sample = data[:_GUESS_SAMPLE_BYTES]
     best = from_bytes(sample).best()
-    if best is None or (_single_byte(best.encoding) and _reads_as_letters(sample, "cp1252")):
-        return "cp1252" if _reads_as_letters(sample, "cp1252") else None
-    return best.encoding
+    guess = None if best is None or best.encoding not in _COMMON_GUESSES else best.encoding
+    if guess is None or (_single_byte(guess) and _reads_as_letters(sample, "cp1252")):
+        return "cp1252" if _decodes(sample, "cp1252") else None
+    return guess
 
 
 def _single_byte(encoding: str) -> bool:
-    return encoding.startswith(("cp12", "cp8", "iso8859", "latin", "mac", "koi8"))
+    return encoding.startswith(("cp12", "cp8", "iso8859", "latin", "koi8"))
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _reads_as_letters(data: bytes, encoding: str) -> bool:

@@ -50,7 +50,7 @@ def build_hostile_tree(root: Path, outside: Path) -> dict[str, str]:
             "latin.txt": "full",
             "bad-utf8.md": "full",
             "naïve-日本語.txt": "full",
-            "line\nbreak.txt": "full",
+            "line\\nbreak.txt": "full",  # the id escapes the newline: one tree line
             "/".join([*(f"d{i}" for i in range(DEPTH)), "bottom.txt"]): "full",
         }
     )
@@ -72,6 +72,7 @@ def test_pack_survives_a_hostile_tree(tmp_path: Path) -> None:
     pack_text = (tmp_path / "pack.xml").read_text(encoding="utf-8")
     assert OUTSIDE_MARKER not in pack_text
     assert "must not be packed" not in pack_text
+    assert "line\\nbreak.txt [full]\n" in pack_text  # one tree line, not two
     documents = {d["path"]: d for d in json.loads(manifest_file.read_text())["documents"]}
     for path, fidelity in expected.items():
         assert path in documents, f"{path!r} is not named in the manifest"

@@ -102,7 +102,7 @@ def test_include_and_exclude(repo, tmp_path):
 
 def test_a_path_that_does_not_exist_is_one_clear_line(tmp_path):
     result = run(tmp_path, str(tmp_path / "nowhere"))
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.stderr.strip().splitlines() == [
         f"longread: error: no such file or directory: {tmp_path / 'nowhere'}"
     ]

@@ -7,21 +7,12 @@ from pathlib import Path
 
 import pytest
 from pdfs import encrypted_pdf_bytes, pdf_bytes  # noqa: F401  (re-exported for the tests here)
+from trees import write_files
 
 
 def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout
-
-
-def write_files(root: Path, files: dict[str, str | bytes]) -> None:
-    for relpath, content in files.items():
-        path = root / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
 
 
 def init_repo(root: Path) -> None:

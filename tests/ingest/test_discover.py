@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from longread.ingest.discover import discover
-from longread.ingest.errors import UsageError
+from longread.ingest.errors import IngestError
 
 if TYPE_CHECKING:
     from conftest import Build
@@ -144,8 +144,8 @@ def test_file_root_and_several_roots(tmp_path: Path, build: Build) -> None:
     assert relpaths(several) == ["one/a.py", "single.md", "two/a.py"]
 
 
-def test_missing_root_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="no such file"):
+def test_missing_root_is_a_corpus_error(tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match="no such file"):
         discover([tmp_path / "absent"])
 
 
@@ -166,5 +166,7 @@ def test_deep_folders_and_odd_names(tmp_path: Path) -> None:
     (tmp_path / "naïve café.txt").write_text("x")
     listed = relpaths(tmp_path)
     assert "/".join(["d"] * 200) + "/bottom.txt" in listed
-    assert {"new\nline.txt", "naïve café.txt"} <= set(listed)
-    assert all(f.path.is_absolute() for f in discover([tmp_path]).files)
+    assert {"new\\nline.txt", "naïve café.txt"} <= set(listed)
+    files = {f.relpath: f for f in discover([tmp_path]).files}
+    assert all(f.path.is_absolute() for f in files.values())
+    assert files["new\\nline.txt"].path == tmp_path / "new\nline.txt"
