@@ -97,6 +97,7 @@ def run_ask(
             line_numbers=True,
             include=include,
             exclude=exclude,
+            use_cache=use_cache,
             progress=progress,
         )
         pack = packed.pack

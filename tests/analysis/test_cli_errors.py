@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fakes import register_fake
 from sqlalchemy import Engine, event
 
 from longread.analysis.cli import cli
@@ -212,3 +213,13 @@ def test_a_real_sigint_mid_run_leaves_no_output(corpus, tmp_path):
     assert running.returncode == 130
     assert stderr == "longread: interrupted\n"
     assert not out.exists()
+
+
+def test_ask_no_cache_needs_no_writable_cache(corpus, tmp_path, read_only_dir, monkeypatch):
+    register_fake(monkeypatch)
+    args = ["ask", str(corpus), "What does f0_1 return?", "--backend", "fake", "--budget", "3000"]
+    env = {"LONGREAD_CACHE_DIR": str(read_only_dir)}
+    one_error_line(invoke(tmp_path, *args, env=env), 5, "not writable")
+    result = invoke(tmp_path, *args, "--no-cache", env=env)
+    assert result.exit_code == 0, result.output
+    assert os.listdir(read_only_dir) == []
