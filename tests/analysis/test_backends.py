@@ -192,3 +192,39 @@ def test_every_job_keys_answers_with_the_one_settings_identity(
     backend = open_backend(settings)
     assert backend.identity() == settings_identity(settings)
     assert backend.identity()["model"] in (flags["model"], SERVED)
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def test_review_hit_over_openai_needs_no_server_either(tmp_path: Path) -> None:
+    """review keys its cache with the same identity as ask: a stopped server still answers."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "t@example.com")
+    _git(repo, "config", "user.name", "t")
+    (repo / "app.py").write_text("def first(items):\n    return items[0]\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    (repo / "app.py").write_text("def first(items):\n    return items[1]\n")
+    _git(repo, "commit", "-q", "-am", "bug")
+    findings = {"findings": [{"path": "app.py", "start_line": 2, "end_line": 2,
+                              "severity": "warning", "category": "bug", "message": "off by one"}]}
+    args = ["--cache-dir", str(tmp_path / "cache"), "review", "--repo", str(repo), "--base",
+            "HEAD~1", "--format", "json", "--fail-on", "never", "--backend", "openai",
+            "--model", SERVED]
+    with FaultServer() as server:
+        _serve(server, models=[{"id": SERVED, "max_model_len": 8192}])
+        server.script("POST", "/v1/chat/completions", Reply(200, {
+            "choices": [{"message": {"content": json.dumps(findings)}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20},
+        }))
+        url = server.url
+        first = CliRunner().invoke(cli, [*args, "--base-url", url])
+        assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(cli, [*args, "--base-url", url])
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["findings"] == json.loads(first.stdout)["findings"]
+    assert json.loads(first.stdout)["findings"]
