@@ -89,7 +89,7 @@ def run_summarize(
     try:
         packed = read_and_pack(settings, roots, counter=backend.tokenizer, budget=budget,
                                query=focus, line_numbers=True, include=include, exclude=exclude,
-                               progress=progress)
+                               use_cache=use_cache, progress=progress)
         with AnswerCache(settings.answer_cache_path) if use_cache else nullcontext() as cache:
             summary = answer_questions(packed.pack, [question], backend, cache=cache,
                                        sampling=sampling, refresh=refresh, progress=progress)[0]
@@ -104,8 +104,11 @@ def run_summarize(
 def coverage_rows(
     pack: Pack, index: CorpusIndex, citations: Iterable[Citation], partials: Sequence[str]
 ) -> tuple[CoverageRow, ...]:
-    """One row per document of the manifest, in path order."""
+    """One row per document of the manifest, in path order; a document cited only by citations
+    that do not check out is not covered, and its row says so."""
+    citations = tuple(citations)
     cited = _cited_paths(citations)
+    miscited = {c.path for c in citations if c.status not in ("ok", "unknown-path")}
     in_partials = _cited_paths(c for text in partials for c in check_citations(text, index))
     rows = []
     for entry in pack.manifest.documents:
@@ -114,13 +117,19 @@ def coverage_rows(
         elif entry.path in cited:
             rows.append(CoverageRow(entry.path, CITED))
         elif entry.fidelity == "path":
-            rows.append(CoverageRow(entry.path, "path only", "listed by name only (over budget)"))
+            detail = "listed by name only (over budget)" + _miscited(entry.path, miscited)
+            rows.append(CoverageRow(entry.path, "path only", detail))
         elif entry.path in in_partials:
             rows.append(CoverageRow(entry.path, MERGED_AWAY,
                                     "cited in a partial summary, dropped when merging"))
         else:
-            rows.append(CoverageRow(entry.path, NOT_CITED, f"in the pack ({entry.fidelity})"))
+            detail = f"in the pack ({entry.fidelity})" + _miscited(entry.path, miscited)
+            rows.append(CoverageRow(entry.path, NOT_CITED, detail))
     return tuple(rows)
+
+
+def _miscited(path: str, miscited: set[str]) -> str:
+    return "; cited, but no citation of it checks out" if path in miscited else ""
 
 
 def _cited_paths(citations: Iterable[Citation]) -> set[str]:

@@ -45,7 +45,7 @@ def _ask(tmp_path: Path, *args: str, backend: str = "fake") -> tuple[int, str]:
     result = CliRunner().invoke(
         cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend", backend, *args]
     )
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
 def test_ask_json_has_answers_usage_and_checked_citations(
@@ -83,12 +83,14 @@ def test_second_ask_is_a_cache_hit_and_questions_come_from_flags_and_file(
     assert fake_backend_registered[1].requests == []
 
 
-def test_terminal_output_flags_unresolved_citations(
+def test_unresolved_citations_are_flagged_on_stderr_when_piped(
     tmp_path: Path, fake_backend_registered: list[FakeBackend]
 ) -> None:
-    code, output = _ask(tmp_path, str(_repo(tmp_path)), "Where is the zebra?", "--no-cache")
-    assert code == 0, output
-    assert "nowhere/missing.py:3: unknown-path" in output and "README.md:1:" not in output
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+                                      "fake", str(_repo(tmp_path)), "Where is the zebra?"])
+    assert result.exit_code == 0, result.output
+    assert "! nowhere/missing.py:3: unknown-path" in result.stderr
+    assert "README.md:1:" not in result.stderr and "unknown-path" not in result.stdout
 
 
 def test_missing_question_or_path_is_a_usage_error(

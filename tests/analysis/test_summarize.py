@@ -90,7 +90,7 @@ def test_past_the_window_shards_are_summarized_and_merged_away_documents_are_nam
     monkeypatch.setitem(BACKENDS, "summary-fake", _small_window(summary_fake))
     result = _summarize(tmp_path, str(tmp_path / "docs"), "--json", "--max-tokens", "64")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["summary"]["shards"] > 2
     status = {row["path"]: row["status"] for row in data["coverage"]}
     assert set(status) == {*names, "scan.bin"}
@@ -98,8 +98,8 @@ def test_past_the_window_shards_are_summarized_and_merged_away_documents_are_nam
     assert "merged away" in status.values()
     assert status["scan.bin"] == "skipped"
     again = _summarize(tmp_path, str(tmp_path / "docs"), "--json", "--max-tokens", "64")
-    assert json.loads(again.output)["coverage"] == data["coverage"]
-    assert json.loads(again.output)["summary"]["from_cache"] is True
+    assert json.loads(again.stdout)["coverage"] == data["coverage"]
+    assert json.loads(again.stdout)["summary"]["from_cache"] is True
 
 
 def _small_window(built: list[SummaryFake]) -> Any:
@@ -127,13 +127,16 @@ def test_coverage_counts_only_citations_that_check_out(
     result = _summarize(tmp_path, str(tmp_path / "docs"), "--backend", "scripted", "--budget",
                         "900", "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     status = {c["raw"]: c["status"] for c in data["citations"]}
     rows = {row["path"]: row["status"] for row in data["coverage"]}
     assert status[f"{names[0]}:2"] == "quote-not-found" and rows[names[0]] == "not cited"
     assert status[f"{names[1]}:2"] == "ok" and rows[names[1]] == "cited"
     [unseen] = [raw for raw, s in status.items() if s == "not-shown"]
     assert rows[unseen.split(":")[0]] == "path only"
+    details = {row["path"]: row["detail"] for row in data["coverage"]}
+    assert details[names[0]].endswith("cited, but no citation of it checks out")
+    assert details[unseen.split(":")[0]].endswith("cited, but no citation of it checks out")
     assert list(rows.values()).count("cited") == 1
 
 
@@ -169,8 +172,9 @@ def test_output_into_a_missing_folder_is_one_line_and_no_file(
     target = tmp_path / "missing" / "summary.md"
     result = _summarize(tmp_path, str(tmp_path / "docs"), "--backend", "scripted", "-o",
                         str(target))
-    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
-    assert "longread: error:" in result.output and not target.parent.exists()
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.stderr.count("longread: error: cannot write") == 1
+    assert "Traceback" not in result.stderr and not target.parent.exists()
 
 
 @pytest.mark.vllm
