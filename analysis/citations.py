@@ -173,15 +173,18 @@ NOTHING_SHOWN = Shown("not in the pack", (), ())
 def shown_in(pack: Pack) -> dict[str, Shown]:
     """Per document path, exactly what the pack's blocks showed; documents the manifest lists
     without a block (path only, skipped) showed nothing."""
-    shown = {
-        entry.path: replace(NOTHING_SHOWN, label="path only" if entry.fidelity == "path"
-                            else entry.fidelity)
-        for entry in pack.manifest.documents
-    }
+    shown = {entry.path: replace(NOTHING_SHOWN, label=_unshown_label(entry.fidelity, entry.reason))
+             for entry in pack.manifest.documents}
     blocks: dict[str, list[Shown]] = {}
     for block in pack.blocks:
         blocks.setdefault(block.path, []).append(_shown_block(block))
     return shown | {path: _union(views) for path, views in blocks.items()}
+
+
+def _unshown_label(fidelity: str, reason: str | None) -> str:
+    if fidelity == "path":
+        return "path only"
+    return f"{fidelity} ({reason})" if reason else fidelity
 
 
 def _shown_block(block: PackBlock) -> Shown:
@@ -264,6 +267,12 @@ class CorpusIndex:
         """What the model saw of `path`; None when the index does not track it (all of it)."""
         return None if self._shown is None else self._shown.get(path, NOTHING_SHOWN)
 
+    def listed_unread(self, path: str) -> Shown | None:
+        """How the pack listed `path` when it is in the pack's tree but was never read (skipped)."""
+        if self._shown is None or path in self._documents:
+            return None
+        return self._shown.get(path)
+
 
 def check_citations(answer: str, corpus: CorpusIndex | Mapping[str, Document]) -> list[Citation]:
     """Parse and check every citation of `answer`; each comes back with a status and a detail."""
@@ -273,6 +282,9 @@ def check_citations(answer: str, corpus: CorpusIndex | Mapping[str, Document]) -
 
 def check_citation(citation: Citation, index: CorpusIndex) -> Citation:
     resolved = index.resolve(citation.path)
+    skipped = index.listed_unread(citation.path)
+    if resolved is None and skipped is not None:
+        return replace(citation, status="not-shown", detail=_not_shown(citation, skipped))
     if resolved is None:
         return replace(
             citation, status="unknown-path", detail=f"no file {citation.path!r} in the corpus"

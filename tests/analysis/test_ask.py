@@ -202,6 +202,20 @@ def test_pages_a_cut_pdf_did_not_show_are_not_shown(
     assert int(citations[1]["raw"].split("=")[1]) < 12
 
 
+def test_a_citation_to_a_skipped_file_is_not_shown_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, lambda system: "The logo is in `logo.bin:1`.")
+    repo = _repo(tmp_path)
+    (repo / "logo.bin").write_bytes(b"\x00\x01\x02 not text\n" * 50)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    code, output = _ask(tmp_path, str(repo), "Where is the logo?", "--json", backend="scripted")
+    assert code == 0, output
+    [citation] = json.loads(output)["answers"][0]["citations"]
+    assert citation["status"] == "not-shown", citation
+    assert "as skipped (binary" in citation["detail"]
+
+
 _MARKDOWN = (
     "Notes are stored by `NoteStore.add` in `app/store.py:4` — a very long line that a terminal "
     "renderer would wrap at eighty columns, and `backticks` must survive.\n\n"
