@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,8 @@ from longread.ingest.ignore import (
 )
 
 DEFAULT_MAX_FILE_BYTES = 10 * 2**20
+# How `git ls-files --others` names an untracked folder it cannot list (it still exits 0).
+_GIT_UNREADABLE = re.compile(r"^warning: could not open directory '(.*)/': (.*)$", re.MULTILINE)
 # Characters that would break an id out of its line: C0, DEL, C1 and the Unicode line separators.
 _ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160))} | {
     ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
@@ -129,13 +132,13 @@ def _classify_root(root: Path, prefix: str) -> Iterator[SourceFile | Skipped]:
     if not root.is_dir():
         yield _classify(str(root), prefix, root.parent)
         return
-    relpaths = _git_relpaths(root)
-    if relpaths is not None:
-        relpaths = drop_longreadignored(root, relpaths)
+    listing = _git_relpaths(root)
+    if listing is not None:
+        relpaths, unreadable = drop_longreadignored(root, listing[0]), listing[1]
     else:
         relpaths, unreadable = _walk(root)
-        for rel, reason in unreadable:
-            yield Skipped(_printable((prefix + rel).rstrip("/") or root.name), reason)
+    for rel, reason in unreadable:
+        yield Skipped(_printable((prefix + rel).rstrip("/") or root.name), reason)
     for rel in relpaths:
         if rel.endswith("/"):
             yield Skipped(_printable(prefix + rel.rstrip("/")), "nested git repository (not read)")
@@ -219,17 +222,20 @@ def _filter(item: SourceFile | Skipped, filters: _Filters) -> SourceFile | Skipp
     return item
 
 
-def _git_relpaths(root: Path) -> list[str] | None:
-    """Paths (relative to `root`) git tracks or would track; None when git has no say here."""
+def _git_relpaths(root: Path) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """Paths (relative to `root`) git tracks or would track, and the folders git could not open
+    (as `_walk` gives them); None when git has no say here."""
     if (_git(root, "rev-parse", "--is-inside-work-tree") or "").strip() != "true":
         return None
     if _git_ignores_root(root):
         return None
-    listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                   "--deduplicate")
+    listing = _git_run(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                       "--deduplicate")
     if listing is None:
         return None
-    return [entry for entry in listing.split("\0") if entry]
+    unreadable = [(folder + "/", f"unreadable folder ({why})")
+                  for folder, why in _GIT_UNREADABLE.findall(listing[1])]
+    return [entry for entry in listing[0].split("\0") if entry], unreadable
 
 
 def _git_ignores_root(root: Path) -> bool:
@@ -243,13 +249,20 @@ def _git_ignores_root(root: Path) -> bool:
 
 def _git(cwd: Path, *args: str) -> str | None:
     """Run git in `cwd`; its stdout, or None when git is missing or fails."""
+    done = _git_run(cwd, *args)
+    return None if done is None else done[0]
+
+
+def _git_run(cwd: Path, *args: str) -> tuple[str, str] | None:
+    """Run git in `cwd`; its stdout and stderr, or None when git is missing or fails."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False,
+                              env={**os.environ, "LC_ALL": "C"})  # warnings in English
     except OSError:
         return None
     if done.returncode != 0:
         return None
-    return os.fsdecode(done.stdout)
+    return os.fsdecode(done.stdout), os.fsdecode(done.stderr)
 
 
 def _walk(root: Path) -> tuple[list[str], list[tuple[str, str]]]:

@@ -91,9 +91,7 @@ def test_longreadignore_in_a_git_work_tree(tmp_path: Path) -> None:
         "docs/guide.md": "guide\n", "build/tracked.py": "git decides: tracked, so packed\n",
         ".longreadignore": "*.lock\ndocs/\n", "src/.longreadignore": "generated_*.py\n",
     })
-    for args in (["init", "-q"], ["add", "-A"],
-                 ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "x"]):
-        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    git_commit(root, ".")
     assert set(manifest(tmp_path, str(root))) == {
         ".longreadignore", "build/tracked.py", "src/.longreadignore", "src/app.py",
     }
@@ -156,6 +154,13 @@ def test_latin1_text_and_a_newline_in_a_name(tmp_path: Path) -> None:
     assert tree.splitlines() == ["line\\nbreak.txt [full]", "menu.txt [full]"]
 
 
+def git_commit(root: Path, *paths: str) -> None:
+    """A real git work tree at `root` with `paths` committed (the rest stays untracked)."""
+    for args in (["init", "-q"], ["add", *paths],
+                 ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
 def _unprivileged() -> list[str]:
     """A prefix that runs a command without root's power to read anything (as root: setpriv
     drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set)."""
@@ -167,9 +172,12 @@ def _unprivileged() -> list[str]:
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
 
 
-def test_unreadable_folders_and_symlink_targets_are_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("use_git", [True, False], ids=["git", "walk"])
+def test_unreadable_folders_and_symlink_targets_are_named(tmp_path: Path, use_git: bool) -> None:
     root = tmp_path / "corpus"
     write(root, {"ok.txt": "fine\n", "locked/secret.txt": "hidden\n"})
+    if use_git:
+        git_commit(root, "ok.txt")
     (root / "to-locked.txt").symlink_to(root / "locked" / "secret.txt")
     (root / "dangling.txt").symlink_to(root / "gone.txt")
     (root / "loop").symlink_to(root / "loop")
