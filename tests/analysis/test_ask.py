@@ -232,6 +232,9 @@ def test_piped_answer_is_the_markdown_the_model_wrote(
     assert result.exit_code == 0, result.output
     assert result.stdout == _MARKDOWN
     assert "fake-model, " in result.stderr and "prompt tokens" in result.stderr
+    two = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+                                   "scripted", str(tmp_path / "notes"), "-q", "One?", "-q", "Two?"])
+    assert two.stdout == f"## One?\n\n{_MARKDOWN}\n## Two?\n\n{_MARKDOWN}"
 
 
 def test_comment_and_blank_lines_in_a_questions_file_are_not_asked(
