@@ -85,6 +85,9 @@ def test_openai_hit_answers_while_the_server_is_down_and_a_miss_is_one_line(
         flags = ["--backend", "openai", "--base-url", url, "--model", SERVED]
         first = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
         assert _answer(first)["from_cache"] is False
+        warm = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
+        assert _answer(warm)["from_cache"] is True and warm.stderr == ""
+        assert len(server.requests_to("/v1/chat/completions")) == 1
     hit = _ask(tmp_path, str(repo), "Where is the zebra?", *flags)
     answer = _answer(hit)
     assert answer["from_cache"] is True and "zebra" in answer["answer"]
