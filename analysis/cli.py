@@ -7,6 +7,7 @@ import sys
 try:  # Ctrl-C while Python is still importing is one line and 130 too, not a traceback
     import json
     import os
+    import signal
     from collections.abc import Callable
     from datetime import datetime
     from pathlib import Path
@@ -24,6 +25,22 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
 except KeyboardInterrupt:
     sys.stderr.write("longread: interrupted\n")
     raise SystemExit(130) from None
+
+
+def _interrupted_while_loading(_signum: int, _frame: object) -> None:
+    """Ctrl-C while the commands below are still being built: one line and 130 as well."""
+    sys.stderr.write("longread: interrupted\n")
+    raise SystemExit(130)
+
+
+def _swap_sigint(handler: Any) -> Any:
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # imported off the main thread: leave signals alone
+        return None
+
+
+_SIGINT_BEFORE = _swap_sigint(_interrupted_while_loading)  # restored at the end of this module
 
 # Job modules are imported inside their commands: `--help`, `pack` and a cache-hit `ask` only pay
 # for what they use (SQLAlchemy, tokenizers, the engine) — see benchmarks/bench_ask.py.
@@ -544,6 +561,9 @@ def main() -> None:
     except KeyboardInterrupt:
         _interrupted()
 
+
+if _SIGINT_BEFORE is not None:
+    _swap_sigint(_SIGINT_BEFORE)
 
 if __name__ == "__main__":
     main()

@@ -223,3 +223,10 @@ def test_ask_no_cache_needs_no_writable_cache(corpus, tmp_path, read_only_dir, m
     result = invoke(tmp_path, *args, "--no-cache", env=env)
     assert result.exit_code == 0, result.output
     assert os.listdir(read_only_dir) == []
+
+
+def test_a_full_disk_under_the_cache_is_exit_5(corpus, tmp_path, tiny_disk):
+    result = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"),
+                    env={"LONGREAD_CACHE_DIR": str(tiny_disk)})
+    one_error_line(result, 5, "cannot write the cache", "full")
+    assert not (tmp_path / "p.xml").exists()
