@@ -62,3 +62,25 @@ def test_short_western_text_is_cp1252_not_a_lookalike_codepage() -> None:
 def test_central_european_text_keeps_its_codepage() -> None:
     text = "Příliš žluťoučký kůň úpěl ďábelské ódy a tohle je dlouhý český text.\n"
     assert read_text(text.encode("cp1250")).sections[0].text == text
+
+
+@pytest.mark.parametrize("text", ["café", "café crème\n", "naïve façade", "crème brûlée"])
+def test_short_latin1_never_decodes_as_an_exotic_codec(text: str) -> None:
+    extraction = read_text(text.encode("latin-1"))
+    assert extraction.sections[0].text == text
+    assert extraction.notes == ("not UTF-8: decoded as cp1252",)
+
+
+def test_binary_past_the_head_is_found() -> None:
+    header = b"<?xpacket begin=''?>\n" + b"<xmp:CreatorTool>Illustrator</xmp:CreatorTool>\n" * 400
+    assert len(header) > 8192
+    assert read_text(header + b"\x00stream").skip_reason == "binary (NUL bytes)"
+    controls = bytes(range(1, 9)) * 16 * 1024  # 128 KiB, no NUL
+    prose = b"plain prose line\n" * 60_000  # ~1 MiB each side
+    assert read_text(prose + controls + prose).skip_reason == "binary (control characters)"
+    assert read_text(codecs.BOM_UTF8 + b"text\0more").skip_reason == "binary (NUL bytes)"
+
+
+def test_form_feeds_and_ansi_escapes_are_text() -> None:
+    text = "Page one\n\x0c\x1b[1;31mred\x1b[0m\tand a vertical tab\x0b\n" * 2000
+    assert only_text(text.encode()) == text
