@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_review
 from click.testing import CliRunner
 from fakes import register_fake
 from sqlalchemy import Engine, event
@@ -20,6 +21,9 @@ from longread.analysis.cli import cli
 from longread.ingest import store
 
 LONGREAD = str(Path(sys.executable).with_name("longread"))
+# The review tests' fixtures: a git repo with a change on `feature`, and `--backend scripted`.
+change_repo = test_review.repo
+scripted_model = test_review.scripted
 
 
 @pytest.fixture
@@ -230,3 +234,13 @@ def test_a_full_disk_under_the_cache_is_exit_5(corpus, tmp_path, tiny_disk):
                     env={"LONGREAD_CACHE_DIR": str(tiny_disk)})
     one_error_line(result, 5, "cannot write the cache", "full")
     assert not (tmp_path / "p.xml").exists()
+
+
+def test_review_output_into_a_missing_folder_is_one_line_and_no_file(
+    change_repo, tmp_path, scripted_model
+):
+    target = tmp_path / "nope" / "review.sarif"
+    result = invoke(tmp_path, "review", "--repo", str(change_repo), "--backend", "scripted",
+                    "--base", "main", "--format", "sarif", "-o", str(target))
+    one_error_line(result, 2, "no such folder")
+    assert not target.parent.exists()
