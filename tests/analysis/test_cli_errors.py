@@ -37,7 +37,7 @@ def corpus(tmp_path: Path) -> Path:
     return root
 
 
-def invoke(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+def invoke(tmp_path: Path, *args: str, env: dict[str, str | None] | None = None):
     env = {"LONGREAD_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}
     return CliRunner().invoke(cli, list(args), env=env)
 
@@ -111,6 +111,13 @@ def test_a_cache_dir_that_is_a_file_is_exit_5(corpus, tmp_path):
     a_file.write_text("root:x:0:0\n")
     result = invoke(tmp_path, "pack", str(corpus), env={"LONGREAD_CACHE_DIR": str(a_file)})
     one_error_line(result, 5, "cannot use cache folder", "passwd")
+
+
+def test_an_unusable_home_is_exit_5_and_pack_no_cache_still_works(corpus, tmp_path):
+    env = {"LONGREAD_CACHE_DIR": None, "XDG_CACHE_HOME": None, "HOME": "/proc/nohome"}
+    one_error_line(invoke(tmp_path, "pack", str(corpus), env=env), 5, "/proc/nohome")
+    result = invoke(tmp_path, "pack", str(corpus), "--no-cache", env=env)
+    assert result.exit_code == 0 and result.stdout.count("<document ") == 60
 
 
 @pytest.fixture
