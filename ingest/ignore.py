@@ -25,7 +25,8 @@ DEFAULT_IGNORED_FOLDERS = frozenset({
     "node_modules", "bower_components", ".next", ".nuxt", ".parcel-cache",
     "build", "dist", ".gradle", ".terraform", ".direnv", ".idea",
 })
-DEFAULT_IGNORED_FILES = frozenset({".coverage", ".DS_Store", "Thumbs.db"})
+# A `.git` file is a worktree's or submodule's pointer to its repository.
+DEFAULT_IGNORED_FILES = frozenset({".git", ".coverage", ".DS_Store", "Thumbs.db"})
 _IGNORED_FOLDER_SUFFIXES = (".egg-info",)
 _IGNORED_FILE_SUFFIXES = (".pyc", ".pyo")
 _ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")

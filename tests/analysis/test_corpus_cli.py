@@ -75,12 +75,14 @@ def test_plain_folder_defaults_and_longreadignore(tmp_path: Path) -> None:
         ".mypy_cache/x.json": "{}", ".pytest_cache/README.md": "p", ".ruff_cache/x": "r",
         ".tox/py/x.py": "t", ".nox/x.py": "n", "dist/pkg.tar.gz": "d", "pkg.egg-info/PKG-INFO": "e",
         ".idea/workspace.xml": "<x/>", ".hg/store": "h", ".svn/entries": "s",
+        "vendored/.git": "gitdir: ../.git/modules/vendored\n", "vendored/lib.py": "z = 3\n",
         "build/generated.py": "kept: .longreadignore negates the default\n",
         "private/diary.md": "left out by .longreadignore\n",
         ".longreadignore": "private/\n!build/\n",
     })
     assert set(manifest(tmp_path, str(root))) == {
         ".longreadignore", "Cargo.toml", "build/generated.py", "docs/target/notes.md", "src/app.py",
+        "vendored/lib.py",
     }
 
 
