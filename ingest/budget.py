@@ -1,9 +1,9 @@
 """Choosing each document's fidelity so the pack fills its token budget without crossing it.
 
-Greedy by relevance over exact per-document costs: every document starts as a path entry
-(lowest-ranked ones dropped if even paths overflow), then in rank order each is upgraded to full
-text if it fits, else to its outline if that fits. Outlines are asked for only when a document
-cannot go in full. `fill_head` then spends what is left on the head of one more document.
+Greedy by relevance over exact per-document costs: every document starts as a path entry (the
+file tree, folded to its share, is paid apart: ingest/listing.py), then in rank order each is
+upgraded to full text if it fits, else to a smaller form (its relevant regions, or its outline)
+if that fits. `fill_head` then spends what is left on the head of one more document.
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ class TokenCache(Protocol):
 
 @dataclass(frozen=True)
 class Candidate:
-    """One document's exact costs (tree line + block) at full and path fidelity."""
+    """One document's exact cost in full (tree line + block); None when it may not go in full."""
 
     path: str
-    full: int
-    path_only: int
+    full: int | None
 
 
 def is_additive(counter: TokenCounter) -> bool:
@@ -85,42 +84,28 @@ def fit_to_budget(
     ranked: Sequence[Candidate],
     *,
     available: int,
-    outline_cost: Callable[[str], int | None],
+    reduced: Callable[[str, int], tuple[str, int] | None],
+    choice: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Fidelity per path for candidates in rank order (best first) within `available` tokens."""
-    choice = _paths_that_fit(ranked, available)
-    cost = {c.path: c.path_only for c in ranked if choice[c.path] == PATH}
-    remaining = available - sum(cost.values())
+    """Fidelity per path for candidates in rank order (best first): each path-only one goes in
+    full if that fits in what is left of `available`, else in the form `reduced(path, left)`
+    offers (a fidelity and its cost), else stays path-only. The file tree is paid apart."""
+    chosen = dict(choice) if choice is not None else {c.path: PATH for c in ranked}
+    remaining = available
     for candidate in ranked:
-        if choice[candidate.path] != PATH:
-            continue
-        if candidate.full - candidate.path_only <= remaining:
-            choice[candidate.path] = FULL
-            remaining -= candidate.full - candidate.path_only
-            continue
-        outline = outline_cost(candidate.path) if remaining > 0 else None
-        if outline is not None and candidate.path_only < outline <= candidate.path_only + remaining:
-            choice[candidate.path] = OUTLINE
-            remaining -= outline - candidate.path_only
-    return choice
-
-
-def _paths_that_fit(ranked: Sequence[Candidate], available: int) -> dict[str, str]:
-    """Path entries for all; the lowest-ranked dropped until they fit, small ones re-added."""
-    choice = {candidate.path: PATH for candidate in ranked}
-    total = sum(candidate.path_only for candidate in ranked)
-    dropped: list[Candidate] = []
-    for candidate in reversed(ranked):
-        if total <= available:
+        if remaining <= 0:
             break
-        choice[candidate.path] = SKIPPED
-        total -= candidate.path_only
-        dropped.append(candidate)
-    for candidate in reversed(dropped):
-        if total + candidate.path_only <= available:
-            choice[candidate.path] = PATH
-            total += candidate.path_only
-    return choice
+        if chosen[candidate.path] != PATH:
+            continue
+        if candidate.full is not None and candidate.full <= remaining:
+            chosen[candidate.path] = FULL
+            remaining -= candidate.full
+            continue
+        smaller = reduced(candidate.path, remaining)
+        if smaller is not None and smaller[1] <= remaining:
+            chosen[candidate.path] = smaller[0]
+            remaining -= smaller[1]
+    return chosen
 
 
 def fill_head(

@@ -17,7 +17,7 @@ from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
 from longread.ingest.document import Outline, Symbol
 
-OUTLINER_VERSION = "1"  # bump whenever the output of extract_outline or format_outline changes
+OUTLINER_VERSION = "2"  # bump whenever extract_outline, format_outline or the cache key change
 
 # language -> (grammar module, function returning its language pointer, query file stem)
 _GRAMMARS = {
@@ -181,13 +181,21 @@ def format_outline(outline: Outline, *, path: str) -> str:
     (`12│ def f(`), nested symbols indented by depth; one line naming `path` when it has none."""
     if not outline.symbols:
         return f"({path}: no definitions found)\n"
+    return "".join(f"{text}\n" for _, text in outline_lines(outline))
+
+
+def outline_lines(outline: Outline) -> list[tuple[int, str]]:
+    """Each signature line of the outline with its line number, as `format_outline` shows it."""
+    if not outline.symbols:
+        return []
     width = len(str(max(s.line + s.signature.count("\n") for s in outline.symbols)))
-    lines: list[str] = []
+    lines: list[tuple[int, str]] = []
     for symbol, depth in _depths(outline.symbols):
         indent = "  " * depth
         for offset, text in enumerate(symbol.signature.split("\n")):
-            lines.append(f"{symbol.line + offset:>{width}}│ {indent}{text}".rstrip())
-    return "\n".join(lines) + "\n"
+            number = symbol.line + offset
+            lines.append((number, f"{number:>{width}}│ {indent}{text}".rstrip()))
+    return lines
 
 
 def _depths(symbols: tuple[Symbol, ...]) -> list[tuple[Symbol, int]]:

@@ -11,7 +11,7 @@ same bytes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
@@ -19,10 +19,11 @@ from typing import Any
 from longread.ingest.budget import FULL, SKIPPED, TokenCache, count_texts, encode, is_additive
 from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import IngestError
-from longread.ingest.fit import Fitter, OutlineProvider, Plan, rank_by_query
+from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_by_query
 from longread.ingest.progress import Progress, no_progress
+from longread.ingest.rank import held_back
 from longread.ingest.redact import Redaction
-from longread.ingest.render import BlockLayout, check_format, render_block, render_header
+from longread.ingest.render import BlockLayout, Part, check_format, render_block, render_tree
 from longread.ingest.tokens import TokenCounter
 
 _REFITS = 4
@@ -30,7 +31,8 @@ _REFITS = 4
 
 @dataclass(frozen=True)
 class PackBlock:
-    """One document's block; `part` names the lines or pages when the document was cut."""
+    """One document's block; `part` names the lines or pages when the document was cut, and
+    `shown` says exactly which."""
 
     path: str
     fidelity: str
@@ -38,16 +40,21 @@ class PackBlock:
     tokens: int
     part: str | None = None
     layout: BlockLayout | None = field(default=None, compare=False, repr=False)
+    shown: Part | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class ManifestEntry:
+    """One file of the corpus in the pack. `part`, for a document cut to fit, is exactly what it
+    showed: {"unit": "lines" | "pages", "ranges": [[first, last], ...]} (1-based, inclusive),
+    with "rest": "outline" when the other definitions are shown as signatures."""
+
     path: str
     fidelity: str  # full | outline | path | skipped
     tokens: int
     reason: str | None = None
     pages: int | None = None
-    part: str | None = None
+    part: Part | None = None
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -55,7 +62,8 @@ class ManifestEntry:
             "fidelity": self.fidelity,
             "tokens": self.tokens,
         }
-        optional = {"reason": self.reason, "pages": self.pages, "part": self.part}
+        part = None if self.part is None else self.part.to_json()
+        optional = {"reason": self.reason, "pages": self.pages, "part": part}
         return entry | {key: value for key, value in optional.items() if value is not None}
 
 
@@ -120,8 +128,12 @@ def build_pack(
     progress: Progress = no_progress,
     scores: Mapping[str, float] | None = None,
     redactions: Sequence[Redaction] = (),
+    priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
 ) -> Pack:
-    """The pack of `documents` (all in full without a budget), never over `budget` tokens."""
+    """The pack of `documents` (all in full without a budget), never over `budget` tokens.
+
+    Without `scores`, documents are ranked (only when not all fit) by `priority` or else by the
+    query, over the documents with their outlines attached (definitions and references)."""
     check_format(fmt)
     docs = sorted(documents, key=lambda document: document.path)
     progress("rendering", 0, len(docs))
@@ -132,22 +144,28 @@ def build_pack(
     texts = [full[d.path].text for d in docs]
     counts = count_texts(texts, counter=counter, cache=token_cache, encoded=encoded)
     progress("counting", len(docs), len(docs))
+    skipped = tuple(skipped)
     plan = Plan(
         {d.path: FULL for d in docs},
         full,
         {d.path: n for d, n in zip(docs, counts, strict=True)},
         encoded={d.path: data for d, data in zip(docs, encoded, strict=True)},
+        tree=full_tree(docs, skipped),
     )
     if budget is None:
         return _assemble(
             docs, skipped, plan, counter=counter, budget=None, fmt=fmt, cache=token_cache,
             redactions=redactions,
         )
-    context = Fitter(docs, fmt, counter, token_cache, outlines, plan)
-    rank = cache(lambda: scores if scores is not None else rank_by_query(docs, query))
+    context = Fitter(docs, fmt, counter, token_cache, outlines, plan, skipped=skipped, query=query)
+    rank = cache(
+        lambda: scores if scores is not None
+        else rank_by_query(docs, query, outlines, priority=priority)
+    )
+    last = cache(lambda: held_back(docs, query))
     shrink = 0
     for _ in range(_REFITS):
-        fitted = context.fit(budget - shrink, rank)
+        fitted = context.fit(budget - shrink, rank, last)
         pack = _assemble(
             docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt, cache=token_cache,
             redactions=redactions,
@@ -169,19 +187,17 @@ def _assemble(
     cache: TokenCache | None,
     redactions: Sequence[Redaction],
 ) -> Pack:
-    listed = [d for d in docs if plan.choice[d.path] != SKIPPED]
-    header = render_header(
-        [(d.path, plan.choice[d.path], plan.parts.get(d.path)) for d in listed], fmt
-    )
-    kept = [d for d in listed if d.path in plan.blocks]
+    header = render_tree(plan.tree, fmt)
+    kept = [d for d in docs if d.path in plan.blocks and plan.choice[d.path] != SKIPPED]
     blocks = tuple(
         PackBlock(
             d.path,
             plan.choice[d.path],
             plan.blocks[d.path].text,
             plan.tokens[d.path],
-            plan.parts.get(d.path),
+            plan.parts[d.path].label if d.path in plan.parts else None,
             plan.blocks[d.path].layout,
+            plan.parts.get(d.path),
         )
         for d in kept
     )
@@ -243,7 +259,9 @@ def make_pack(
         text = data.decode("utf-8", "surrogatepass")
         tokens = count_texts([text], counter=counter, cache=cache, encoded=[data])[0]
     digest = hashlib.sha256(data).hexdigest()
-    documents = tuple(sorted(entries, key=lambda entry: (entry.path, entry.part or "")))
+    documents = tuple(
+        sorted(entries, key=lambda entry: (entry.path, entry.part.label if entry.part else ""))
+    )
     manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents, tuple(redactions))
     pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
     pack.__dict__["data"] = data

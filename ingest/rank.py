@@ -15,6 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 
+import numpy as np
+
 from longread.ingest.document import Document
 
 # combine: a query's lexical match leads; the graph and the priors decide among the rest.
@@ -53,7 +55,7 @@ _STOP_WORDS = frozenset(
     "a an and are as at be by can do does for from has have how i in is it its of on or that the "  # noqa: SIM905
     "this to was what when where which who why will with you your".split()
 )
-_SUFFIXES = ("ings", "ing", "ers", "er", "es", "ed", "s")
+_SUFFIXES = ("ings", "ing", "ers", "er", "es", "ed", "s", "e")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _ENTRY_POINTS = frozenset(
@@ -105,8 +107,19 @@ _VENDORED_DIRS = frozenset(
     }
 )
 _GENERATED_NAME = re.compile(
-    r".*(\.min\.(js|css)|_pb2(_grpc)?\.py|\.pb\.go|[._-]generated\.\w+|\.lock|-lock\.json|\.map)$"
+    r".*(\.min\.(js|css)|_pb2(_grpc)?\.py|\.pb\.go|[._-]generated\.\w+|\.lock|-lock\.(json|ya?ml)|\.map)$"
 )
+_LOCK_FILES = frozenset(
+    {"go.sum", "npm-shrinkwrap.json", "packages.lock.json", "bun.lockb", "shrinkwrap.yaml"}
+)
+_GENERATED_MARK = re.compile(
+    r"do not edit|@generated|\bcode generated\b|\b(auto-?|automatically )generated\b"
+    r"|\bgenerated (by|from)\b",
+    re.IGNORECASE,
+)
+_GENERATED_HEAD_CHARS = 400  # a generator says so in a file's first lines
+MINIFIED_LINE_CHARS = 400  # a text whose lines average this long was not written by hand
+MACHINE_MADE_RANK = -1.0  # added to a machine-made file's score: below every hand-written one
 
 
 def rank_documents(documents: Sequence[Document], query: str | None) -> dict[str, float]:
@@ -120,6 +133,7 @@ def rank_documents(documents: Sequence[Document], query: str | None) -> dict[str
         if terms
         else (0.0, GRAPH_WEIGHT_NO_QUERY, PRIOR_WEIGHT_NO_QUERY)
     )
+    last = held_back(documents, query)
     scores = {
         doc.path: (
             lexical_weight * lexical.get(doc.path, 0.0)
@@ -127,9 +141,32 @@ def rank_documents(documents: Sequence[Document], query: str | None) -> dict[str
             + prior_weight * prior(doc.path)
         )
         * penalty(doc.path)
+        + (MACHINE_MADE_RANK if doc.path in last else 0.0)
         for doc in documents
     }
     return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0])))
+
+
+def held_back(documents: Sequence[Document], query: str | None) -> frozenset[str]:
+    """Lock files, minified and generated files, unless the query names them: they rank last
+    and are never shown in full (a 70k-token uv.lock answers no question)."""
+    asked = (query or "").lower()
+    return frozenset(
+        doc.path
+        for doc in documents
+        if is_machine_made(doc.path, doc.text) and PurePosixPath(doc.path).name.lower() not in asked
+    )
+
+
+def is_machine_made(path: str, text: str) -> bool:
+    """A lock file, a minified or generated file: by its name, its first lines or its shape."""
+    name = PurePosixPath(path).name.lower()
+    if name in _LOCK_FILES or _GENERATED_NAME.match(name):
+        return True
+    if _GENERATED_MARK.search(text, 0, _GENERATED_HEAD_CHARS):
+        return True
+    lines = text.count("\n") + 1
+    return len(text) > 10 * MINIFIED_LINE_CHARS and len(text) / lines > MINIFIED_LINE_CHARS
 
 
 def query_terms(query: str) -> tuple[str, ...]:
@@ -162,7 +199,7 @@ def lexical_scores(documents: Sequence[Document], terms: Sequence[str]) -> dict[
     measured in characters, which only changes BM25's normalisation by a constant."""
     if not terms or not documents:
         return {}
-    counts: dict[str, Counter[str]] = {}
+    counts: dict[str, dict[str, float]] = {}
     lengths: dict[str, int] = {}
     for doc in documents:
         text = doc.text
@@ -185,15 +222,15 @@ def lexical_scores(documents: Sequence[Document], terms: Sequence[str]) -> dict[
     }
 
 
-def _term_counts(text: str, path: str, terms: Sequence[str]) -> Counter[str]:
+def _term_counts(text: str, path: str, terms: Sequence[str]) -> dict[str, float]:
     """How often each query term starts a word part of the text, plus the path's hits weighted."""
-    found = _word_matches(text, terms)
-    for term, count in _word_matches(path, terms).items():
-        found[term] += count * PATH_TERM_WEIGHT
+    found: dict[str, float] = dict(word_matches(text, terms))
+    for term, count in word_matches(path, terms).items():
+        found[term] = found.get(term, 0.0) + count * PATH_TERM_WEIGHT
     return found
 
 
-def _word_matches(text: str, terms: Sequence[str]) -> Counter[str]:
+def word_matches(text: str, terms: Sequence[str]) -> Counter[str]:
     """Terms found where a word part starts (`parse` in `parse_expr`, `parseExpr`, `Parser`);
     short terms must also end the part. str.find on lowered text: far faster than a regex."""
     lowered = text.lower()
@@ -234,7 +271,7 @@ def graph_rank(
     nodes = sorted(doc.path for doc in documents if doc.outline is not None)
     if not nodes:
         return {}
-    mentioned = {name for name in definers if _mentions(name, terms)} if terms else set()
+    mentioned = {name for name in definers if mentions(name, terms)} if terms else set()
     edges = _edges(documents, definers, mentioned)
     teleport = {path: 1.0 + TELEPORT_QUERY_WEIGHT * lexical.get(path, 0.0) for path in nodes}
     for name in sorted(mentioned):
@@ -282,41 +319,47 @@ def _name_weight(name: str, mentioned: set[str]) -> float:
     return weight * PRIVATE_NAME_WEIGHT if name.startswith("_") else weight
 
 
-def _mentions(name: str, terms: Iterable[str]) -> bool:
-    """The query names this identifier, whole or by one of its parts (`parse` for `parse_expr`)."""
+def mentions(name: str, terms: Iterable[str]) -> bool:
+    """The query names this identifier, whole or by one of its parts, both sides stemmed alike
+    ("parsing" -> `pars` names `parse_expr`, whose part `parse` stems to `pars` too)."""
     lowered = name.lower()
-    if not any(term in lowered for term in terms):
+    terms = [term for term in terms if term in lowered]  # a stem is a prefix of its word
+    if not terms:
         return False
-    parts = set(split_words(name))
-    return any(term == lowered or term in parts for term in terms)
+    stems = {_stem(part) for part in split_words(name)} | {_stem(lowered)}
+    return any(term in stems for term in terms)
 
 
 def pagerank(
     nodes: Sequence[str], edges: Mapping[str, Mapping[str, float]], teleport: Mapping[str, float]
 ) -> dict[str, float]:
-    """Personalised PageRank by power iteration over node indices; the rank of files without
-    out-edges restarts by `teleport` (normalised here), so ranks always sum to 1."""
+    """Personalised PageRank by power iteration (one sparse product per step, in numpy); the rank
+    of files without out-edges restarts by `teleport` (normalised here), so ranks sum to 1."""
     index = {node: i for i, node in enumerate(nodes)}
-    total = sum(teleport[n] for n in nodes)
-    restart = [teleport[n] / total for n in nodes]
-    links = [
-        (index[src], [(index[dst], w / sum(targets.values())) for dst, w in targets.items()])
-        for src, targets in edges.items()
-    ]
-    dangling = [index[n] for n in nodes if n not in edges]
-    rank = list(restart)
+    restart = np.array([teleport[n] for n in nodes], dtype=float)
+    restart /= restart.sum()
+    sources, targets, weights = [], [], []
+    for src, out in edges.items():
+        total = sum(out.values())
+        for dst, weight in out.items():
+            sources.append(index[src])
+            targets.append(index[dst])
+            weights.append(weight / total)
+    src_at, dst_at = np.array(sources, dtype=int), np.array(targets, dtype=int)
+    share = np.array(weights, dtype=float)
+    dangling = np.ones(len(nodes), dtype=bool)
+    dangling[src_at] = False
+    rank = restart.copy()
     for _ in range(ITERATIONS):
-        spread = (1 - DAMPING) + DAMPING * sum(rank[i] for i in dangling)
-        following = [spread * r for r in restart]
-        for src, targets in links:
-            share = DAMPING * rank[src]
-            for dst, weight in targets:
-                following[dst] += share * weight
-        converged = sum(abs(a - b) for a, b in zip(following, rank, strict=True)) < TOLERANCE
+        spread = (1 - DAMPING) + DAMPING * rank[dangling].sum()
+        following = spread * restart + DAMPING * np.bincount(
+            dst_at, weights=rank[src_at] * share, minlength=len(nodes)
+        )
+        converged = np.abs(following - rank).sum() < TOLERANCE
         rank = following
         if converged:
             break
-    return dict(zip(nodes, rank, strict=True))
+    return {node: float(value) for node, value in zip(nodes, rank, strict=True)}
 
 
 # --- priors and combination ----------------------------------------------------------------------

@@ -18,9 +18,10 @@ from longread.ingest.lines import split_lines
 
 FORMATS = ("xml", "markdown", "plain")
 NOTE = (
-    "The file tree lists every file and how it is shown: [full] text, [outline] signatures only, "
-    "[path] listed only. Every document carries a citable id, its path: cite code and text as "
-    "path:line and PDF pages as file.pdf#page=N."
+    "The file tree shows how each file is given: [full] text, [outline] signatures only, [path] "
+    "listed only; a folder line `dir/ [path: N files]` stands for N files listed only by path, and "
+    "`dir/ [skipped N: ...]` counts the files left out and why. Every document carries a citable "
+    "id, its path: cite code and text as path:line and PDF pages as file.pdf#page=N."
 )
 _BACKTICKS = re.compile(r"`+")
 _PART_ATTR = re.compile(r' part="[^"]*"')
@@ -35,6 +36,25 @@ class BlockLayout:
     unit: str  # "lines" (code, text), "outline lines", or "pages" (a PDF's full block)
     pages: tuple[tuple[int, int], ...] = ()  # (offset in the block text, page number)
     first_line: int = 1  # number of the body's first line (a part may start further down)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Exactly what a cut block shows of its document: `ranges` of 1-based, inclusive line (or
+    page) numbers shown as written; with `rest` "outline", the other definitions as signatures."""
+
+    unit: str  # "lines", "pages" or "outline lines"
+    ranges: tuple[tuple[int, int], ...]
+    rest: str | None = None
+
+    @property
+    def label(self) -> str:
+        spans = ", ".join(f"{low}-{high}" for low, high in self.ranges)
+        return f"{self.unit} {spans}" + (f"; {self.rest} of the rest" if self.rest else "")
+
+    def to_json(self) -> dict[str, object]:
+        shown: dict[str, object] = {"unit": self.unit, "ranges": [list(s) for s in self.ranges]}
+        return shown if self.rest is None else {**shown, "rest": self.rest}
 
 
 @dataclass(frozen=True)
@@ -77,8 +97,13 @@ def render_header(
     entries: Sequence[tuple[str, str, str | None]], fmt: str, *, with_tree: bool = True
 ) -> str:
     """Note and file tree over (path, fidelity, part) entries, in the order given."""
-    lines = "".join(tree_line(*entry) for entry in entries) if with_tree else ""
-    return header_open(fmt, with_tree=with_tree) + lines + header_close(fmt, with_tree=with_tree)
+    return render_tree([tree_line(*entry) for entry in entries], fmt, with_tree=with_tree)
+
+
+def render_tree(lines: Sequence[str], fmt: str, *, with_tree: bool = True) -> str:
+    """Note and file tree made of ready tree lines (see ingest/listing.py)."""
+    body = "".join(lines) if with_tree else ""
+    return header_open(fmt, with_tree=with_tree) + body + header_close(fmt, with_tree=with_tree)
 
 
 def render_block(
@@ -149,11 +174,10 @@ def unit_spans(text: str, layout: BlockLayout) -> list[tuple[int, int, int]]:
 
 def cut_block(
     text: str, layout: BlockLayout, spans: Sequence[tuple[int, int, int]], fmt: str
-) -> tuple[RenderedBlock, str]:
+) -> tuple[RenderedBlock, Part]:
     """A block holding only `spans` (consecutive units) of the body, and the part it names."""
-    part = f"{layout.unit} {spans[0][2]}-{spans[-1][2]}"
-    first_line, _, rest = text[: layout.body_start].partition("\n")
-    opener = with_part(first_line + "\n", part, fmt) + rest
+    part = Part(layout.unit, ((spans[0][2], spans[-1][2]),))
+    opener = _relabel(text[: layout.body_start], part, fmt)
     body_start, body_end = spans[0][0], spans[-1][1]
     shift = len(opener) - body_start
     pages = tuple(
@@ -163,6 +187,32 @@ def cut_block(
         len(opener), len(opener) + body_end - body_start, layout.unit, pages, spans[0][2]
     )
     return RenderedBlock(opener + text[body_start:body_end] + text[layout.body_end :], cut), part
+
+
+def focus_block(
+    block: RenderedBlock, keep: Sequence[tuple[int, int]], outline: Sequence[tuple[int, str]],
+    fmt: str, *, complete: bool = True,
+) -> tuple[RenderedBlock, Part]:
+    """A full block cut to the line ranges `keep` (sorted, disjoint), each shown as written under
+    a `── lines a-b ──` rule, with the (line, outline line) pairs outside them in line order
+    (all of the outline when `complete`, else the part named "outline, in part")."""
+    part = Part("lines", tuple(keep), rest="outline" if complete else "outline, in part")
+    opener = _relabel(block.text[: block.layout.body_start], part, fmt)
+    lines = {number: (start, end) for start, end, number in unit_spans(block.text, block.layout)}
+    pieces: list[tuple[int, str]] = [(n, f"{text}\n") for n, text in outline
+                                     if not any(low <= n <= high for low, high in keep)]
+    for low, high in keep:
+        shown = "".join(block.text[lines[n][0]:lines[n][1]] for n in range(low, high + 1))
+        pieces.append((low, f"── lines {low}-{high} ──\n{_ends_newline(shown)}"))
+    body = "".join(text for _, text in sorted(pieces, key=lambda piece: piece[0]))
+    closer = block.text[block.layout.body_end :]
+    layout = BlockLayout(len(opener), len(opener) + len(body), "focus")
+    return RenderedBlock(opener + body + closer, layout), part
+
+
+def _relabel(opener: str, part: Part, fmt: str) -> str:
+    first_line, _, rest = opener.partition("\n")
+    return with_part(first_line + "\n", part.label, fmt) + rest
 
 
 def number_lines(body: str) -> str:

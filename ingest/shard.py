@@ -48,7 +48,7 @@ def split(pack: Pack, max_tokens: int, counter: TokenCounter) -> list[Pack]:
 def _shard(
     header: str, pieces: Sequence[PackBlock], pack: Pack, max_tokens: int, counter: TokenCounter
 ) -> Pack:
-    entries = [ManifestEntry(p.path, p.fidelity, p.tokens, part=p.part) for p in pieces]
+    entries = [ManifestEntry(p.path, p.fidelity, p.tokens, part=p.shown) for p in pieces]
     return make_pack(
         header,
         tuple(pieces),
@@ -89,7 +89,9 @@ def _pieces(block: PackBlock, capacity: int, counter: TokenCounter, fmt: str) ->
                 end = start + 1
                 continue
             end -= max(1, (end - start) // 8)
-        parts.append(PackBlock(block.path, block.fidelity, cut.text, tokens, part, cut.layout))
+        parts.append(
+            PackBlock(block.path, block.fidelity, cut.text, tokens, part.label, cut.layout, part)
+        )
         start = end
     return parts
 

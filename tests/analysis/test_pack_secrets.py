@@ -84,3 +84,28 @@ def test_no_redact_keeps_everything(tmp_path: Path) -> None:
     text, manifest = _pack(tmp_path, root, "--no-redact")
     assert all(secret in text for secret in planted)
     assert manifest["redactions"] == []
+
+
+def test_an_outline_made_without_redaction_never_reaches_a_redacted_pack(tmp_path: Path) -> None:
+    """Outlines are cached by the text outlined: after a --no-redact run over the same cache, a
+    redacted run outlines the redacted text, so the signature's default shows no token."""
+    root = tmp_path / "repo"
+    (root / "app").mkdir(parents=True)
+    token = "ghp_" + _fake(random.Random(3), ALNUM, 36)
+    body = "".join(f"def helper_{i}(x):\n    value = x + {i}\n    return value\n\n"
+                   for i in range(80))
+    (root / "app" / "client.py").write_text(
+        f'{body}def connect(host, token="{token}"):\n    return host\n', encoding="utf-8"
+    )
+    (root / "README.md").write_text("# Client\n", encoding="utf-8")
+    guide = "".join(f"Step {i}: read the installation guide.\n" for i in range(300))
+    (root / "guide.md").write_text(guide, encoding="utf-8")  # takes the slack's head
+    args = ("--budget", "1100", "--query", "installation guide")
+    plain, _ = _pack(tmp_path, root, "--no-redact", *args)
+    text, manifest = _pack(tmp_path, root, *args)
+    fidelity = {d["path"]: d["fidelity"] for d in manifest["documents"]}
+    assert fidelity["app/client.py"] == "outline"
+    assert f'token="{token}"' in plain  # the first run did outline the raw text
+    assert token not in text and "def connect(host, token=" in text
+    found = {(r["path"], r["kind"]) for r in manifest["redactions"]}
+    assert ("app/client.py", "GitHub Token") in found

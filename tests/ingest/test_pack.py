@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longread.ingest.document import Document, Section, Skipped
+from longread.ingest.document import Document, Outline, Section, Skipped, Symbol
 from longread.ingest.errors import UsageError
+from longread.ingest.lines import split_lines
 from longread.ingest.pack import Pack, build_pack, split_pack
 from longread.ingest.tokens import TiktokenCounter
 
@@ -54,9 +55,14 @@ def pdf(path: str, pages: list[str]) -> Document:
     return Document(path, "pdf", "0" * 64, 1, sections)
 
 
-def outline_of(document: Document) -> str | None:
-    lines = [line for line in document.text.splitlines() if line.startswith("def ")]
-    return "".join(f"{line}\n" for line in lines) or None
+def outline_of(document: Document) -> Outline | None:
+    """An outline with each `def` line as a one-line function (what the fitter asks for)."""
+    symbols = tuple(
+        Symbol(line[4:].split(":")[0] or "f", "function", number, number, line)
+        for number, line in enumerate(split_lines(document.text), 1)
+        if line.startswith("def ")
+    )
+    return Outline("python", symbols) if symbols else None
 
 
 def make_corpus(seed: int, files: int, max_lines: int) -> list[Document]:
@@ -148,18 +154,29 @@ def test_query_relevant_document_goes_full_the_others_shrink():
     assert pack.tokens <= 3000
 
 
-def test_paths_overflowing_the_budget_are_skipped_and_named():
-    documents = [code(f"d/f{i:03d}.py", "x = 1\n" * 50) for i in range(200)]
+def tree_of(pack: Pack) -> str:
+    return pack.header.split("<file_tree>\n", 1)[1].split("</file_tree>", 1)[0]
+
+
+def test_path_only_files_fold_into_their_folders_within_the_tree_share():
+    documents = [code(f"d/sub{i % 4}/f{i:03d}.py", "x = 1\n" * 50) for i in range(400)]
+    documents.append(code("top.py", "y = 2\n" * 40))
     scores = {d.path: -i for i, d in enumerate(documents)}
+    skipped = [Skipped("d/sub1/logo.png", "binary"), Skipped("d/sub1/a.pdf", "encrypted")]
     pack = build_pack(
-        documents, [], counter=COUNTER, budget=600, outlines=outline_of, scores=scores
+        documents, skipped, counter=COUNTER, budget=3000, outlines=outline_of, scores=scores
     )
     entries = {entry.path: entry for entry in pack.manifest.documents}
-    assert pack.tokens <= 600 and recount(pack) == pack.tokens
-    assert (
-        entries["d/f199.py"].fidelity == "skipped" and entries["d/f199.py"].reason == "over budget"
-    )
-    assert entries["d/f000.py"].fidelity != "skipped"
+    assert pack.tokens <= 3000 and recount(pack) == pack.tokens
+    tree = tree_of(pack)
+    assert COUNTER.count(tree) <= 0.15 * 3000
+    assert re.search(r"^d/sub\d/ \[(path: \d+ files|\d+ files: \d+ full, \d+ path)\]$",
+                     tree, re.M), tree
+    assert "d/sub1/ [skipped 2: 1 binary, 1 encrypted]" in tree
+    assert "d/sub3/f399.py" not in tree and entries["d/sub3/f399.py"].fidelity == "path"
+    assert any(entry.fidelity == "full" for entry in entries.values())
+    listed = [line.split(" [")[0] for line in tree.splitlines()]
+    assert listed == sorted(listed)
 
 
 def test_manifest_json_names_skipped_files_and_pdf_pages():

@@ -7,7 +7,7 @@ import hashlib
 from longread.ingest.document import Document, Section
 from longread.ingest.languages import language_for
 from longread.ingest.outline import extract_outline
-from longread.ingest.rank import pagerank, query_terms, rank_documents
+from longread.ingest.rank import mentions, pagerank, query_terms, rank_documents
 
 
 def document(path: str, text: str) -> Document:
@@ -94,12 +94,18 @@ def test_query_terms_split_identifiers_and_drop_stop_words() -> None:
     assert query_terms("How does parseExpr handle snake_case?") == (
         "case",
         "expr",
-        "handle",
-        "parse",
+        "handl",
+        "pars",
         "parseexpr",
-        "snake",
-        "snake_case",
+        "snak",
+        "snake_cas",
     )
+
+
+def test_a_stemmed_query_word_names_the_identifier_it_stems_like() -> None:
+    terms = query_terms("parsing expressions")
+    assert mentions("parse_expr", terms) and mentions("ExprParser", terms)
+    assert not mentions("sparse_matrix", terms) and not mentions("compare", terms)
 
 
 def test_pagerank_flows_to_the_referenced_node_and_sums_to_one() -> None:

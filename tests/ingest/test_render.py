@@ -109,7 +109,7 @@ def test_cut_block_keeps_the_id_and_names_its_lines(fmt):
     spans = unit_spans(block.text, block.layout)
     assert len(spans) == 10
     part, label = cut_block(block.text, block.layout, spans[3:6], fmt)
-    assert label == "lines 4-6"
+    assert label.label == "lines 4-6" and label.to_json() == {"unit": "lines", "ranges": [[4, 6]]}
     assert (
         "line 4\nline 5\nline 6\n" in part.text
         and "line 7" not in part.text
@@ -117,14 +117,14 @@ def test_cut_block_keeps_the_id_and_names_its_lines(fmt):
     )
     assert "a.py" in part.text.splitlines()[0] and "lines 4-6" in part.text.splitlines()[0]
     again, label = cut_block(part.text, part.layout, unit_spans(part.text, part.layout)[1:], fmt)
-    assert label == "lines 5-6" and again.text.splitlines()[0].count("lines") == 1
+    assert label.label == "lines 5-6" and again.text.splitlines()[0].count("lines") == 1
 
 
 def test_cut_pdf_by_pages():
     block = render_block(pdf("r.pdf", ["a", "b", "c"]), "full", "xml")
     spans = unit_spans(block.text, block.layout)
     part, label = cut_block(block.text, block.layout, spans[1:], "xml")
-    assert label == "pages 2-3"
+    assert label.label == "pages 2-3"
     assert "r.pdf#page=1" not in part.text and "r.pdf#page=3" in part.text
 
 

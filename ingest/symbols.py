@@ -1,0 +1,100 @@
+"""Outlines (signatures, definitions, references) of every code document, once per outlined text.
+
+Keyed by the sha256 of the text actually outlined, so after redaction the key differs from the
+source's and an outline made from unredacted text can never reach a redacted run. What the cache
+lacks is extracted in worker processes on both cores (tree-sitter holds the GIL while it parses),
+written back in one batch by `flush`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from longread.ingest.cache import IngestCache
+from longread.ingest.document import Document, Outline
+from longread.ingest.languages import OUTLINED
+from longread.ingest.outline import OUTLINER_VERSION, extract_outline
+
+WORKERS = 2
+PARALLEL_CHARS = 2_000_000  # below this much source, starting workers costs more than it saves
+_BATCHES_PER_WORKER = 4
+
+Key = tuple[str, str]  # (sha256 of the outlined text, language)
+
+
+class Symbols:
+    """Outline per document (None for documents without one): from the cache in one bulk read on
+    first use, the rest extracted then, all at once, since ranking wants every one of them."""
+
+    def __init__(self, documents: Sequence[Document], cache: IngestCache | None = None) -> None:
+        self._cache = cache
+        self._keys = {d.path: outline_key(d) for d in documents if is_outlined(d)}
+        self._texts = {self._keys[d.path]: d.text for d in documents if d.path in self._keys}
+        self._known: dict[Key, Outline] | None = None
+        self._fresh: dict[Key, Outline] = {}
+
+    def __call__(self, document: Document) -> Outline | None:
+        key = self._keys.get(document.path)
+        if key is None:
+            return None
+        if self._known is None:
+            self._known = self._load()
+        return self._known[key]
+
+    def flush(self) -> None:
+        """Store the outlines extracted in this run."""
+        if self._fresh and self._cache is not None:
+            self._cache.put_outlines(OUTLINER_VERSION, self._fresh)
+        self._fresh = {}
+
+    def _load(self) -> dict[Key, Outline]:
+        wanted = sorted(self._texts)
+        known = self._cache.get_outlines(OUTLINER_VERSION, wanted) if self._cache else {}
+        missing = [key for key in wanted if key not in known]
+        self._fresh = dict(zip(missing, extract_all([(self._texts[k], k[1]) for k in missing]),
+                               strict=True))
+        self._texts = {}
+        return known | self._fresh
+
+
+def is_outlined(document: Document) -> bool:
+    return document.kind == "code" and document.language in OUTLINED
+
+
+def outline_key(document: Document) -> Key:
+    """What an outline is a function of: the text outlined (redacted or not) and its language."""
+    digest = hashlib.sha256(document.text.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest, document.language or ""
+
+
+def extract_all(items: Sequence[tuple[str, str]]) -> list[Outline]:
+    """Outlines of (text, language) items, in order; in worker processes when there is enough."""
+    if sum(len(text) for text, _ in items) < PARALLEL_CHARS:
+        return _extract_batch(items)
+    batches = _balanced(items, WORKERS * _BATCHES_PER_WORKER)
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
+        results = list(pool.map(_extract_batch, [[items[i] for i in b] for b in batches]))
+    ordered: list[Outline | None] = [None] * len(items)
+    for batch, outlines in zip(batches, results, strict=True):
+        for index, outline in zip(batch, outlines, strict=True):
+            ordered[index] = outline
+    return [outline for outline in ordered if outline is not None]
+
+
+def _extract_batch(items: Sequence[tuple[str, str]]) -> list[Outline]:
+    return [extract_outline(text, language) for text, language in items]
+
+
+def _balanced(items: Sequence[tuple[str, str]], count: int) -> list[list[int]]:
+    """Item indices in `count` batches of similar total size (largest first, to the lightest)."""
+    batches: list[list[int]] = [[] for _ in range(count)]
+    sizes = [0] * count
+    for index in sorted(range(len(items)), key=lambda i: -len(items[i][0])):
+        lightest = sizes.index(min(sizes))
+        batches[lightest].append(index)
+        sizes[lightest] += len(items[index][0])
+    return [batch for batch in batches if batch]
