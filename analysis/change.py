@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -132,7 +134,8 @@ def new_side(change: Change) -> Iterator[Path | None]:
         return
     archive = subprocess.run(
         ["git", "-C", str(change.root), "archive", "--format=tar", change.head],
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
     )
     if archive.returncode != 0:
         detail = archive.stderr.decode(errors="replace").strip().partition("\n")[0]
@@ -149,6 +152,30 @@ def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         return tarfile.data_filter(member, dest)
     except tarfile.FilterError:
         return None
+
+
+def context_tree(change: Change) -> str:
+    """What names the files review reads for context, for its cache key: the head commit when
+    they come from it, else a tree id of the work tree as it is now (tracked edits and untracked,
+    unignored files included), written through a throwaway index so the user's stays untouched."""
+    if change.root is None:
+        return ""
+    if change.head is not None and not _is_checked_out(change.root, change.head):
+        return change.head
+    git_dir = Path(run_git(change.root, "rev-parse", "--absolute-git-dir").strip())
+    with tempfile.TemporaryDirectory(prefix="longread-index-") as folder:
+        index = Path(folder) / "index"
+        if (git_dir / "index").is_file():
+            shutil.copyfile(git_dir / "index", index)
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        for args in (["add", "--all", "--", "."], ["write-tree"]):
+            done = subprocess.run(
+                ["git", "-C", str(change.root), *args], capture_output=True, env=env, check=False
+            )
+            if done.returncode != 0:
+                detail = done.stderr.decode(errors="replace").strip().partition("\n")[0]
+                raise UsageError(f"git {args[0]}: {detail}")
+        return "worktree:" + done.stdout.decode().strip()
 
 
 def _is_checked_out(root: Path, head: str) -> bool:

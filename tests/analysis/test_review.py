@@ -370,3 +370,20 @@ def test_review_with_the_real_cpu_engine(
     strict = ["--max-tokens", "256", "--fail-on", "note", "--format", "json"]
     failing = run(repo, tmp_path, *strict, backend="shared-vllm")
     assert failing.exit_code == (10 if json.loads(failing.stdout)["findings"] else 0)
+
+
+def test_a_work_tree_review_misses_the_cache_when_a_context_file_changes(
+    repo: Path, tmp_path: Path, scripted: Built
+) -> None:
+    """The cache key names the files read for context: an untracked file the diff never shows,
+    edited between two `--worktree` reviews, must not be answered from the first one's cache."""
+    added = "\n\ndef third(items):\n    return 3\n"
+    (repo / "app.py").write_text((repo / "app.py").read_text() + added)
+    (repo / "notes.py").write_text("from app import third\n")
+    args = ("--worktree", "--base", "main", "--format", "json", "--fail-on", "never")
+    assert run(repo, tmp_path, *args).exit_code == 0
+    assert json.loads(run(repo, tmp_path, *args).stdout)["cached"] is True
+    (repo / "notes.py").write_text("from app import third\n\nprint(third([]))\n")
+    again = run(repo, tmp_path, *args)
+    assert again.exit_code == 0 and json.loads(again.stdout)["cached"] is False
+    assert git(repo, "status", "--porcelain").splitlines() == [" M app.py", "?? notes.py"]
