@@ -1,0 +1,132 @@
+"""The localization benchmark: its case rule on a real history, BM25 packing, one real run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from trees import write_files
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_localization.py"
+_spec = importlib.util.spec_from_file_location("bench_localization", SCRIPT)
+assert _spec and _spec.loader
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench_localization"] = bench  # dataclasses resolve their module by name
+_spec.loader.exec_module(bench)
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _commit(repo: Path, message: str, files: dict[str, str]) -> str:
+    write_files(repo, dict(files))
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture()
+def history(tmp_path: Path) -> Path:
+    """A repository whose log holds one case of each kind the rule must keep or drop."""
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    parser = "def parse_header(line):\n    return line.split(':')\n" * 60
+    _commit(repo, "Initial", {"src/pkg/parser.py": parser, "src/pkg/colors.py": "RED = 1\n" * 400})
+    _commit(repo, "Add feature", {"src/pkg/extra.py": "X = 1\n"})
+    _commit(
+        repo,
+        "Fix parse_header on empty lines\n\nIt crashed.\n\nCo-authored-by: A <a@b>",
+        {"src/pkg/parser.py": parser + "# empty\n", "tests/test_parser.py": "def test(): ...\n"},
+    )
+    _commit(repo, "Fix typo in parser", {"src/pkg/parser.py": parser + "# empty.\n"})
+    _commit(repo, "Fix bug by adding a helper", {"src/pkg/helper.py": "Y = 2\n"})
+    _commit(  # a cherry-pick of the fix above: same message
+        repo, "Fix parse_header on empty lines\n\nIt crashed.", {"src/pkg/parser.py": parser}
+    )
+    return repo
+
+
+def test_is_source_keeps_package_code_only() -> None:
+    assert bench.is_source("src/black/linegen.py")
+    assert bench.is_source("src/attr/__init__.pyi")
+    for path in (
+        "tests/data/case.py",
+        "src/pkg/test_x.py",
+        "conftest.py",
+        "setup.py",
+        "docs/conf.py",
+        "typing-examples/baseline.py",
+        "README.md",
+    ):
+        assert not bench.is_source(path), path
+
+
+def test_fix_subjects_exclude_chores() -> None:
+    assert bench.is_fix_subject("Fix crash on `# fmt: skip` (#5200)")
+    assert bench.is_fix_subject("fix: resolve CWD before lru_cache key")
+    for subject in ("Fix typo", "docs: fix link", "Fix docstring", "Add prefix option"):
+        assert not bench.is_fix_subject(subject), subject
+
+
+def test_query_drops_trailers_but_never_the_subject() -> None:
+    assert bench.query_of("fix: a thing\n\nbody\n\nCo-authored-by: A <a@b>\n") == (
+        "fix: a thing\n\nbody"
+    )
+    assert bench.query_of("fix: resolve CWD\n") == "fix: resolve CWD"
+
+
+def test_select_cases_on_a_real_history(history: Path) -> None:
+    """Newest first: the cherry-pick is kept and its twin (same message) skipped; the typo fix
+    and the fix that adds a source file are dropped."""
+    cases = bench.select_cases(history / ".git", "me/proj", 5)
+    head, parent = _git(history, "rev-parse", "HEAD", "HEAD~1").split()
+    assert cases == [
+        bench.Case(
+            "me/proj",
+            head,
+            parent,
+            "Fix parse_header on empty lines\n\nIt crashed.",
+            ("src/pkg/parser.py",),
+        )
+    ]
+
+
+def test_gold_of_rejects_added_sources_and_ignores_tests() -> None:
+    assert bench.gold_of(["M\tsrc/a.py", "M\ttests/test_a.py", "M\tCHANGES.md"]) == ("src/a.py",)
+    assert bench.gold_of(["M\tsrc/a.py", "A\tsrc/b.py"]) is None
+    assert bench.gold_of(["M\tREADME.md"]) is None
+    assert bench.gold_of([f"M\tsrc/{n}.py" for n in "abcde"]) is None
+
+
+def test_bm25_packs_in_score_order_skipping_what_does_not_fit() -> None:
+    index = bench.FileIndex(
+        paths=["a.py", "b.py", "c.py"],
+        counts=[Counter(["parse", "header"]), Counter(["parse"] * 3 + ["x"] * 50), Counter(["y"])],
+        tokens=[50, 500, 10],
+    )
+    scores = bench.bm25_scores(index, "parse header")
+    assert scores[0] > scores[1] > scores[2] == 0
+    assert bench.bm25_pack(index, scores, 100) == {"a.py", "c.py"}
+
+
+def test_a_whole_run_through_the_cli(history: Path, tmp_path: Path) -> None:
+    """The benchmark packs the parent tree with the real `longread pack` and scores both systems."""
+    command = [sys.executable, str(SCRIPT), str(history / ".git"), "--per-repo", "1"]
+    command += ["--budgets", "300,100000", "--work", str(tmp_path / "work"), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    assert report["per_repo"] == {"proj": 1}
+    small, large = report["table"]
+    assert small["longread_all_full"] == small["bm25_all_full"] == 0
+    assert large["longread_all_full"] == large["bm25_all_full"] == 1
+    assert large["longread_recall"] == large["bm25_recall"] == 1
