@@ -9,7 +9,6 @@ wheel as a GGUF file; it is converted once into a plain model directory that vLL
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from longread.engine.errors import BackendUnavailable
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
+from longread.ingest.tokens import content_name
 
 DEFAULT_MODEL = "smollm2"
 DEFAULT_DIRNAME = "smollm2-135m-instruct"
@@ -102,8 +102,7 @@ def tokenizer_name(spec: ModelSpec, file: Path | None) -> str:
     """Names a tokenizer by its content, so two models in same-named folders never share counts."""
     if file is None:  # known only to the engine: named by the hub id that fixes it
         return f"hf:{spec.source}"
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
-    return f"hf:{spec.name}@sha256:{digest}"
+    return content_name(file, spec.name)
 
 
 def hub_cached(repo_id: str, filename: str) -> Path | None:

@@ -7,6 +7,7 @@ Two implementations of one small interface: tiktoken's cl100k (shipped offline b
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +47,13 @@ class TiktokenCounter:
         return [len(tokens) for tokens in encoded]
 
 
+def content_name(tokenizer_file: Path, label: str) -> str:
+    """A tokenizer's name in caches: `label` for people, its content's digest for identity, so
+    two models in same-named folders never share token counts."""
+    digest = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()[:16]
+    return f"hf:{label}@sha256:{digest}"
+
+
 class HuggingFaceCounter:
     """A model's own tokenizer from its `tokenizer.json` (no special tokens added)."""
 
@@ -58,7 +66,7 @@ class HuggingFaceCounter:
             self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         except Exception as exc:  # the tokenizers library raises a bare Exception for bad files
             raise UsageError(f"cannot read tokenizer {tokenizer_file}: {exc}") from exc
-        self.name = name or f"hf:{tokenizer_file.parent.name}"
+        self.name = name or content_name(tokenizer_file, tokenizer_file.parent.name)
 
     def count(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
@@ -94,7 +102,7 @@ def load_counter(spec: str | None) -> TokenCounter:
         return TiktokenCounter()
     path = Path(spec)
     if path.is_dir():
-        return HuggingFaceCounter(path / "tokenizer.json", name=f"hf:{path.name}")
+        return HuggingFaceCounter(path / "tokenizer.json")
     if path.is_file():
         return HuggingFaceCounter(path)
     raise UsageError(

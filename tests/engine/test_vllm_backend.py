@@ -10,12 +10,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from longread.engine.backend import ChatRequest, Message, SamplingSettings
+from longread.engine.backend import ChatRequest, Completion, Message, SamplingSettings
 from longread.engine.errors import BackendUnavailable, PromptTooLong
 from longread.engine.models import PRESETS, resolve_model
 from longread.engine.vllm_backend import (
     CPU_KV_CACHE_BYTES,
     NOT_INSTALLED,
+    RATES_FILE,
+    PrefillRates,
     VllmBackend,
     _request_failure,
     cpu_dtype,
@@ -175,8 +177,21 @@ def test_the_tokenizer_is_the_models_own(
     vllm_backend: VllmBackend, default_model_dir: Path
 ) -> None:
     counter = vllm_backend.tokenizer
-    assert counter.name == "hf:smollm2"
+    assert counter.name.startswith("hf:smollm2@sha256:")  # named by content, not folder
     assert counter.count_many(["hello world", ledger(3)]) == [
         counter.count("hello world"), counter.count(ledger(3))
     ]
     assert resolve_model("smollm2", default_model_dir.parent).source == str(default_model_dir)
+
+
+def test_the_measured_prefill_rate_is_kept_per_dtype_for_the_next_estimate(tmp_path: Path) -> None:
+    fresh = Completion("x", prompt_tokens=4100, cached_tokens=100, completion_tokens=1,
+                       seconds=50.0)
+    PrefillRates(tmp_path, "float32").record([fresh])
+    assert PrefillRates(tmp_path, "float32").rate == 80.0
+    assert PrefillRates(tmp_path, "bfloat16").rate == 0.0  # another dtype: no estimate yet
+    short = Completion("x", prompt_tokens=40, cached_tokens=0, completion_tokens=1, seconds=1.0)
+    PrefillRates(tmp_path, "float32").record([short])  # mostly overhead: not a prefill rate
+    assert PrefillRates(tmp_path, "float32").rate == 80.0
+    (tmp_path / RATES_FILE).write_text("not json")
+    assert PrefillRates(tmp_path, "float32").rate == 0.0
