@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 try:  # Ctrl-C while Python is still importing is one line and 130 too, not a traceback
+    import errno
     import json
     import os
     import signal
@@ -63,6 +64,12 @@ class _Group(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             sys.exit(141)
+        except OSError as exc:  # stdout on a full or failing device (`> /dev/full`)
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                raise
+            _silence_stdout()
+            click.echo(f"longread: error: cannot write to stdout: {exc.strerror}", err=True)
+            sys.exit(2)
 
 
 def _remember_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -445,6 +452,15 @@ def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"size:    {human_size(ingest['bytes'])}")
 
 
+def confirm(question: str) -> None:
+    """Ask on stderr; anything but y/yes stops with exit 1. Unlike click.confirm, Ctrl-C at the
+    prompt stays an interrupt (130)."""
+    click.echo(f"{question} [y/N]: ", nl=False, err=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        click.echo("longread: nothing deleted", err=True)
+        sys.exit(1)
+
+
 def human_size(size: float) -> str:
     """1234567 -> '1.2 MB' (decimal units, as `du --si` and file managers show them)."""
     for unit in ("B", "KB", "MB", "GB"):
@@ -470,7 +486,7 @@ def cache_clear_command(ctx: click.Context, which: str | None, yes: bool) -> Non
     targets = {"answers": [settings.answer_cache_path], "ingest": [settings.ingest_cache_path],
                "all": [settings.answer_cache_path, settings.ingest_cache_path]}[which]
     if not yes:
-        click.confirm(f"Delete {' and '.join(map(str, targets))}?", abort=True)
+        confirm(f"Delete {' and '.join(map(str, targets))}?")
     if which in ("answers", "all"):
         with AnswerCache(settings.answer_cache_path) as cache:
             removed = cache.clear()

@@ -251,3 +251,27 @@ def test_review_output_into_a_missing_folder_is_one_line_and_no_file(
                     "--base", "main", "--format", "sarif", "-o", str(target))
     one_error_line(result, 2, "no such folder")
     assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("command", [["pack", "CORPUS"], ["cache", "path"], ["models", "list"]])
+def test_stdout_on_a_full_device_is_one_line_and_exit_2(corpus, tmp_path, command):
+    env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}
+    args = [str(corpus) if arg == "CORPUS" else arg for arg in command]
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([LONGREAD, *args], stdout=full, stderr=subprocess.PIPE, env=env,
+                              text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "longread: error: cannot write to stdout: No space left on device\n"
+
+
+def test_ctrl_c_at_the_cache_clear_prompt_is_130(tmp_path):
+    env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}
+    asking = subprocess.Popen([LONGREAD, "cache", "clear", "--all"], stdin=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+    assert asking.stderr is not None
+    prompt = asking.stderr.read(len("Delete "))
+    assert prompt == "Delete "
+    asking.send_signal(signal.SIGINT)
+    _, rest = asking.communicate(timeout=60)
+    assert asking.returncode == 130
+    assert rest.endswith("longread: interrupted\n") and "Traceback" not in rest
