@@ -116,10 +116,22 @@ def _silence_stdout() -> None:
         pass
 
 
+class SettingOption(click.Option):
+    """A flag whose help shows its setting's default (`[default: vllm]`) while its value stays
+    None when not given, so LONGREAD_* and the config file still come before the default."""
+
+    def get_help_extra(self, ctx: click.Context) -> Any:
+        extra = super().get_help_extra(ctx)
+        if isinstance(self.show_default, str):
+            extra["default"] = self.show_default
+        return extra
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
              params=[verbose_option()])
 @click.option("--cache-dir", type=click.Path(file_okay=False),
-              help="Cache folder [LONGREAD_CACHE_DIR].")
+              help="Cache folder [LONGREAD_CACHE_DIR].", cls=SettingOption,
+              show_default="$XDG_CACHE_HOME/longread, else ~/.cache/longread")
 @click.version_option(package_name="longread")
 @click.pass_context
 def cli(ctx: click.Context, cache_dir: str | None) -> None:
@@ -162,17 +174,6 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(CORPUS_OPTIONS):
         command = option(command)
     return command
-
-
-class SettingOption(click.Option):
-    """A flag whose help shows its setting's default (`[default: vllm]`) while its value stays
-    None when not given, so LONGREAD_* and the config file still come before the default."""
-
-    def get_help_extra(self, ctx: click.Context) -> Any:
-        extra = super().get_help_extra(ctx)
-        if isinstance(self.show_default, str):
-            extra["default"] = self.show_default
-        return extra
 
 
 def setting_default(name: str) -> dict[str, Any]:

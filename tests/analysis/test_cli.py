@@ -47,6 +47,8 @@ def test_ask_usage_names_paths_and_question(tmp_path):
 
 def test_the_command_list_is_whole_sentences(tmp_path):
     result = invoke(tmp_path, "--help")
+    assert "[default: $XDG_CACHE_HOME/longread, else ~/.cache/longread]" in " ".join(
+        result.output.split())
     commands = result.output.split("Commands:")[1].strip().splitlines()
     assert len(commands) == 7
     assert all(line.rstrip().endswith(".") and not line.rstrip().endswith("...")
