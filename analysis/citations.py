@@ -36,7 +36,7 @@ _QUOTES = re.compile(r"`(?P<tick>[^`\n]+)`|\"(?P<dq>[^\"\n]+)\"|“(?P<curly>[^�
 # it is not text copied from the file, so it is not verified as a quote.
 _NAME = re.compile(r"[@$]?[\w$]+(?:(?:\.|::|->|/|#|-)[\w$]+)*(?:\(\))?")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
-_NUMBERED = re.compile(r"^(?:(\d+)\t| *(\d+)│)")  # a full line "12\t…" or an outline line " 12│ …"
+_OUTLINE_LINE = re.compile(r" *(\d+)│")  # " 12│ def f(": line 12's signature, as outlines show it
 
 
 @dataclass(frozen=True)
@@ -188,20 +188,31 @@ def _unshown_label(fidelity: str, reason: str | None) -> str:
 
 
 def _shown_block(block: PackBlock) -> Shown:
-    """The lines or pages one block carries: from its layout, or from the line numbers its body
-    shows (`12\t` full lines, ` 12│` outline lines) when its unit is not source lines."""
+    """What one block shows: the ranges of its part (as the manifest states them), or every line
+    or page of its body; plus the outline lines (` 12│ def f(`) of an outline or of a part with
+    an outline of the rest, which no range names."""
     label = block.part or block.fidelity
-    layout = block.layout
+    part, layout = block.shown, block.layout
     if layout is None:
         return Shown(label)
-    spans = unit_spans(block.text, layout)
-    if layout.unit == "pages":
-        return Shown(label, None, _merge(number for _, _, number in spans))
-    if layout.unit == "lines":
-        return Shown(label, _merge(number for _, _, number in spans), ())
-    body = block.text[layout.body_start : layout.body_end]
-    numbered = (_NUMBERED.match(line) for line in split_lines(body))
-    return Shown(label, _merge(int(m[1] or m[2]) for m in numbered if m), ())
+    if part is not None and part.unit in ("lines", "pages"):
+        unit, ranges = part.unit, part.ranges
+    elif layout.unit in ("lines", "pages"):
+        unit, ranges = layout.unit, _merge(n for _, _, n in unit_spans(block.text, layout))
+    else:
+        unit, ranges = "lines", ()
+    if unit == "pages":
+        return Shown(label, None, ranges)
+    signatures: list[int] = []
+    if block.fidelity == "outline" or (part is not None and part.rest):
+        body = block.text[layout.body_start : layout.body_end]
+        found = (_OUTLINE_LINE.match(line) for line in split_lines(body))
+        signatures = [int(match[1]) for match in found if match]
+    return Shown(label, _merge([*_numbers(ranges), *signatures]), ())
+
+
+def _numbers(ranges: Ranges | None) -> list[int]:
+    return [n for low, high in ranges or () for n in range(low, high + 1)]
 
 
 def _merge(numbers: Iterable[int]) -> Ranges:
@@ -222,7 +233,7 @@ def _union(views: Sequence[Shown]) -> Shown:
     def join(ranges: Sequence[Ranges | None]) -> Ranges | None:
         if any(r is None for r in ranges):
             return None
-        return _merge(n for r in ranges for low, high in r or () for n in range(low, high + 1))
+        return _merge(n for r in ranges for n in _numbers(r))
 
     label = ", ".join(view.label for view in views)
     return Shown(label, join([v.lines for v in views]), join([v.pages for v in views]))
