@@ -14,7 +14,7 @@ Selection rule (deterministic, per repository, over `git log --no-merges` of HEA
     conftest.py, or a root setup.py/noxfile.py), and
     every one of them already exists in the parent (modified, not added, deleted or renamed);
   - a commit whose message repeats an earlier case's (a cherry-pick) is skipped;
-  - the first --per-repo such commits are the cases.
+  - the first --per-repo such commits (committed before --before, when given) are the cases.
 Query = the commit message (subject and body, trailers like Co-authored-by dropped); the diff is
 never shown. Gold = those source files. Corpus = the parent commit's tree (`git archive`, cached
 under --work, one per parent).
@@ -29,8 +29,10 @@ Systems, at each budget (cl100k tokens):
     and lowercased; files packed in score order, each one that fits in full taken, the rest
     skipped. A file costs its cl100k tokens and nothing else: no file tree, no fences, which
     flatters the baseline.
+  - BM25 .py: the same over SWE-bench's retrieval files only (`.py`, here also `.pyi`, whose
+    path has no word test/tests/testing), as the paper indexed them: it knows where fixes live.
 
-    .venv/bin/python benchmarks/bench_localization.py /work/.mirror [--per-repo 12] [--json]
+    .venv/bin/python benchmarks/bench_localization.py GIT_DIR... [--before DATE] [--json]
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,7 @@ NOT_SOURCE_DIRS = {"tests", "test", "testing", "docs", "doc", "benchmarks", "scr
 NOT_SOURCE_ROOT = {"setup.py", "noxfile.py"}
 TRAILER = re.compile(r"^[A-Za-z-]+: .+$")
 WORD = re.compile(r"\W+")
+SYSTEMS = ("longread", "bm25", "bm25_py")
 NO_CONTENT = {None, "path", "outline", "skipped"}  # fidelities that show none of a file's lines
 
 
@@ -132,9 +135,10 @@ def git(git_dir: Path, *args: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def select_cases(git_dir: Path, repo: str, per_repo: int) -> list[Case]:
-    """The first `per_repo` commits (newest first) that pass the selection rule."""
-    log = git(git_dir, "log", "--no-merges", "--format=%H %P%x00%B%x01", "HEAD")
+def select_cases(git_dir: Path, repo: str, per_repo: int, before: str = "") -> list[Case]:
+    """The first `per_repo` commits (newest first, committed before `before`) that pass the rule."""
+    since = [f"--before={before}"] if before else []
+    log = git(git_dir, "log", "--no-merges", *since, "--format=%H %P%x00%B%x01", "HEAD")
     cases: list[Case] = []
     seen: set[str] = set()  # a cherry-picked fix is one case
     for record in log.split("\x01"):
@@ -214,6 +218,21 @@ def index_tree(tree: Path, counter: Any) -> FileIndex:
     return index
 
 
+def in_swe_bench_scope(path: str) -> bool:
+    """SWE-bench's retrieval files: `.py` (here also `.pyi`) with no word test/tests/testing."""
+    words = set(re.split(r"[ _/.]", path.lower()))
+    return path.endswith((".py", ".pyi")) and not words & {"test", "tests", "testing"}
+
+
+def subset(index: FileIndex, keep: Callable[[str], bool]) -> FileIndex:
+    picked = [i for i, path in enumerate(index.paths) if keep(path)]
+    return FileIndex(
+        [index.paths[i] for i in picked],
+        [index.counts[i] for i in picked],
+        [index.tokens[i] for i in picked],
+    )
+
+
 def bm25_scores(index: FileIndex, query: str, *, k1: float = 0.9, b: float = 0.4) -> list[float]:
     """Okapi BM25 of every file against the query."""
     n = len(index.counts)
@@ -270,12 +289,15 @@ def run(cases: list[Case], gits: dict[str, Path], budgets: Sequence[int], work: 
         print(f"[{number}/{len(cases)}] {case.repo} {case.sha[:10]}", file=sys.stderr)
         tree = export_tree(gits[case.repo], case.parent, work, case.repo)
         index = index_tree(tree, counter)
-        scores = bm25_scores(index, case.query)
+        baselines = {"bm25": index, "bm25_py": subset(index, in_swe_bench_scope)}
+        scored = {name: (idx, bm25_scores(idx, case.query)) for name, idx in baselines.items()}
         for budget in budgets:
-            mine = longread_outcome(tree, case, budget, cache, scratch)
-            packed = bm25_pack(index, scores, budget)
-            theirs = Outcome(sum(path in packed for path in case.gold), 0, len(case.gold))
-            rows.append({"case": case, "budget": budget, "longread": mine, "bm25": theirs})
+            row = {"case": case, "budget": budget}
+            row["longread"] = longread_outcome(tree, case, budget, cache, scratch)
+            for name, (idx, scores) in scored.items():
+                packed = bm25_pack(idx, scores, budget)
+                row[name] = Outcome(sum(path in packed for path in case.gold), 0, len(case.gold))
+            rows.append(row)
     return rows
 
 
@@ -285,7 +307,7 @@ def table(rows: list[dict], budgets: Sequence[int]) -> list[dict[str, Any]]:
     for budget in budgets:
         at = [row for row in rows if row["budget"] == budget]
         line: dict[str, Any] = {"budget": budget, "cases": len(at)}
-        for system in ("longread", "bm25"):
+        for system in SYSTEMS:
             outcomes = [row[system] for row in at]
             line[f"{system}_all_full"] = sum(o.all_held for o in outcomes) / len(outcomes)
             line[f"{system}_recall"] = sum(o.held / o.gold for o in outcomes) / len(outcomes)
@@ -298,27 +320,32 @@ def table(rows: list[dict], budgets: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def markdown(lines: list[dict[str, Any]]) -> str:
-    header = (
-        "| budget | cases | longread: all gold in full | BM25: all gold in full"
-        " | longread: gold recall | BM25: gold recall | longread: gold shown in part"
-        " | SWE-bench paper BM25 recall |\n|---|---|---|---|---|---|---|---|"
-    )
+    """All-in-full shares and recalls per system, then longread's partial share and the paper's."""
+    names = ("longread", "BM25", "BM25 .py")
+    header = [
+        "| budget | cases | "
+        + " | ".join(f"all gold in full: {n}" for n in names)
+        + " | "
+        + " | ".join(f"gold recall: {n}" for n in names)
+        + " | gold in part: longread | SWE-bench paper BM25 recall |",
+        "|---" * 10 + "|",
+    ]
     body = []
     for line in lines:
         paper = line["swe_bench_bm25_recall"]
-        body.append(
-            f"| {line['budget'] // 1000}k | {line['cases']} | {line['longread_all_full']:.0%}"
-            f" | {line['bm25_all_full']:.0%} | {line['longread_recall']:.3f}"
-            f" | {line['bm25_recall']:.3f} | {line['longread_partial']:.3f}"
-            f" | {'' if paper is None else f'{paper:.3f}'} |"
-        )
-    return "\n".join([header, *body])
+        shares = [f"{line[f'{s}_all_full']:.0%}" for s in SYSTEMS]
+        recalls = [f"{line[f'{s}_recall']:.3f}" for s in SYSTEMS]
+        cells = [f"{line['budget'] // 1000}k", str(line["cases"]), *shares, *recalls]
+        cells += [f"{line['longread_partial']:.3f}", "" if paper is None else f"{paper:.3f}"]
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([*header, *body])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("repos", type=Path, nargs="+", help="git directories or folders of them")
-    parser.add_argument("--per-repo", type=int, default=12)
+    parser.add_argument("--per-repo", type=int, default=10)
+    parser.add_argument("--before", default="", help="Only commits before this date (git log).")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "localization")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
@@ -328,7 +355,9 @@ def main() -> None:
     if not gits:
         raise SystemExit(f"no git directories in {' '.join(map(str, args.repos))}")
     cases = [
-        case for repo, path in gits.items() for case in select_cases(path, repo, args.per_repo)
+        case
+        for repo, path in gits.items()
+        for case in select_cases(path, repo, args.per_repo, args.before)
     ]
     started = time.perf_counter()
     rows = run(cases, gits, budgets, args.work)
@@ -338,7 +367,8 @@ def main() -> None:
         report = {"per_repo": per_repo, "seconds": time.perf_counter() - started, "table": lines}
         report["rows"] = [
             {"repo": r["case"].repo, "sha": r["case"].sha, "gold": r["case"].gold}
-            | {"budget": r["budget"], "longread": vars(r["longread"]), "bm25": vars(r["bm25"])}
+            | {"budget": r["budget"]}
+            | {system: vars(r[system]) for system in SYSTEMS}
             for r in rows
         ]
         print(json.dumps(report, indent=2))

@@ -71,6 +71,14 @@ def test_is_source_keeps_package_code_only() -> None:
         assert not bench.is_source(path), path
 
 
+def test_swe_bench_scope_is_python_without_test_words() -> None:
+    assert bench.in_swe_bench_scope("src/attr/_make.py")
+    assert bench.in_swe_bench_scope("src/attr/__init__.pyi")
+    for path in ("tests/x.py", "src/pkg/test_x.py", "src/testing/util.py", "README.md"):
+        assert not bench.in_swe_bench_scope(path), path
+    assert bench.in_swe_bench_scope("src/pkg/contest.py")
+
+
 def test_fix_subjects_exclude_chores() -> None:
     assert bench.is_fix_subject("Fix crash on `# fmt: skip` (#5200)")
     assert bench.is_fix_subject("fix: resolve CWD before lru_cache key")
@@ -127,6 +135,6 @@ def test_a_whole_run_through_the_cli(history: Path, tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["per_repo"] == {"proj": 1}
     small, large = report["table"]
-    assert small["longread_all_full"] == small["bm25_all_full"] == 0
-    assert large["longread_all_full"] == large["bm25_all_full"] == 1
+    assert small["longread_all_full"] == small["bm25_all_full"] == small["bm25_py_all_full"] == 0
+    assert large["longread_all_full"] == large["bm25_all_full"] == large["bm25_py_all_full"] == 1
     assert large["longread_recall"] == large["bm25_recall"] == 1
