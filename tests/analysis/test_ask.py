@@ -237,6 +237,20 @@ def test_piped_answer_is_the_markdown_the_model_wrote(
     assert two.stdout == f"## One?\n\n{_MARKDOWN}\n## Two?\n\n{_MARKDOWN}"
 
 
+def test_on_a_terminal_the_answer_is_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click.testing
+
+    register_scripted(monkeypatch, lambda system: _MARKDOWN + "See `nowhere/x.py:3`.\n")
+    monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True)
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+                                      "scripted", str(_repo(tmp_path)), "Where are notes stored?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout != _MARKDOWN and "|---|" not in result.stdout  # rich drew the table
+    assert "nowhere/x.py:3: unknown-path" in result.stdout
+
+
 def test_comment_and_blank_lines_in_a_questions_file_are_not_asked(
     tmp_path: Path, fake_backend_registered: list[FakeBackend]
 ) -> None:
