@@ -9,10 +9,12 @@ is renamed, so a pack and its manifest are written both or neither.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from longread.ingest.errors import UsageError
@@ -50,8 +52,9 @@ def write_all_atomically(
                 write_stdout(data)
             elif _is_direct(path):
                 _write_device(Path(path), _as_bytes(data))
-        for temp, target in staged:
-            _replace(temp, target)
+        with _sigint_deferred():  # Ctrl-C between two renames would leave one file of a pair
+            for temp, target in staged:
+                _replace(temp, target)
     finally:
         for temp, _target in staged:
             temp.unlink(missing_ok=True)
@@ -67,6 +70,26 @@ def write_stdout(data: bytes | str) -> None:
         raise
     except OSError as exc:
         raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back for a moment (any thread may receive the signal, so the Python handler is
+    swapped rather than the thread's mask); it takes effect right after."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
+        elif caught and previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def _is_direct(path: Target) -> bool:

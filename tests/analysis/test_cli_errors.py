@@ -275,3 +275,24 @@ def test_ctrl_c_at_the_cache_clear_prompt_is_130(tmp_path):
     _, rest = asking.communicate(timeout=60)
     assert asking.returncode == 130
     assert rest.endswith("longread: interrupted\n") and "Traceback" not in rest
+
+
+def test_ctrl_c_between_the_pack_and_manifest_renames_keeps_both_or_neither(
+    corpus, tmp_path, monkeypatch
+):
+    from longread.analysis import output
+
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def replace_then_interrupt(source, target):
+        calls.append(str(target))
+        if len(calls) == 2:  # a real SIGINT after the pack is in place, before the manifest
+            os.kill(os.getpid(), signal.SIGINT)
+        real_replace(source, target)
+
+    monkeypatch.setattr(output.os, "replace", replace_then_interrupt)
+    pack, manifest = tmp_path / "p.xml", tmp_path / "m.json"
+    result = invoke(tmp_path, "pack", str(corpus), "-o", str(pack), "--manifest", str(manifest))
+    assert result.exit_code == 130
+    assert pack.exists() == manifest.exists()
