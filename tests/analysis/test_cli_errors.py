@@ -296,3 +296,22 @@ def test_ctrl_c_between_the_pack_and_manifest_renames_keeps_both_or_neither(
     result = invoke(tmp_path, "pack", str(corpus), "-o", str(pack), "--manifest", str(manifest))
     assert result.exit_code == 130
     assert pack.exists() == manifest.exists()
+
+
+def test_ctrl_c_while_the_commands_are_built_is_130_without_a_traceback(tmp_path):
+    """A real SIGINT after the imports, while cli.py's module body builds the click commands."""
+    code = (
+        "import os, signal, sys\n"
+        "def profile(frame, event, arg):\n"
+        "    if event == 'call' and frame.f_code.co_name == 'verbose_option':\n"
+        "        sys.setprofile(None)\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.setprofile(profile)\n"
+        "from longread.analysis.cli import main\n"
+        "sys.setprofile(None)\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "cache", "path"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr == "longread: interrupted\n" and done.stdout == ""
