@@ -81,12 +81,18 @@ def run_ask(
     use_cache: bool = True,
     refresh: bool = False,
     progress: Progress = no_progress,
+    backend: Backend | None = None,
 ) -> AskResult:
-    """Answer `questions` over the corpus under `roots`; citations checked, nothing unflagged."""
+    """Answer `questions` over the corpus under `roots`; citations checked, nothing unflagged.
+
+    `backend`: an open backend to use and leave open (a server keeps one warm across questions);
+    by default one is opened from `settings` and closed at the end.
+    """
     questions = [q.strip() for q in questions if q.strip()]
     if not questions:
         raise UsageError("no question given: add one after the paths, or use -q/--questions")
-    backend = open_backend(settings, progress)
+    owned = backend is None
+    backend = open_backend(settings, progress) if backend is None else backend
     try:
         packed = read_and_pack(
             settings,
@@ -111,7 +117,8 @@ def run_ask(
             progress=progress,
         )
     finally:
-        backend.close()
+        if owned:
+            backend.close()
     index = CorpusIndex.of_pack(packed.documents, pack)
     checked = tuple(CheckedAnswer(a, tuple(check_citations(a.text, index))) for a in answers)
     return AskResult(checked, pack, backend.model, len(packed.skipped))

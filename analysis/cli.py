@@ -241,15 +241,15 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
                    worktree: bool, diff_file: str | None, fmt: str, output: Path | None,
                    fail_on: str, no_cache: bool, **engine_flags: Any) -> None:
     """Review a change (base..head or a diff) for CI: findings as SARIF, rdjsonl, GitHub, ..."""
+    from longread.analysis import api
     from longread.analysis.findings import check_fail_on
     from longread.analysis.output import write_atomically
     from longread.analysis.report_formats import render_report
-    from longread.analysis.review import ReviewInputs, run_review
 
     settings = settings_from(ctx, **engine_flags)
-    inputs = ReviewInputs(repo, base, head, diff_file, worktree)
     with progress_bar() as progress:
-        report = run_review(settings, inputs, use_cache=not no_cache, progress=progress)
+        report = api.review(repo, base=base, head=head, worktree=worktree, diff=diff_file,
+                            settings=settings, use_cache=not no_cache, progress=progress)
     text = render_report(report, fmt)
     if output is None:
         click.echo(text, nl=False)
@@ -277,7 +277,8 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
                 exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
                 **engine_flags: Any) -> None:
     """Answer questions over PATH... : `longread ask PATH... "QUESTION"` or with -q/--questions."""
-    from longread.analysis.ask import read_questions, run_ask
+    from longread.analysis import api
+    from longread.analysis.ask import read_questions
 
     questions = list(extra_questions)
     if questions_file is not None:
@@ -288,9 +289,9 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
         raise click.UsageError("give at least one PATH before the question")
     settings = settings_from(ctx, **engine_flags)
     with progress_bar() as progress:
-        result = run_ask(settings, [Path(p) for p in paths], questions, budget=budget,
-                         include=include, exclude=exclude, use_cache=not no_cache,
-                         refresh=refresh, progress=progress)
+        result = api.ask(paths, questions, budget=budget, include=include, exclude=exclude,
+                         settings=settings, use_cache=not no_cache, refresh=refresh,
+                         progress=progress)
     _report_skips(result.pack.manifest, "longread pack --manifest")
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -332,13 +333,13 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
                       refresh: bool, as_json: bool,
                       **engine_flags: Any) -> None:
     """Summarize PATH... (PDFs, docs, repositories) and say which documents the summary covers."""
+    from longread.analysis import api
     from longread.analysis.output import STDOUT, write_atomically
-    from longread.analysis.summarize import run_summarize
 
     settings = settings_from(ctx, **engine_flags)
     with progress_bar() as progress:
-        result = run_summarize(settings, list(paths), focus=focus, budget=budget,
-                               include=include, exclude=exclude, use_cache=not no_cache,
+        result = api.summarize(paths, focus=focus, budget=budget, include=include,
+                               exclude=exclude, settings=settings, use_cache=not no_cache,
                                refresh=refresh, progress=progress)
     _report_skips(result.pack.manifest, "the coverage table")
     out = output or out_alias
@@ -383,17 +384,18 @@ def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None
 
     --query without --budget packs everything in full (nothing to rank), and says so on stderr.
     """
+    from longread.analysis import api
     from longread.analysis.output import STDOUT, write_all_atomically
-    from longread.analysis.pack_job import render_stats, run_pack
+    from longread.analysis.pack_job import render_stats
 
     if query and budget is None:
         click.echo("longread: warning: --query only ranks within a --budget; "
                    "without one every file is packed in full", err=True)
     settings = settings_from(ctx, redact=False if no_redact else None)
     with progress_bar() as progress:
-        pack = run_pack(settings, list(paths), budget=budget, query=query, fmt=fmt,
-                        line_numbers=line_numbers, include=include, exclude=exclude,
-                        tokenizer_spec=tokenizer, use_cache=not no_cache, progress=progress)
+        pack = api.pack(paths, budget=budget, query=query, fmt=fmt, line_numbers=line_numbers,
+                        include=include, exclude=exclude, tokenizer=tokenizer, settings=settings,
+                        use_cache=not no_cache, progress=progress)
     manifest = json.dumps(pack.manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     outputs: list[tuple[str, bytes | str]] = []
     if output is not None or not as_json:
@@ -569,6 +571,34 @@ def plan_command(ctx: click.Context, model: str, gpus: str, kv_cache_dtype: str,
                          gpu_memory_utilization=gpu_memory_utilization,
                          max_num_seqs=max_num_seqs, models_dir=settings_from(ctx).models_dir)
     click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else "\n".join(describe(plan)))
+
+
+@cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --token.")
+@click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
+@click.option("--token", envvar="LONGREAD_SERVE_TOKEN",
+              help="Secret every request must carry (Authorization: Bearer or ?token=) "
+                   "[LONGREAD_SERVE_TOKEN].")
+@corpus_options
+@engine_options
+@click.pass_context
+def serve_command(ctx: click.Context, paths: tuple[Path, ...], host: str, port: int,
+                  token: str | None, budget: int | None, include: tuple[str, ...],
+                  exclude: tuple[str, ...], **engine_flags: Any) -> None:
+    """Serve PATH... (default: here) with one warm engine: the page with clickable citations and
+    the token map, /api/ask, /api/summarize, /api/source, /api/pack and MCP at /mcp."""
+    from longread.analysis.web import ServedCorpus, ServeOptions, WebServer
+
+    settings = settings_from(ctx, **engine_flags)
+    options = ServeOptions(paths or (Path("."),), host, port, token or None, budget,
+                           include, exclude)
+    server = WebServer(ServedCorpus(settings, options))
+    where = server.url + ("?token=…" if options.token else "")
+    click.echo(f"longread: serving {' '.join(map(str, options.roots))} at {where} "
+               "(Ctrl-C to stop)", err=True)
+    server.run()
 
 
 def main() -> None:

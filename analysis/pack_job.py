@@ -82,15 +82,10 @@ def read_and_pack(
     if budget is not None and budget <= 0:
         raise UsageError(f"--budget must be a positive number of tokens, not {budget}")
     with IngestCache(settings.ingest_cache_path if use_cache else None) as cache:
-        corpus = read_corpus(
-            roots, include=include, exclude=exclude, cache=cache, progress=progress
+        scrubbed = read_documents(
+            settings, roots, cache=cache, include=include, exclude=exclude, progress=progress
         )
-        scrubbed = (
-            scrub(corpus.documents, cache=cache, progress=progress)
-            if settings.redact
-            else Scrubbed(corpus.documents, (), ())
-        )
-        skipped = tuple(sorted((*corpus.skipped, *scrubbed.skipped), key=lambda s: s.path))
+        skipped = scrubbed.skipped
         outlines = Symbols(scrubbed.documents, cache)
         pack = build_pack(
             scrubbed.documents,
@@ -108,6 +103,27 @@ def read_and_pack(
         )
         outlines.flush()
     return PackedCorpus(scrubbed.documents, skipped, pack)
+
+
+def read_documents(
+    settings: Settings,
+    roots: Sequence[Path],
+    *,
+    cache: IngestCache,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    progress: Progress = no_progress,
+) -> Scrubbed:
+    """The corpus as the pack shows it: read through `cache`, secrets kept out unless
+    `settings.redact` is off; `skipped` holds the skips of both steps, sorted by path."""
+    corpus = read_corpus(roots, include=include, exclude=exclude, cache=cache, progress=progress)
+    scrubbed = (
+        scrub(corpus.documents, cache=cache, progress=progress)
+        if settings.redact
+        else Scrubbed(corpus.documents, (), ())
+    )
+    skipped = tuple(sorted((*corpus.skipped, *scrubbed.skipped), key=lambda s: s.path))
+    return Scrubbed(scrubbed.documents, skipped, scrubbed.redactions)
 
 
 def lazy_counter(spec: str | None) -> TokenCounter:

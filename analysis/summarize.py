@@ -21,7 +21,7 @@ from longread.analysis.config import Settings
 from longread.analysis.pack_job import read_and_pack
 from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
-from longread.engine.backend import SamplingSettings
+from longread.engine.backend import Backend, SamplingSettings
 from longread.engine.prompt import summary_question
 from longread.ingest.pack import Pack
 from longread.ingest.progress import Progress, no_progress
@@ -81,9 +81,14 @@ def run_summarize(
     use_cache: bool = True,
     refresh: bool = False,
     progress: Progress = no_progress,
+    backend: Backend | None = None,
 ) -> SummaryResult:
-    """Summarize the documents under `roots` (optionally with a focus) and account for each."""
-    backend = open_backend(settings, progress)
+    """Summarize the documents under `roots` (optionally with a focus) and account for each.
+
+    `backend`: an open backend to use and leave open, as for `run_ask`.
+    """
+    owned = backend is None
+    backend = open_backend(settings, progress) if backend is None else backend
     question = summary_question(focus)
     sampling = SamplingSettings(max_tokens=settings.max_tokens, temperature=settings.temperature)
     try:
@@ -94,7 +99,8 @@ def run_summarize(
             summary = answer_questions(packed.pack, [question], backend, cache=cache,
                                        sampling=sampling, refresh=refresh, progress=progress)[0]
     finally:
-        backend.close()
+        if owned:
+            backend.close()
     index = CorpusIndex.of_pack(packed.documents, packed.pack)
     citations = tuple(check_citations(summary.text, index))
     coverage = coverage_rows(packed.pack, index, citations, summary.partials)

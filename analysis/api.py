@@ -1,0 +1,316 @@
+"""longread as a library: pack, ask, summarize and review a corpus, and read its documents back.
+
+The CLI, the MCP server and the web server all call these functions; each one calls the same job
+function the CLI always called, with keyword-only options and a Settings built the way the CLI
+builds it (arguments > LONGREAD_* environment > longread.toml > defaults; see `make_settings`).
+Errors are the one `LongreadError` tree (`longread.ingest.errors`): catch it, read `exit_code`.
+
+    from longread.analysis import api
+
+    settings = api.make_settings(backend="openai", base_url="http://127.0.0.1:8000/v1")
+    result = api.ask("path/to/repo", "Where are the notes stored?", settings=settings)
+    for checked in result.answers:
+        print(checked.answer.text)
+        for citation in checked.citations:  # each one checked against what the model saw
+            print(citation.raw, citation.status)
+    source = api.read_source("path/to/repo", "app/store.py", start_line=10, end_line=20)
+    print(source.to_text())  # "10\\t..." lines, redacted as the pack showed them
+
+A process that answers many questions keeps one engine warm: open it once with `open_backend`,
+pass it as `backend=` to `ask` and `summarize` (they leave it open), close it at the end.
+
+Job modules are imported on first use, so `import longread.analysis.api` stays cheap; the result
+types are importable from here all the same (`api.AskResult`, `api.Citation`, ...).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from longread.analysis.config import Settings, load_settings
+from longread.ingest.errors import UsageError
+from longread.ingest.lines import split_lines
+from longread.ingest.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from longread.analysis.ask import AskResult, CheckedAnswer
+    from longread.analysis.citations import Citation
+    from longread.analysis.findings import Finding, ReviewReport
+    from longread.analysis.summarize import CoverageRow, SummaryResult
+    from longread.engine.answer import Answer
+    from longread.engine.backend import Backend
+    from longread.ingest.document import Document
+    from longread.ingest.pack import Manifest, Pack
+
+__all__ = [
+    "Answer",
+    "AskResult",
+    "Backend",
+    "CheckedAnswer",
+    "Citation",
+    "CoverageRow",
+    "Finding",
+    "Manifest",
+    "NotInCorpus",
+    "Pack",
+    "ReviewReport",
+    "Settings",
+    "SourceLines",
+    "SummaryResult",
+    "ask",
+    "make_settings",
+    "open_backend",
+    "pack",
+    "read_source",
+    "review",
+    "summarize",
+]
+
+_log = logging.getLogger(__name__)
+
+_LAZY_TYPES = {
+    "Answer": "longread.engine.answer",
+    "AskResult": "longread.analysis.ask",
+    "Backend": "longread.engine.backend",
+    "CheckedAnswer": "longread.analysis.ask",
+    "Citation": "longread.analysis.citations",
+    "CoverageRow": "longread.analysis.summarize",
+    "Finding": "longread.analysis.findings",
+    "Manifest": "longread.ingest.pack",
+    "Pack": "longread.ingest.pack",
+    "ReviewReport": "longread.analysis.findings",
+    "SummaryResult": "longread.analysis.summarize",
+}
+
+Paths = str | Path | Sequence[str | Path]
+
+
+def __getattr__(name: str) -> Any:
+    """The result types, imported from their job modules on first use (PEP 562)."""
+    if name in _LAZY_TYPES:
+        return getattr(importlib.import_module(_LAZY_TYPES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class NotInCorpus(UsageError):
+    """`read_source` was asked for something that is not a document of the corpus (exit 2)."""
+
+
+def make_settings(**flags: Any) -> Settings:
+    """Settings as the CLI resolves them: these values (None: not given) over LONGREAD_*, the
+    config file of the working directory, and the defaults. Unknown config keys are logged."""
+    return load_settings(flags, warn=_log.warning)
+
+
+def open_backend(settings: Settings | None = None, progress: Progress = no_progress) -> Backend:
+    """The backend `settings` name, opened lazily (no engine start until a question misses the
+    cache); pass it as `backend=` to several calls to keep it warm, and close it when done."""
+    from longread.analysis.backends import open_backend as open_lazily
+
+    return open_lazily(settings or make_settings(), progress)
+
+
+def pack(
+    paths: Paths,
+    *,
+    budget: int | None = None,
+    query: str | None = None,
+    fmt: str = "xml",
+    line_numbers: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    tokenizer: str | None = None,
+    settings: Settings | None = None,
+    use_cache: bool = True,
+    progress: Progress = no_progress,
+) -> Pack:
+    """The context pack of the files under `paths` (text in `.text`, manifest in `.manifest`),
+    within `budget` tokens of `tokenizer` (cl100k by default) when a budget is given."""
+    from longread.analysis.pack_job import run_pack
+
+    return run_pack(
+        settings or make_settings(), _roots(paths), budget=budget, query=query, fmt=fmt,
+        line_numbers=line_numbers, include=include, exclude=exclude, tokenizer_spec=tokenizer,
+        use_cache=use_cache, progress=progress,
+    )
+
+
+def ask(
+    paths: Paths,
+    questions: str | Sequence[str],
+    *,
+    budget: int | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    use_cache: bool = True,
+    refresh: bool = False,
+    progress: Progress = no_progress,
+) -> AskResult:
+    """Answer one question or several over the corpus; every citation checked against the pack.
+
+    `backend`: an open backend (see `open_backend`) to use and leave open.
+    """
+    from longread.analysis.ask import run_ask
+
+    asked = [questions] if isinstance(questions, str) else list(questions)
+    return run_ask(
+        settings or make_settings(), _roots(paths), asked, budget=budget, include=include,
+        exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
+    )
+
+
+def summarize(
+    paths: Paths,
+    *,
+    focus: str | None = None,
+    budget: int | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    use_cache: bool = True,
+    refresh: bool = False,
+    progress: Progress = no_progress,
+) -> SummaryResult:
+    """One summary of the corpus (optionally with a focus) and a coverage row per document."""
+    from longread.analysis.summarize import run_summarize
+
+    return run_summarize(
+        settings or make_settings(), _roots(paths), focus=focus, budget=budget, include=include,
+        exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
+    )
+
+
+def review(
+    repo: str | Path = ".",
+    *,
+    base: str | None = None,
+    head: str | None = None,
+    worktree: bool = False,
+    diff: str | None = None,
+    settings: Settings | None = None,
+    use_cache: bool = True,
+    progress: Progress = no_progress,
+) -> ReviewReport:
+    """Review base..head of `repo` (or the work tree, or a unified diff file; '-' is stdin):
+    findings near the changed lines, what the model saw, and whether the review ran."""
+    from longread.analysis.review import ReviewInputs, run_review
+
+    inputs = ReviewInputs(Path(repo), base, head, diff, worktree)
+    return run_review(settings or make_settings(), inputs, use_cache=use_cache, progress=progress)
+
+
+@dataclass(frozen=True)
+class SourceLines:
+    """Lines of one corpus document (of one page, for a PDF), numbered as citations number them."""
+
+    path: str
+    kind: str  # code | text | pdf
+    start: int  # first line shown (1-based); 0 when the document or page is empty
+    end: int  # last line shown
+    total: int  # lines in the document (in the page, for a PDF)
+    lines: tuple[str, ...]
+    page: int | None = None
+    pages: int | None = None  # a PDF's page count
+
+    def to_text(self) -> str:
+        """`N<TAB>line` per line, as the pack numbers lines (what `path:N` points at)."""
+        return "".join(f"{n}\t{line}\n" for n, line in enumerate(self.lines, self.start))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "page": self.page, "pages": self.pages,
+                "start": self.start, "end": self.end, "total": self.total,
+                "lines": list(self.lines)}
+
+
+def read_source(
+    corpus: Paths,
+    path: str,
+    start_line: int | None = None,
+    end_line: int | None = None,
+    page: int | None = None,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    settings: Settings | None = None,
+) -> SourceLines:
+    """Lines `start_line`..`end_line` (1-based, inclusive; default all) of the corpus document
+    `path`, or of its page `page` for a PDF: the redacted text the pack shows, never the file.
+
+    `path` is a citable id of the corpus (as `path:line` names it); it is looked up among the
+    documents the pack is made of, so nothing else can be read — not `..`, not an absolute path,
+    not a symlink out of the corpus, not a secrets file — and NotInCorpus says why.
+    """
+    document = _corpus_document(
+        _roots(corpus), _citable(path), include, exclude, settings or make_settings()
+    )
+    text, pages = _page_text(document, page)
+    lines = split_lines(text)
+    first, last = _line_range(document.path, len(lines), start_line, end_line)
+    return SourceLines(document.path, document.kind, first, last, len(lines),
+                       tuple(lines[first - 1:last]) if lines else (), page, pages)
+
+
+def _roots(paths: Paths) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+
+
+def _citable(path: str) -> str:
+    """`path` as a corpus id, refused early when it could only point outside the corpus."""
+    cleaned = path.strip().removeprefix("./")
+    parts = PurePosixPath(cleaned).parts
+    if not cleaned or cleaned.startswith(("/", "\\", "~")) or (cleaned[1:2] == ":"):
+        raise NotInCorpus(f"{path!r} is not a path inside the corpus (give it relative, as cited)")
+    if ".." in parts or "\\" in cleaned:
+        raise NotInCorpus(f"{path!r} is not a document of the corpus ('..' and '\\' are refused)")
+    return cleaned
+
+
+def _corpus_document(
+    roots: Sequence[Path], path: str, include: Sequence[str], exclude: Sequence[str],
+    settings: Settings,
+) -> Document:
+    """The document `path` as the pack sees it (read through the ingest cache, redacted)."""
+    from longread.analysis.pack_job import read_documents
+    from longread.ingest.cache import IngestCache
+
+    with IngestCache(settings.ingest_cache_path) as cache:
+        scrubbed = read_documents(settings, roots, cache=cache, include=include, exclude=exclude)
+    for document in scrubbed.documents:
+        if document.path == path:
+            return document
+    reasons = [skip.reason for skip in scrubbed.skipped if skip.path == path]
+    if reasons:
+        raise NotInCorpus(f"{path} is not shown: {reasons[0]}")
+    raise NotInCorpus(f"{path} is not a document of the corpus")
+
+
+def _page_text(document: Document, page: int | None) -> tuple[str, int | None]:
+    """The text to number: a PDF's page `page` (required), any other document's whole text."""
+    if document.kind != "pdf":
+        if page is not None:
+            raise UsageError(f"{document.path} is not a PDF: give lines, not a page")
+        return document.text, None
+    numbers = [section.page or n for n, section in enumerate(document.sections, 1)]
+    if page not in numbers:
+        raise UsageError(f"{document.path} is a PDF of {len(numbers)} pages: give a page "
+                         f"from 1 to {len(numbers)}")
+    return document.sections[numbers.index(page)].text, len(numbers)
+
+
+def _line_range(path: str, total: int, start: int | None, end: int | None) -> tuple[int, int]:
+    """1-based inclusive bounds; an end past the last line stops at it, as `sed -n` does."""
+    first = 1 if start is None else start
+    last = total if end is None else min(end, total)
+    if total == 0 and start in (None, 1):
+        return 0, 0
+    if first < 1 or first > total or last < first:
+        raise UsageError(f"{path} has {total} lines: lines {first}-{end or total} are not in it")
+    return first, last

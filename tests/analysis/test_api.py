@@ -1,0 +1,128 @@
+"""longread.analysis.api: the library surface the CLI, the MCP server and the web server share."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import FakeBackend, register_fake  # noqa: E402
+from pdfs import pdf_bytes  # noqa: E402
+from trees import write_files  # noqa: E402
+
+from longread.analysis import api  # noqa: E402
+from longread.analysis.config import Settings  # noqa: E402
+from longread.ingest.errors import UsageError  # noqa: E402
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A git repository with code, a redacted secret, a secrets file, a PDF and a symlink out."""
+    root = tmp_path / "repo"
+    write_files(root, {
+        "app/store.py": "import sqlite3\n\nclass NoteStore:\n    def add(self, text):\n"
+                        "        return text\n",
+        "conf.py": f'AWS_SECRET_ACCESS_KEY = "{SECRET}"\nREGION = "eu"\n',
+        ".env": "TOKEN=hunter2hunter2\n",
+        "odd.txt": "one\x0ctwo\r\nthree\n",
+        "docs/guide.pdf": pdf_bytes(["Welcome page", "Install with pip\nthen run it"]),
+    })
+    (tmp_path / "outside.txt").write_text("OUTSIDE-CONTENT\n")
+    (root / "out").symlink_to(tmp_path / "outside.txt")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    return root
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(cache_dir=tmp_path / "cache", backend="fake")
+
+
+def test_read_source_numbers_lines_as_citations_do(corpus: Path, settings: Settings) -> None:
+    source = api.read_source(corpus, "app/store.py", 3, 4, settings=settings)
+    assert (source.start, source.end, source.total) == (3, 4, 5)
+    assert source.to_text() == "3\tclass NoteStore:\n4\t    def add(self, text):\n"
+
+
+def test_read_source_splits_at_newline_only(corpus: Path, settings: Settings) -> None:
+    source = api.read_source(corpus, "odd.txt", settings=settings)
+    assert source.lines == ("one\x0ctwo", "three")
+
+
+def test_read_source_shows_the_redacted_text(corpus: Path, settings: Settings) -> None:
+    source = api.read_source(corpus, "./conf.py", settings=settings)
+    assert SECRET not in source.to_text() and source.lines[1] == 'REGION = "eu"'
+
+
+def test_read_source_end_past_the_last_line_stops_there(corpus: Path, settings: Settings) -> None:
+    source = api.read_source(corpus, "app/store.py", 4, 99, settings=settings)
+    assert (source.start, source.end) == (4, 5)
+    with pytest.raises(UsageError, match="has 5 lines"):
+        api.read_source(corpus, "app/store.py", 6, settings=settings)
+
+
+def test_read_source_reads_a_pdf_page(corpus: Path, settings: Settings) -> None:
+    source = api.read_source(corpus, "docs/guide.pdf", page=2, settings=settings)
+    assert source.pages == 2 and "Install with pip" in source.to_text()
+    with pytest.raises(UsageError, match="PDF of 2 pages"):
+        api.read_source(corpus, "docs/guide.pdf", settings=settings)
+    with pytest.raises(UsageError, match="not a PDF"):
+        api.read_source(corpus, "conf.py", page=1, settings=settings)
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "app/../../outside.txt", "/etc/passwd",
+                                  "~/outside.txt", "out", ".env", "missing.py", ""])
+def test_read_source_refuses_what_is_not_a_corpus_document(
+    corpus: Path, settings: Settings, path: str
+) -> None:
+    with pytest.raises(api.NotInCorpus) as refused:
+        api.read_source(corpus, path, settings=settings)
+    assert "OUTSIDE-CONTENT" not in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+def test_read_source_names_why_a_skipped_file_is_not_shown(
+    corpus: Path, settings: Settings
+) -> None:
+    with pytest.raises(api.NotInCorpus, match="symlink to outside the root"):
+        api.read_source(corpus, "out", settings=settings)
+
+
+def test_ask_with_a_warm_backend_leaves_it_open(
+    corpus: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = register_fake(monkeypatch)
+    backend = api.open_backend(settings)
+    first = api.ask(corpus, "What does NoteStore.add return?", settings=settings,
+                    backend=backend, use_cache=False)
+    second = api.ask([corpus], ["Where is the region?"], settings=settings, backend=backend,
+                     use_cache=False)
+    assert built == [backend] and not hasattr(backend, "closed")
+    assert isinstance(first, api.AskResult)
+    assert second.answers[0].answer.question == "Where is the region?"
+    assert [c.status for c in first.answers[0].citations] == ["ok", "unknown-path"]
+
+
+def test_ask_without_a_backend_opens_and_closes_one(
+    corpus: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[FakeBackend] = register_fake(monkeypatch)
+    api.ask(corpus, "Where is the region?", settings=settings)
+    assert len(built) == 1 and built[0].closed
+
+
+def test_pack_takes_one_path_or_several(corpus: Path, settings: Settings) -> None:
+    one = api.pack(corpus, settings=settings)
+    several = api.pack([corpus / "app", corpus / "conf.py"], settings=settings)
+    assert "class NoteStore" in one.text and SECRET not in one.text
+    assert {entry.path for entry in several.manifest.documents} == {"app/store.py", "conf.py"}
+
+
+def test_every_name_in_all_resolves() -> None:
+    assert all(getattr(api, name) is not None for name in api.__all__)
