@@ -152,7 +152,10 @@ class Fitter:
         slack = self._widen_focus(plan, [p for p in ranked if p in self._focused], slack)
         self._fill_head(plan, [p for p in ranked if p not in last], slack)
         listing = self._listing(plan, cap)
-        if self._used(plan) + _cost(listing) > available:  # a budget too small for any tree
+        over = self._used(plan) + _cost(listing) - available
+        if over > 0:  # the last cut changed the folding: fold further
+            listing = self._listing(plan, _cost(listing) - over)
+        if self._used(plan) + _cost(listing) > available:  # no room for a tree at all
             listing = self._listing(plan, cap, drop_paths=True)
         plan.tree = tree([*[(key, line) for key, line, _ in listing], *skips])
         return plan

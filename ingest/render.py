@@ -195,8 +195,8 @@ def focus_block(
 ) -> tuple[RenderedBlock, Part]:
     """A full block cut to the line ranges `keep` (sorted, disjoint), each shown as written under
     a `── lines a-b ──` rule, with the (line, outline line) pairs outside them in line order
-    (all of the outline when `complete`, else the part named "outline, in part")."""
-    part = Part("lines", tuple(keep), rest="outline" if complete else "outline, in part")
+    (all of the outline when `complete`, else "partial outline")."""
+    part = Part("lines", tuple(keep), rest="outline" if complete else "partial outline")
     opener = _relabel(block.text[: block.layout.body_start], part, fmt)
     lines = {number: (start, end) for start, end, number in unit_spans(block.text, block.layout)}
     pieces: list[tuple[int, str]] = [(n, f"{text}\n") for n, text in outline

@@ -54,8 +54,9 @@ class Symbols:
         wanted = sorted(self._texts)
         known = self._cache.get_outlines(OUTLINER_VERSION, wanted) if self._cache else {}
         missing = [key for key in wanted if key not in known]
-        self._fresh = dict(zip(missing, extract_all([(self._texts[k], k[1]) for k in missing]),
-                               strict=True))
+        if missing:
+            made = extract_all([(self._texts[key], key[1]) for key in missing])
+            self._fresh = dict(zip(missing, made, strict=True))
         self._texts = {}
         return known | self._fresh
 
