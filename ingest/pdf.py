@@ -46,7 +46,7 @@ def pdfium_available() -> bool:
 
 def pdf_reader_version(reader: str | None = None) -> str:
     """The cache key of the reader in use: re-extract when the reader or its output changes."""
-    return f"pdf-1:{reader or default_reader()}"
+    return f"pdf-2:{reader or default_reader()}"
 
 
 def default_reader() -> str:
@@ -106,7 +106,8 @@ def _extract(pages: _Pages, deadline: float, time_limit_s: float) -> Extraction:
 
 def _page_section(pages: _Pages, index: int, notes: list[str]) -> Section:
     try:
-        text = normalise_newlines(pages.text_of(index)).strip("\n")
+        # a page has no file lines to agree with: a lone "\r" from the extractor is a break too
+        text = normalise_newlines(pages.text_of(index)).replace("\r", "\n").strip("\n")
     except Exception as exc:  # one bad page does not lose the others
         notes.append(f"page {index + 1}: text not extracted ({_one_line(exc)})")
         return Section("", page=index + 1, has_text_layer=False)

@@ -41,7 +41,7 @@ _COMMON_GUESSES = frozenset(
     | {"latin_1", *(f"iso8859_{n}" for n in range(2, 17))}
 )
 # The reader's cache identity: bump the number when a rule changes; the pack header is part of it.
-TEXT_READER = "text-3." + hashlib.sha256("".join(_PACK_HEADERS).encode()).hexdigest()[:8]
+TEXT_READER = "text-4." + hashlib.sha256("".join(_PACK_HEADERS).encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,9 @@ def _windows(data: bytes) -> list[bytes]:
 
 
 def normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """"\r\n" becomes "\n"; a lone "\r" stays, since git, sed and `lines.split_lines` count
+    "\n" only, and a line the pack numbers must be the line they show."""
+    return text.replace("\r\n", "\n")
 
 
 def _bom_encoding(data: bytes) -> str | None:

@@ -19,7 +19,7 @@ from longread.ingest.corpus import read_corpus
 
 pytestmark = pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
 
-ODD_BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r\n"]
+ODD_BREAKS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r\n", "\r"]
 _WORDS = ["def f():", "    return 42", "x = 1", "# note", "café", ""]
 _BLOCK = re.compile(r'<document id="(?P<path>[^"]+)" fidelity="full">\n(?P<body>.*?)</document>\n',
                     re.S)
