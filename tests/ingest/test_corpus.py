@@ -8,6 +8,7 @@ import pytest
 
 from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import Corpus, read_corpus
+from longread.ingest.pdf import pdf_reader_version
 
 if TYPE_CHECKING:
     from conftest import Build
@@ -100,7 +101,8 @@ def test_identical_content_is_extracted_once(tmp_path: Path, build: Build) -> No
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
         corpus = read_corpus([tmp_path / "root"], cache=cache)
         (sha,) = {d.sha256 for d in corpus.documents}
-        assert len(cache.get_extractions([(sha, r) for r in ("pdf-1:pdfium", "pdf-1:pypdf")])) == 1
+        readers = [pdf_reader_version(reader) for reader in ("pdfium", "pypdf")]
+        assert len(cache.get_extractions([(sha, reader) for reader in readers])) == 1
 
 
 def test_unreadable_file_is_named(tmp_path: Path, build: Build) -> None:
