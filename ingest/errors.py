@@ -6,7 +6,8 @@
     │                                exist, no file left to pack
     ├── EngineError (exit 4)         defined in longread.engine.errors
     │   ├── BackendUnavailable       server unreachable, vLLM not installed, model missing
-    │   └── PromptTooLong            the corpus cannot fit and cannot be sharded
+    │   ├── PromptTooLong            the corpus cannot fit and cannot be sharded
+    │   └── ReviewFailed             defined in longread.analysis: no valid findings after a retry
     ├── CacheError (exit 5)          a cache database cannot be opened or repaired
     └── FindingsFailed (exit 10)     defined in longread.analysis: review --fail-on tripped
 
