@@ -107,7 +107,7 @@ def test_a_file_too_large_for_the_budget_keeps_the_function_asked_about(tmp_path
     assert manifest["tokens"] == COUNTER.count(text) <= 2000
     entry = next(e for e in manifest["documents"] if e["path"] == "big.py")
     first = split_lines(source).index("def resolve_fixture_scope(request, fixture):") + 1
-    assert entry["fidelity"] == "full" and entry["part"]["rest"].startswith("outline")
+    assert entry["fidelity"] == "full" and entry["part"]["rest"] in ("outline", "partial outline")
     assert manifest["tokens"] >= 0.95 * 2000
     assert any(low <= first and first + 3 <= high for low, high in entry["part"]["ranges"])
     lines = split_lines(source)
