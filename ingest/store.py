@@ -63,6 +63,8 @@ def _check_usable(path: Path) -> None:
     """The cache folder exists (or can be made) and is writable; else one CacheError (exit 5)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise CacheError(f"cannot use cache folder {path.parent}: it is a file") from exc
     except OSError as exc:
         raise CacheError(f"cannot use cache folder {path.parent}: {exc.strerror or exc}") from exc
     if not os.access(path.parent, os.W_OK | os.X_OK):

@@ -110,7 +110,7 @@ def test_a_cache_dir_that_is_a_file_is_exit_5(corpus, tmp_path):
     a_file = tmp_path / "passwd"
     a_file.write_text("root:x:0:0\n")
     result = invoke(tmp_path, "pack", str(corpus), env={"LONGREAD_CACHE_DIR": str(a_file)})
-    one_error_line(result, 5, "cannot use cache folder", "passwd")
+    one_error_line(result, 5, f"cannot use cache folder {a_file}: it is a file")
 
 
 def test_an_unusable_home_is_exit_5_and_pack_no_cache_still_works(corpus, tmp_path):
