@@ -135,7 +135,8 @@ def lazy_counter(spec: str | None) -> TokenCounter:
 
 def render_stats(manifest: Manifest, console: Console, *, top: int = 15) -> None:
     """The largest documents by tokens and the totals per fidelity, as tables on `console`."""
-    largest = sorted(manifest.documents, key=lambda entry: (-entry.tokens, entry.path))[:top]
+    shown = [entry for entry in manifest.documents if entry.tokens > 0]
+    largest = sorted(shown, key=lambda entry: (-entry.tokens, entry.path))[:top]
     table = Table(title=f"Largest {len(largest)} documents")
     for column, justify in (("tokens", "right"), ("fidelity", "left"), ("path", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]

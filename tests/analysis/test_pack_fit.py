@@ -115,3 +115,13 @@ def test_a_file_too_large_for_the_budget_keeps_the_function_asked_about(tmp_path
         assert f"{number}\t{lines[number - 1]}\n" in text
     assert re.search(r"^ *\d+│ def cleanup_3\(x\):$", text, re.M)  # its neighbours, outlined
     assert "def prepare_0(x):\n    total" not in text
+
+
+def test_stats_list_only_documents_that_cost_tokens(tmp_path: Path) -> None:
+    files = {f"pkg/m{i:02d}.py": filler(f"f{i}", 30) for i in range(20)}
+    root = make_repo(tmp_path / "repo", files)
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "pack", str(root),
+                                      "--budget", "1500", "--stats", "-o", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    largest = result.stderr.split("Totals", 1)[0]
+    assert "│ path " not in largest and "│ full " in largest
