@@ -17,7 +17,8 @@ Errors are the one `LongreadError` tree (`longread.ingest.errors`): catch it, re
     print(source.to_text())  # "10\\t..." lines, redacted as the pack showed them
 
 A process that answers many questions keeps one engine warm: open it once with `open_backend`,
-pass it as `backend=` to `ask` and `summarize` (they leave it open), close it at the end.
+pass it as `backend=` to `ask` and `summarize` (they leave it open), close it at the end; a server
+whose requests run in threads lends it to one job at a time through `WarmBackend`.
 
 Job modules are imported on first use, so `import longread.analysis.api` stays cheap; the result
 types are importable from here all the same (`api.AskResult`, `api.Citation`, ...).
@@ -27,10 +28,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from longread.analysis.config import Settings, load_settings
 from longread.ingest.errors import UsageError
@@ -62,6 +64,7 @@ __all__ = [
     "Settings",
     "SourceLines",
     "SummaryResult",
+    "WarmBackend",
     "ask",
     "make_settings",
     "open_backend",
@@ -88,6 +91,7 @@ _LAZY_TYPES = {
 }
 
 Paths = str | Path | Sequence[str | Path]
+T = TypeVar("T")
 
 
 def __getattr__(name: str) -> Any:
@@ -113,6 +117,39 @@ def open_backend(settings: Settings | None = None, progress: Progress = no_progr
     from longread.analysis.backends import open_backend as open_lazily
 
     return open_lazily(settings or make_settings(), progress)
+
+
+class WarmBackend:
+    """ONE backend for the life of a server: opened on first use, lent to one job at a time (an
+    engine and its caches are not shared between threads), so vLLM's prefix cache serves every
+    later question over the same pack. Progress goes to the job that runs now."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._backend: Backend | None = None
+        self._progress: Progress = no_progress
+
+    def run(self, job: Callable[[Backend], T], progress: Progress = no_progress) -> T:
+        """`job(backend)` with the warm backend, after any job already running."""
+        with self._lock:
+            self._progress = progress
+            try:
+                if self._backend is None:
+                    self._backend = open_backend(self.settings, self._relay)
+                return job(self._backend)
+            finally:
+                self._progress = no_progress
+
+    def close(self) -> None:
+        with self._lock:
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
+
+    def _relay(self, stage: str, done: int, total: int | None) -> None:
+        """The backend keeps the callback it was opened with; this one reaches the current job."""
+        self._progress(stage, done, total)
 
 
 def pack(

@@ -573,6 +573,21 @@ def plan_command(ctx: click.Context, model: str, gpus: str, kv_cache_dtype: str,
     click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else "\n".join(describe(plan)))
 
 
+@cli.command("mcp", short_help="Serve a corpus to agents over MCP (stdio).")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@corpus_options
+@engine_options
+@click.pass_context
+def mcp_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None,
+                include: tuple[str, ...], exclude: tuple[str, ...], **engine_flags: Any) -> None:
+    """Serve PATH... (default: here) to an MCP client over stdin/stdout: the tools pack, ask,
+    read (follow a citation) and summarize, with one engine kept warm between calls."""
+    from longread.analysis.mcp_server import serve_stdio
+
+    serve_stdio(list(paths) or [Path(".")], settings=settings_from(ctx, **engine_flags),
+                budget=budget, include=include, exclude=exclude)
+
+
 @cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,

@@ -1,0 +1,162 @@
+"""`longread mcp`: one corpus served to agents over MCP (the official `mcp` SDK, 2.x).
+
+    pack       (budget, query)            the pack with line numbers, after a manifest summary
+    ask        (question, budget)         the answer, then each citation and whether it checks out
+    read       (path, start_line, end_line, page)
+                                          lines of a corpus document as the pack shows them, so an
+                                          agent follows `path:N` or `file.pdf#page=N`; anything
+                                          that is not a corpus document is refused (api.read_source)
+    summarize  (focus)                    the summary and its coverage table
+
+`build_server` makes the server for a corpus; `longread mcp` runs it over stdio, and `longread
+serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` so the page, the JSON
+API and MCP share one engine. The stdio transport keeps stdout for the protocol: the SDK points
+file descriptor 1 at stderr while it serves (print, vLLM, C libraries), logs go to stderr or the
+log file (analysis/logs.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from longread.analysis import api
+from longread.analysis.config import Settings
+from longread.ingest.document import skip_summary
+from longread.ingest.errors import LongreadError
+
+NAME = "longread"
+INSTRUCTIONS = (
+    "longread reads one corpus (a repository, a folder of documents and PDFs). `ask` answers "
+    "over all of it with citations `path:line` or `file.pdf#page=N`, each checked against what "
+    "the model saw; `read` shows the cited lines; `pack` gives the whole corpus fitted to a "
+    "token budget, lines numbered; `summarize` covers a document set."
+)
+# Every tool only reads the corpus (caches aside) and reaches nothing outside it.
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+LISTED_PATHS = 100  # manifest entries named in the pack summary before "and N more"
+T = TypeVar("T")
+
+
+class CorpusTools:
+    """The tools over one corpus; ask and summarize borrow the warm backend in turn."""
+
+    def __init__(self, roots: Sequence[Path], settings: Settings, *, budget: int | None = None,
+                 include: Sequence[str] = (), exclude: Sequence[str] = (),
+                 engine: api.WarmBackend | None = None) -> None:
+        self.roots, self.settings = list(roots), settings
+        self.budget, self.include, self.exclude = budget, tuple(include), tuple(exclude)
+        self.engine = engine or api.WarmBackend(settings)
+
+    def pack(self, budget: int | None = None, query: str | None = None) -> str:
+        """The corpus as one context pack (cl100k tokens), lines numbered so `path:N` can be
+        cited; with a budget, documents are ranked by the query and fitted."""
+        budget = self.budget if budget is None else budget
+        packed = api.pack(self.roots, budget=budget, query=query, line_numbers=True,
+                          include=self.include, exclude=self.exclude, settings=self.settings)
+        return manifest_summary(packed.manifest) + "\n\n" + packed.text
+
+    def ask(self, question: str, budget: int | None = None) -> str:
+        """Answer a question over the whole corpus; the citations are checked."""
+        budget = self.budget if budget is None else budget
+        result = self.engine.run(lambda backend: api.ask(
+            self.roots, question, budget=budget, include=self.include, exclude=self.exclude,
+            settings=self.settings, backend=backend))
+        return answer_text(result)
+
+    def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
+             page: int | None = None) -> str:
+        """Lines of one corpus document (a PDF: one page), numbered; paths as cited."""
+        source = api.read_source(self.roots, path, start_line, end_line, page,
+                                 include=self.include, exclude=self.exclude,
+                                 settings=self.settings)
+        where = f", page {source.page} of {source.pages}" if source.page else ""
+        head = f"{source.path}{where}: lines {source.start}-{source.end} of {source.total}"
+        return f"{head}\n{source.to_text()}"
+
+    def summarize(self, focus: str | None = None) -> str:
+        """A summary of the corpus (optionally with a focus) and which documents it covers."""
+        result = self.engine.run(lambda backend: api.summarize(
+            self.roots, focus=focus, budget=self.budget, include=self.include,
+            exclude=self.exclude, settings=self.settings, backend=backend))
+        return result.to_markdown()
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def manifest_summary(manifest: api.Manifest) -> str:
+    """What the pack holds in a few lines: totals, then every document not shown in full."""
+    budget = f" of a {manifest.budget:,} budget" if manifest.budget else ""
+    lines = [f"pack: {manifest.tokens:,} tokens ({manifest.tokenizer}){budget}, "
+             f"digest {manifest.digest[:12]}"]
+    counts = {fidelity: sum(e.fidelity == fidelity for e in manifest.documents)
+              for fidelity in ("full", "outline", "path", "skipped")}
+    lines.append("documents: " + ", ".join(f"{n} {fidelity}" for fidelity, n in counts.items()))
+    partial = [e for e in manifest.documents if e.fidelity != "full" or e.part is not None]
+    for entry in partial[:LISTED_PATHS]:
+        detail = entry.reason or ("part" if entry.fidelity == "full" else entry.fidelity)
+        lines.append(f"- {entry.path}: {detail}")
+    if len(partial) > LISTED_PATHS:
+        lines.append(f"- and {len(partial) - LISTED_PATHS} more (see `longread pack --manifest`)")
+    reasons = [e.reason or "" for e in manifest.documents if e.fidelity == "skipped"]
+    if reasons:
+        lines.append(skip_summary(reasons))
+    return "\n".join(lines)
+
+
+def answer_text(result: api.AskResult) -> str:
+    """The answer as the model wrote it, then its citations: `ok` ones can be read with `read`."""
+    parts = []
+    for checked in result.answers:
+        parts.append(checked.answer.text.strip())
+        if checked.citations:
+            parts.append("Citations:\n" + "\n".join(
+                f"- {c.raw}: {c.status}" + (f" ({c.detail})" if c.detail else "")
+                for c in checked.citations))
+    return "\n\n".join(parts)
+
+
+def build_server(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
+                 include: Sequence[str] = (), exclude: Sequence[str] = (),
+                 backend_source: api.WarmBackend | None = None) -> MCPServer:
+    """The MCP server of the corpus under `roots`; `backend_source` shares a warm engine."""
+    tools = CorpusTools(roots, settings, budget=budget, include=include, exclude=exclude,
+                        engine=backend_source)
+    server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=version("longread"))
+    for method in (tools.pack, tools.ask, tools.read, tools.summarize):
+        # Text only: a structured copy would send every pack twice.
+        server.add_tool(_tool_errors(method), name=method.__name__, description=method.__doc__,
+                        annotations=READ_ONLY, structured_output=False)
+    return server
+
+
+def _tool_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """A LongreadError is the agent's to read (one line, like the CLI's), not a crash."""
+
+    @functools.wraps(method)
+    def tool(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except LongreadError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return tool
+
+
+def serve_stdio(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
+                include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+    """Serve the corpus over stdin/stdout until the client closes them; one engine throughout."""
+    engine = api.WarmBackend(settings)
+    try:
+        build_server(roots, settings=settings, budget=budget, include=include, exclude=exclude,
+                     backend_source=engine).run("stdio")
+    finally:
+        engine.close()

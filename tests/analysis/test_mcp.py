@@ -1,0 +1,207 @@
+"""`longread mcp` through the official SDK's client: the real stdio subprocess for pack and read,
+the same server in-process for ask and summarize (a subprocess cannot see a fake backend)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from click.testing import CliRunner
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import ScriptedBackend, register_scripted  # noqa: E402
+from pdfs import pdf_bytes  # noqa: E402
+from trees import write_files  # noqa: E402
+
+from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.config import Settings  # noqa: E402
+from longread.analysis.mcp_server import build_server  # noqa: E402
+
+LONGREAD = Path(sys.executable).parent / "longread"
+OUTSIDE = "OUTSIDE-SECRET-CONTENT"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A git repository with code, a PDF, a secrets file, and a symlink to a file outside it."""
+    root = tmp_path / "repo"
+    write_files(root, {
+        "app/store.py": "import sqlite3\n\n\nclass NoteStore:\n    def add(self, text):\n"
+                        "        return text.strip()\n",
+        "README.md": "# Notes\nA tiny notes app.\n",
+        "docs/guide.pdf": pdf_bytes(["Welcome", "Install with pip, then run notes"]),
+        ".env": f"TOKEN={OUTSIDE}\n",
+    })
+    (tmp_path / "outside.txt").write_text(f"{OUTSIDE}\n")
+    (root / "link.txt").symlink_to(tmp_path / "outside.txt")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    return root
+
+
+def _text(result: CallToolResult) -> str:
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+def _over_stdio(tmp_path: Path, corpus: Path,
+                session: Callable[[Client], Awaitable[None]]) -> None:
+    """Spawn `longread mcp CORPUS` as an MCP client would, and run `session` against it."""
+    params = StdioServerParameters(
+        command=str(LONGREAD), args=["--cache-dir", str(tmp_path / "cache"), "mcp", str(corpus)],
+        cwd=str(tmp_path),
+    )
+
+    async def main() -> None:
+        async with Client(params) as client:
+            await session(client)
+
+    anyio.run(main)
+
+
+def test_stdio_pack_then_read_follows_a_citation(tmp_path: Path, corpus: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    async def session(client: Client) -> None:
+        seen["tools"] = sorted(tool.name for tool in (await client.list_tools()).tools)
+        seen["pack"] = _text(await client.call_tool("pack", {}))
+        line = re.search(r"^(\d+)\tclass NoteStore:$", seen["pack"], re.M)
+        assert line, seen["pack"]
+        seen["read"] = await client.call_tool(
+            "read", {"path": "app/store.py", "start_line": int(line[1]), "end_line": 5})
+        seen["page"] = _text(await client.call_tool("read", {"path": "docs/guide.pdf", "page": 2}))
+
+    _over_stdio(tmp_path, corpus, session)
+    assert seen["tools"] == ["ask", "pack", "read", "summarize"]
+    assert seen["pack"].startswith("pack: ") and "- link.txt: symlink to outside" in seen["pack"]
+    assert not seen["read"].is_error
+    assert _text(seen["read"]).splitlines()[1:] == ["4\tclass NoteStore:",
+                                                    "5\t    def add(self, text):"]
+    assert "page 2 of 2" in seen["page"] and "Install with pip" in seen["page"]
+
+
+def test_stdio_read_outside_the_corpus_gets_nothing_of_it(tmp_path: Path, corpus: Path) -> None:
+    replies: dict[str, CallToolResult] = {}
+    asked = ["../outside.txt", "../../../../../../etc/passwd", str(tmp_path / "outside.txt"),
+             "/etc/passwd", "link.txt", ".env", "app/../../outside.txt"]
+
+    async def session(client: Client) -> None:
+        for path in asked:
+            replies[path] = await client.call_tool("read", {"path": path})
+
+    _over_stdio(tmp_path, corpus, session)
+    for path, reply in replies.items():
+        assert reply.is_error, path
+        assert OUTSIDE not in _text(reply) and "root:" not in _text(reply), path
+    assert "symlink to outside the root" in _text(replies["link.txt"])
+
+
+def test_stdout_carries_only_the_protocol_with_verbose_logs(tmp_path: Path, corpus: Path) -> None:
+    """Raw JSON-RPC over the pipes: every stdout line is a message, the logs went to stderr."""
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "read", "arguments": {"path": "../outside.txt"}}},
+    ]
+    server = subprocess.Popen(
+        [str(LONGREAD), "-v", "--cache-dir", str(tmp_path / "cache"), "mcp", str(corpus)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    replies = []
+    for message in messages:  # one at a time: the reply before the next request, as clients do
+        server.stdin.write(json.dumps(message) + "\n")
+        server.stdin.flush()
+        if "id" in message:
+            replies.append(json.loads(server.stdout.readline()))
+    rest, stderr = server.communicate(timeout=120)
+    assert [reply.get("id") for reply in replies] == [1, 2] and rest == ""
+    assert replies[1]["result"]["isError"] is True
+    assert "not a document of the corpus" in stderr
+
+
+def _reply(system: str) -> str:
+    """The scripted model: one citation that checks out, one past the end of the file."""
+    assert "class NoteStore" in system
+    return ('`NoteStore.add` strips the text (`app/store.py:6` "return text.strip()"); '
+            "see also `app/store.py:99`.")
+
+
+def _in_process(settings: Settings, corpus: Path,
+                session: Callable[[Client], Awaitable[None]]) -> None:
+    server = build_server([corpus], settings=settings)
+
+    async def main() -> None:
+        async with Client(server) as client:
+            await session(client)
+
+    anyio.run(main)
+
+
+def test_ask_answers_with_checked_citations_on_one_warm_backend(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[ScriptedBackend] = register_scripted(monkeypatch, _reply)
+    settings = Settings(cache_dir=tmp_path / "cache", backend="scripted")
+    answers: list[str] = []
+
+    async def session(client: Client) -> None:
+        for question in ("What does NoteStore.add do?", "And what does it return?"):
+            answers.append(_text(await client.call_tool("ask", {"question": question})))
+        reply = await client.call_tool("read", {"path": "app/store.py", "start_line": 6,
+                                                "end_line": 6})
+        answers.append(_text(reply))
+
+    _in_process(settings, corpus, session)
+    assert answers[0].startswith("`NoteStore.add` strips the text")
+    assert "- app/store.py:6: ok" in answers[0]
+    assert re.search(r"- app/store.py:99: out-of-range", answers[0])
+    assert len(built) == 1 and len(built[0].requests) == 2
+    assert answers[2].endswith("6\t        return text.strip()\n")
+
+
+def test_ask_with_a_budget_too_small_is_one_line_for_the_agent(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, _reply)
+    settings = Settings(cache_dir=tmp_path / "cache", backend="scripted")
+    replies: list[CallToolResult] = []
+
+    async def session(client: Client) -> None:
+        replies.append(await client.call_tool("ask", {"question": "What?", "budget": -5}))
+
+    _in_process(settings, corpus, session)
+    assert replies[0].is_error and "--budget must be a positive number" in _text(replies[0])
+
+
+def test_summarize_gives_the_summary_and_its_coverage(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, _reply)
+    settings = Settings(cache_dir=tmp_path / "cache", backend="scripted")
+    replies: list[str] = []
+
+    async def session(client: Client) -> None:
+        replies.append(_text(await client.call_tool("summarize", {"focus": "storage"})))
+
+    _in_process(settings, corpus, session)
+    assert "## Coverage" in replies[0] and "| `app/store.py` | cited |" in replies[0]
+    assert "| `README.md` | not cited |" in replies[0]
+
+
+def test_mcp_command_is_in_the_cli() -> None:
+    result = CliRunner().invoke(cli, ["mcp", "--help"])
+    assert result.exit_code == 0 and "read (follow a citation)" in result.output
