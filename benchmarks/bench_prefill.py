@@ -36,12 +36,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "bf16, reserved cpu 0": {"dtype": "bfloat16", "env": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}},
     "fp32": {"dtype": "float32", "env": {}},
     "fp32, reserved cpu 0": {"dtype": "float32", "env": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}},
-    "fp32, reserved 0, batched 8192": {
-        "dtype": "float32", "env": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"},
+    "bf16, reserved 0, batched 8192": {
+        "dtype": "bfloat16", "env": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"},
         "max_num_batched_tokens": 8192,
     },
-    "fp32, reserved 0, no chunked prefill": {
-        "dtype": "float32", "env": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"},
+    "bf16, reserved 0, no chunked prefill": {
+        "dtype": "bfloat16", "env": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"},
         "enable_chunked_prefill": False, "max_num_batched_tokens": 8192,
     },
 }

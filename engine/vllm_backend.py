@@ -42,11 +42,11 @@ _ANSWER_CHANGING = (
     "pipeline_parallel_size", "enforce_eager",
 )
 # The preset's sampling guards (a small model loops without them); part of the identity.
-PRESET_SAMPLING = ("repetition_penalty", "max_tokens")
+PRESET_SAMPLING = ("frequency_penalty", "max_tokens")
 CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build otherwise sizes the KV cache from one NUMA node
 CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-START_STAGE = "loading the engine (vLLM)"
+START_STAGE = "loading the engine"
 GENERATE_STAGE = "generating"
 TICK_S = 0.5
 RATES_FILE = ".prefill-rates.json"
@@ -192,7 +192,7 @@ class VllmBackend:
         return SamplingParams(
             max_tokens=max(1, min(wanted, self.context_window - prompt_tokens)),
             temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
-            repetition_penalty=self._spec.repetition_penalty or 1.0,
+            frequency_penalty=self._spec.frequency_penalty,
             structured_outputs=structured,
         )
 
@@ -283,18 +283,19 @@ def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress)
         # vLLM keeps one core for its scheduler; on a small machine that halves the compute
         # (measured on 2 cores: 29 -> 57 prompt tokens/s with the core given back).
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    stage = f"{START_STAGE}: {spec.name}, {settings.get('dtype', 'auto')}"
+    progress(stage, 0, 1)  # importing vLLM alone takes seconds
     try:
         from vllm import LLM
     except ImportError as exc:
         raise BackendUnavailable(NOT_INSTALLED) from exc
-    progress(START_STAGE, 0, 1)
     try:
         # log stats on: per-request timings (RequestOutput.metrics) and prefix-cache counters
         llm = LLM(model=spec.source, enable_prefix_caching=True, disable_log_stats=False,
                   **settings)
     except Exception as exc:  # vLLM/torch raise ValueError, RuntimeError, OSError, OOM, ...
         raise BackendUnavailable(_start_failure(spec, exc)) from exc
-    progress(START_STAGE, 1, 1)
+    progress(stage, 1, 1)
     return llm
 
 
@@ -316,8 +317,8 @@ def _request_failure(exc: Exception) -> Exception:
         return PromptTooLong(f"{message.splitlines()[0]} Lower --budget or raise --max-model-len.")
     if "EngineCore" in message:  # EngineDeadError: the engine process is gone
         return BackendUnavailable(
-            "the vLLM engine died (its log above says why); finished shards are cached, so "
-            "running the same command again resumes"
+            "the vLLM engine died (why: <cache dir>/logs/longread.log, or run with -v); "
+            "finished shards are cached, so running the same command again resumes"
         )
     return BackendUnavailable(f"vLLM refused the request: {message.splitlines()[0]}")
 
