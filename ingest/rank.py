@@ -42,7 +42,7 @@ PRIVATE_NAME_WEIGHT = 0.1  # `_helper` is rarely what another file is about
 QUERY_NAME_WEIGHT = 10.0  # references to a name the query mentions
 TELEPORT_QUERY_WEIGHT = 10.0  # how strongly the walk restarts at files that match the query
 
-# priors (bonus in [0, 1]) and penalties (factor); a prior away from the root counts half.
+# priors (bonus in [0, 1]) and penalties (factor); a prior counts half per folder below the root.
 README_PRIOR = 1.0
 ENTRY_POINT_PRIOR = 0.6
 MANIFEST_PRIOR = 0.5
@@ -74,6 +74,7 @@ _ENTRY_POINTS = frozenset(
         "main.java",
     }
 )
+_INDEX_ENTRY_SUFFIXES = frozenset({".js", ".mjs", ".jsx", ".ts", ".tsx", ".html"})
 _MANIFESTS = frozenset(
     {
         "pyproject.toml",
@@ -367,20 +368,20 @@ def pagerank(
 
 def prior(path: str) -> float:
     """How much a reader wants this file before knowing the question: a docs index, and READMEs,
-    entry points and project manifests (half as much away from the root)."""
+    entry points and project manifests (half as much per folder away from the root)."""
     pure = PurePosixPath(path)
     name, stem = pure.name.lower(), pure.stem.lower()
     if stem == "index" and pure.parent.name in {"doc", "docs"}:
         return DOCS_INDEX_PRIOR
     if name.startswith("readme"):
         bonus = README_PRIOR
-    elif name in _ENTRY_POINTS or stem == "index":
+    elif name in _ENTRY_POINTS or (stem == "index" and pure.suffix in _INDEX_ENTRY_SUFFIXES):
         bonus = ENTRY_POINT_PRIOR
     elif name in _MANIFESTS:
         bonus = MANIFEST_PRIOR
     else:
         return 0.0
-    return bonus if len(pure.parts) == 1 else bonus * NESTED_PRIOR_FACTOR
+    return bonus * NESTED_PRIOR_FACTOR ** (len(pure.parts) - 1)
 
 
 def penalty(path: str) -> float:
