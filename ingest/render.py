@@ -52,6 +52,9 @@ class Part:
         spans = ", ".join(f"{low}-{high}" for low, high in self.ranges)
         return f"{self.unit} {spans}" + (f"; {self.rest} of the rest" if self.rest else "")
 
+    def __str__(self) -> str:
+        return self.label
+
     def to_json(self) -> dict[str, object]:
         shown: dict[str, object] = {"unit": self.unit, "ranges": [list(s) for s in self.ranges]}
         return shown if self.rest is None else {**shown, "rest": self.rest}

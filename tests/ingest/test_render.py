@@ -109,7 +109,7 @@ def test_cut_block_keeps_the_id_and_names_its_lines(fmt):
     spans = unit_spans(block.text, block.layout)
     assert len(spans) == 10
     part, label = cut_block(block.text, block.layout, spans[3:6], fmt)
-    assert label.label == "lines 4-6" and label.to_json() == {"unit": "lines", "ranges": [[4, 6]]}
+    assert str(label) == "lines 4-6" and label.to_json() == {"unit": "lines", "ranges": [[4, 6]]}
     assert (
         "line 4\nline 5\nline 6\n" in part.text
         and "line 7" not in part.text
