@@ -10,20 +10,23 @@
 
 `build_server` makes the server for a corpus; `longread mcp` runs it over stdio, and `longread
 serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` so the page, the JSON
-API and MCP share one engine. The stdio transport keeps stdout for the protocol: the SDK points
-file descriptor 1 at stderr while it serves (print, vLLM, C libraries), logs go to stderr or the
-log file (analysis/logs.py).
+API and MCP share one engine. A job's stages (reading, packing, engine start, shards) reach the
+client as progress notifications when it asks for them. The stdio transport keeps stdout for the
+protocol: the SDK points file descriptor 1 at stderr while it serves (print, vLLM, C libraries),
+and logs go to stderr or the log file (analysis/logs.py).
 """
 
 from __future__ import annotations
 
-import functools
+import inspect
+import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+import anyio.from_thread
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
@@ -31,6 +34,7 @@ from longread.analysis import api
 from longread.analysis.config import Settings
 from longread.ingest.document import skip_summary
 from longread.ingest.errors import LongreadError
+from longread.ingest.progress import Progress, no_progress
 
 NAME = "longread"
 INSTRUCTIONS = (
@@ -42,7 +46,7 @@ INSTRUCTIONS = (
 # Every tool only reads the corpus (caches aside) and reaches nothing outside it.
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 LISTED_PATHS = 100  # manifest entries named in the pack summary before "and N more"
-T = TypeVar("T")
+PROGRESS_EVERY_S = 1.0  # at most one progress notification a second within a stage
 
 
 class CorpusTools:
@@ -55,20 +59,23 @@ class CorpusTools:
         self.budget, self.include, self.exclude = budget, tuple(include), tuple(exclude)
         self.engine = engine or api.WarmBackend(settings)
 
-    def pack(self, budget: int | None = None, query: str | None = None) -> str:
+    def pack(self, budget: int | None = None, query: str | None = None, *,
+             progress: Progress = no_progress) -> str:
         """The corpus as one context pack (cl100k tokens), lines numbered so `path:N` can be
         cited; with a budget, documents are ranked by the query and fitted."""
         budget = self.budget if budget is None else budget
         packed = api.pack(self.roots, budget=budget, query=query, line_numbers=True,
-                          include=self.include, exclude=self.exclude, settings=self.settings)
+                          include=self.include, exclude=self.exclude, settings=self.settings,
+                          progress=progress)
         return manifest_summary(packed.manifest) + "\n\n" + packed.text
 
-    def ask(self, question: str, budget: int | None = None) -> str:
+    def ask(self, question: str, budget: int | None = None, *,
+            progress: Progress = no_progress) -> str:
         """Answer a question over the whole corpus; the citations are checked."""
         budget = self.budget if budget is None else budget
         result = self.engine.run(lambda backend: api.ask(
             self.roots, question, budget=budget, include=self.include, exclude=self.exclude,
-            settings=self.settings, backend=backend))
+            settings=self.settings, backend=backend, progress=progress), progress)
         return answer_text(result)
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
@@ -81,11 +88,12 @@ class CorpusTools:
         head = f"{source.path}{where}: lines {source.start}-{source.end} of {source.total}"
         return f"{head}\n{source.to_text()}"
 
-    def summarize(self, focus: str | None = None) -> str:
+    def summarize(self, focus: str | None = None, *, progress: Progress = no_progress) -> str:
         """A summary of the corpus (optionally with a focus) and which documents it covers."""
         result = self.engine.run(lambda backend: api.summarize(
             self.roots, focus=focus, budget=self.budget, include=self.include,
-            exclude=self.exclude, settings=self.settings, backend=backend))
+            exclude=self.exclude, settings=self.settings, backend=backend, progress=progress),
+            progress)
         return result.to_markdown()
 
     def close(self) -> None:
@@ -133,22 +141,49 @@ def build_server(roots: Sequence[Path], *, settings: Settings, budget: int | Non
     server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=version("longread"))
     for method in (tools.pack, tools.ask, tools.read, tools.summarize):
         # Text only: a structured copy would send every pack twice.
-        server.add_tool(_tool_errors(method), name=method.__name__, description=method.__doc__,
+        server.add_tool(_as_tool(method), name=method.__name__, description=method.__doc__,
                         annotations=READ_ONLY, structured_output=False)
     return server
 
 
-def _tool_errors(method: Callable[..., T]) -> Callable[..., T]:
-    """A LongreadError is the agent's to read (one line, like the CLI's), not a crash."""
+def _as_tool(method: Callable[..., str]) -> Callable[..., str]:
+    """`method` as an MCP tool: its arguments, its progress as the request's progress
+    notifications, and a LongreadError as the agent's to read (one line, as the CLI prints it)."""
+    signature = inspect.signature(method, eval_str=True)
+    reports = "progress" in signature.parameters
+    arguments = [p for name, p in signature.parameters.items() if name != "progress"]
 
-    @functools.wraps(method)
-    def tool(*args: Any, **kwargs: Any) -> T:
+    def tool(*, ctx: Context, **kwargs: Any) -> str:
+        if reports:
+            kwargs["progress"] = _progress_to(ctx)
         try:
-            return method(*args, **kwargs)
+            return method(**kwargs)
         except LongreadError as exc:
             raise ToolError(str(exc)) from exc
 
+    context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
+    tool.__signature__ = signature.replace(parameters=[*arguments, context])  # type: ignore[attr-defined]
+    tool.__annotations__ = {p.name: p.annotation for p in arguments} | {"ctx": Context,
+                                                                         "return": str}
+    tool.__name__, tool.__doc__ = method.__name__, method.__doc__
     return tool
+
+
+def _progress_to(ctx: Context) -> Progress:
+    """Progress as MCP notifications, sent from the tool's worker thread: each stage's first and
+    last step, at most one a second between; the progress count only grows, as MCP asks."""
+    sent: list[tuple[str, float]] = []
+
+    def report(stage: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        same = bool(sent) and sent[-1][0] == stage
+        if same and done != total and now - sent[-1][1] < PROGRESS_EVERY_S:
+            return
+        sent.append((stage, now))
+        message = f"{stage} {done:,}/{total:,}" if total else stage
+        anyio.from_thread.run(ctx.report_progress, len(sent), None, message)
+
+    return report
 
 
 def serve_stdio(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,

@@ -173,6 +173,25 @@ def test_ask_answers_with_checked_citations_on_one_warm_backend(
     assert answers[2].endswith("6\t        return text.strip()\n")
 
 
+def test_ask_reports_its_stages_as_progress_notifications(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, _reply)
+    settings = Settings(cache_dir=tmp_path / "cache", backend="scripted")
+    notes: list[tuple[float, str | None]] = []
+
+    async def noted(progress: float, _total: float | None, message: str | None) -> None:
+        notes.append((progress, message))
+
+    async def session(client: Client) -> None:
+        await client.call_tool("ask", {"question": "What does add do?"}, progress_callback=noted)
+
+    _in_process(settings, corpus, session)
+    counts = [progress for progress, _ in notes]
+    assert counts == sorted(set(counts)) and len(counts) >= 2
+    assert any(message and message.startswith("reading") for _, message in notes)
+
+
 def test_ask_with_a_budget_too_small_is_one_line_for_the_agent(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
