@@ -1,0 +1,289 @@
+"""`longread serve` on 127.0.0.1: the JSON API, the guard (token, Host, body cap), corpus-only
+sources and MCP over HTTP, with a scripted backend (registered here, so the server runs in a thread
+of this process; one test starts the real CLI in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import register_scripted  # noqa: E402
+from trees import write_files  # noqa: E402
+
+from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.config import load_settings  # noqa: E402
+from longread.analysis.web import ServedCorpus, ServeOptions, WebServer  # noqa: E402
+
+APP = 'import sqlite3\n\ndef save(note):\n    db = sqlite3.connect("notes.db")\n' \
+      '    return db.execute("insert into notes values (?)", (note,))\n'
+REPLY = "Notes are saved by `save` in `app.py:3-4`; see also `gone.py:1`."
+SECRET = "TOP-SECRET-OUTSIDE-THE-CORPUS"
+
+
+def scripted_reply(_system: str) -> str:
+    return REPLY
+
+
+def make_corpus(root: Path) -> Path:
+    """A git repo: code, a README, a binary and a secrets file (both skipped), and a symlink out."""
+    corpus = root / "proj"
+    write_files(corpus, {"app.py": APP, "README.md": "# Notes\nA notes app.\n",
+                         "docs/guide.md": "# Guide\n" + "Use the app.\n" * 40,
+                         "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00binary",
+                         ".env": "API_KEY=sk-live-0123456789abcdef0123456789abcdef\n"})
+    write_files(root / "outside", {"secret.txt": SECRET + "\n"})
+    (corpus / "leak.txt").symlink_to(root / "outside" / "secret.txt")
+    subprocess.run(["git", "init", "-q", str(corpus)], check=True)
+    return corpus
+
+
+@contextmanager
+def serving(tmp_path: Path, corpus: Path, *, host: str = "127.0.0.1",
+            token: str | None = None, budget: int | None = None) -> Iterator[str]:
+    """A real server on a free port in a thread of this process (it sees the scripted backend);
+    yields its URL on 127.0.0.1."""
+    settings = load_settings({"cache_dir": str(tmp_path / "cache"), "backend": "scripted"},
+                             environ={}, cwd=tmp_path)
+    options = ServeOptions((corpus,), host=host, port=0, token=token, budget=budget)
+    server = WebServer(ServedCorpus(settings, options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield server.url.replace("0.0.0.0", "127.0.0.1")
+    finally:
+        server.stop()
+        thread.join(10)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return make_corpus(tmp_path)
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list:
+    return register_scripted(monkeypatch, scripted_reply)
+
+
+def test_ask_is_the_json_of_ask_json_and_one_backend_serves_every_request(
+    tmp_path: Path, corpus: Path, built: list
+) -> None:
+    cli_run = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cli-cache"), "ask",
+                                       "--backend", "scripted", str(corpus), "Where?", "--json"])
+    assert cli_run.exit_code == 0, cli_run.output
+    expected = json.loads(cli_run.stdout)
+    with serving(tmp_path, corpus) as url:
+        served = httpx.post(url + "api/ask", json={"question": "Where?"}, timeout=30).json()
+        both = httpx.post(url + "api/ask", json={"questions": ["Where?", "Why?"]}, timeout=30)
+    for data in (expected, served):
+        for answer in data["answers"]:
+            answer.pop("seconds")
+    assert served == expected
+    assert [c["status"] for c in served["answers"][0]["citations"]] == ["ok", "unknown-path"]
+    assert [a["question"] for a in both.json()["answers"]] == ["Where?", "Why?"]
+    assert len(built) == 2  # one for the CLI run, ONE for every request of the server
+
+
+def test_source_gives_the_cited_lines_and_pack_the_manifest(
+    tmp_path: Path, corpus: Path, built: list
+) -> None:
+    with serving(tmp_path, corpus) as url:
+        source = httpx.get(url + "api/source", params={"path": "app.py", "start": 3, "end": 4})
+        whole = httpx.get(url + "api/source", params={"path": "app.py"})
+        manifest = httpx.get(url + "api/pack").json()
+    assert source.status_code == 200, source.text
+    assert source.json()["lines"] == APP.split("\n")[2:4]
+    assert (source.json()["start"], source.json()["end"]) == (3, 4)
+    assert whole.json()["total"] == 5 and len(whole.json()["lines"]) == 5
+    fidelity = {d["path"]: d["fidelity"] for d in manifest["documents"]}
+    assert fidelity["app.py"] == "full" and fidelity["logo.png"] == "skipped"
+    assert fidelity[".env"] == fidelity["leak.txt"] == "skipped"  # a symlink out, named
+    assert manifest["digest"] and manifest["tokens"] > 0
+
+
+def test_progress_and_the_result_stream_as_server_sent_events(
+    tmp_path: Path, corpus: Path, built: list
+) -> None:
+    with serving(tmp_path, corpus) as url:
+        response = httpx.post(url + "api/ask", json={"question": "Where?"}, timeout=30,
+                              headers={"Accept": "text/event-stream"})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = re.findall(r"^event: (\w+)\ndata: (.*)$", response.text, re.M)
+    names = [name for name, _ in events]
+    assert "progress" in names and names[-1] == "result" and names.count("result") == 1
+    result = json.loads(events[-1][1])
+    assert result["answers"][0]["answer"] == REPLY
+
+
+@pytest.mark.parametrize("path", [
+    "../../etc/passwd", "/etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd",
+    "leak.txt", "../outside/secret.txt", ".env", "docs/../../outside/secret.txt",
+])
+def test_nothing_outside_the_corpus_is_served(
+    tmp_path: Path, corpus: Path, built: list, path: str
+) -> None:
+    with serving(tmp_path, corpus) as url:
+        response = httpx.get(f"{url}api/source?path={path}")
+    assert response.status_code == 404, response.text
+    assert SECRET not in response.text and "root:" not in response.text
+    assert "sk-live" not in response.text
+
+
+@pytest.mark.parametrize("raw", ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                                 "/api/%2e%2e/%2e%2e/etc/passwd", "/app.py", "/leak.txt"])
+def test_no_url_path_reaches_a_file(tmp_path: Path, corpus: Path, built: list, raw: str) -> None:
+    with serving(tmp_path, corpus) as url, httpx.Client() as client:
+        request = client.build_request("GET", url.rstrip("/"))
+        request.url = request.url.copy_with(raw_path=raw.encode())
+        response = client.send(request)
+    assert response.status_code == 404
+    assert SECRET not in response.text and "root:" not in response.text
+    assert "sqlite3" not in response.text
+
+
+def test_a_bad_request_is_one_line_and_a_4xx(tmp_path: Path, corpus: Path, built: list) -> None:
+    with serving(tmp_path, corpus) as url:
+        not_json = httpx.post(url + "api/ask", content=b"{nope", timeout=30)
+        no_question = httpx.post(url + "api/ask", json={"questions": "Where?"}, timeout=30)
+        bad_line = httpx.get(url + "api/source", params={"path": "app.py", "start": "x"})
+        past_end = httpx.get(url + "api/source", params={"path": "app.py", "start": 40})
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+    assert no_question.status_code == 400 and "questions" in no_question.json()["error"]
+    assert bad_line.status_code == 400 and past_end.status_code == 400
+    assert built == []  # nothing reached a model
+
+
+def test_request_bodies_are_capped(tmp_path: Path, corpus: Path, built: list) -> None:
+    big = json.dumps({"question": "x" * 70_000}).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 8192):
+            yield big[start:start + 8192]
+
+    with serving(tmp_path, corpus) as url:
+        sized = httpx.post(url + "api/ask", content=big, timeout=30)
+        chunked = httpx.post(url + "api/ask", content=chunks(), timeout=30)
+        to_mcp = httpx.post(url + "mcp", content=big, timeout=30)
+    assert sized.status_code == 413 and chunked.status_code == 413 and to_mcp.status_code == 413
+    assert built == []
+
+
+def test_off_loopback_the_server_does_not_start_without_a_token(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "LONGREAD_SERVE_TOKEN"}
+    result = CliRunner(env=env).invoke(
+        cli, ["--cache-dir", str(tmp_path / "cache"), "serve", str(corpus), "--host", "0.0.0.0",
+              "--port", "0"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "longread: error: serving on 0.0.0.0 needs a token: give --token or "
+        "LONGREAD_SERVE_TOKEN (or bind to 127.0.0.1)"]
+
+
+def test_with_a_token_every_request_needs_it(tmp_path: Path, corpus: Path, built: list) -> None:
+    with serving(tmp_path, corpus, host="0.0.0.0", token="s3cret") as url:
+        bare = [httpx.get(url), httpx.get(url + "api/pack"),
+                httpx.get(url + "api/source", params={"path": "app.py"}),
+                httpx.post(url + "api/ask", json={"question": "Where?"}),
+                httpx.post(url + "mcp", json={})]
+        wrong = httpx.get(url + "api/pack", headers={"Authorization": "Bearer nope"})
+        bearer = httpx.get(url + "api/pack", headers={"Authorization": "Bearer s3cret"})
+        page = httpx.get(url, params={"token": "s3cret"})
+    assert [r.status_code for r in bare] == [401] * 5 and wrong.status_code == 401
+    assert bare[0].headers["www-authenticate"] == "Bearer"
+    assert bearer.status_code == 200 and bearer.json()["documents"]
+    assert page.status_code == 200 and "Token map" in page.text and "function squarify" in page.text
+    assert [backend.requests for backend in built] == [[]]  # /api/pack counted; nothing asked
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(
+    tmp_path: Path, corpus: Path, built: list
+) -> None:
+    """A page elsewhere that rebinds its DNS name to 127.0.0.1 sends its own Host: refused."""
+    with serving(tmp_path, corpus) as url:
+        rebound = httpx.get(url + "api/source", params={"path": "app.py"},
+                            headers={"Host": "attacker.example:8080"})
+        local = httpx.get(url + "api/source", params={"path": "app.py"},
+                          headers={"Host": "localhost:8080"})
+    assert rebound.status_code == 403 and "save" not in rebound.text
+    assert local.status_code == 200
+
+
+def test_mcp_over_http_reads_a_cited_source_and_packs(
+    tmp_path: Path, corpus: Path, built: list
+) -> None:
+    import anyio
+    from mcp import Client
+
+    async def call(url: str) -> tuple[str, str, str]:
+        async with Client(url + "mcp") as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            read = await client.call_tool("read", {"path": "app.py", "start_line": 3,
+                                                   "end_line": 4})
+            refused = await client.call_tool("read", {"path": "../outside/secret.txt"})
+            packed = await client.call_tool("pack", {})
+        assert {"pack", "ask", "read", "summarize"} <= tools
+        assert refused.is_error
+        return _text(read), _text(refused), _text(packed)
+
+    with serving(tmp_path, corpus) as url:
+        read, refused, packed = anyio.run(call, url)
+    assert "def save(note):" in read and "sqlite3.connect" in read and "import" not in read
+    assert SECRET not in refused
+    assert "app.py" in packed and "def save(note):" in packed
+
+
+def _text(result: object) -> str:
+    return "\n".join(getattr(part, "text", "") for part in getattr(result, "content", []))
+
+
+def test_longread_serve_answers_until_ctrl_c(tmp_path: Path, corpus: Path) -> None:
+    """The real command in a subprocess (the scripted backend registered before the CLI runs)."""
+    tests = Path(__file__).resolve().parents[1]
+    boot = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import fakes; "
+            "from longread.engine.backend import BACKENDS; from longread.analysis.cli import main; "
+            f"BACKENDS['scripted'] = lambda **o: fakes.ScriptedBackend(lambda s: {REPLY!r}); "
+            "main()")
+    process = subprocess.Popen(
+        [sys.executable, "-c", boot, str(tests), "--cache-dir", str(tmp_path / "cache"), "serve",
+         str(corpus), "--port", "0", "--backend", "scripted"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)", line)
+        assert match, line
+        answer = _retry_post(match.group(1) + "api/ask", {"question": "Where?"})
+        assert answer["answers"][0]["answer"] == REPLY
+    finally:
+        process.send_signal(2)
+        code = process.wait(20)
+    assert code in (0, 130)
+
+
+def _retry_post(url: str, body: dict) -> dict:
+    """The line is printed just before uvicorn starts accepting: retry a refused connection."""
+    for _ in range(100):
+        try:
+            return httpx.post(url, json=body, timeout=30).json()
+        except httpx.ConnectError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing answered at {url}")
