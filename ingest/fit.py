@@ -346,6 +346,7 @@ def rank_by_query(
     outlines: OutlineProvider | None = None,
     *,
     priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
+    last: frozenset[str] | None = None,
 ) -> Mapping[str, float]:
     """Relevance per path (lexical and symbol-graph rank, or `priority`'s), computed only when not
     all fits; every code document carries its outline first (definitions and references)."""
@@ -353,7 +354,9 @@ def rank_by_query(
 
     provider = outlines or default_outlines
     attached = [with_outline(d, provider) for d in docs]
-    return priority(attached) if priority is not None else rank_documents(attached, query)
+    if priority is not None:
+        return priority(attached)
+    return rank_documents(attached, query, last=last)
 
 
 def with_outline(document: Document, outlines: OutlineProvider) -> Document:

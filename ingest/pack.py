@@ -158,11 +158,11 @@ def build_pack(
             redactions=redactions,
         )
     context = Fitter(docs, fmt, counter, token_cache, outlines, plan, skipped=skipped, query=query)
+    last = cache(lambda: held_back(docs, query))
     rank = cache(
         lambda: scores if scores is not None
-        else rank_by_query(docs, query, outlines, priority=priority)
+        else rank_by_query(docs, query, outlines, priority=priority, last=last())
     )
-    last = cache(lambda: held_back(docs, query))
     shrink = 0
     for _ in range(_REFITS):
         fitted = context.fit(budget - shrink, rank, last)
