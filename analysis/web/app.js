@@ -243,7 +243,9 @@ async function loadMap() {
   const map = $("treemap");
   map.textContent = "";
   if (packed.length) {
-    const rects = squarify(packed.map((d) => Math.max(d.tokens, 1)), 0, 0,
+    // A path-only document costs a line of the tree: give it a sliver that can still be seen.
+    const least = Math.max(manifest.tokens / 400, 1);
+    const rects = squarify(packed.map((d) => Math.max(d.tokens, least)), 0, 0,
                            map.clientWidth, map.clientHeight);
     packed.forEach((doc, i) => {
       const [left, top, width, height] = rects[i];

@@ -1,0 +1,152 @@
+"""The page of `longread serve` in a real headless Chromium (Debian's chromium + chromium-driver,
+driven by selenium through /usr/bin/chromedriver, never a downloaded driver): ask, click the
+citation, see the cited lines highlighted; the token map has one rectangle per packed document.
+
+In CI (CI=true) a missing browser FAILS the test; elsewhere it skips and says what to install.
+`python tests/analysis/test_web_browser.py docs/` retakes the README's screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import register_scripted  # noqa: E402
+from test_web import APP, REPLY, make_corpus, scripted_reply, serving  # noqa: E402
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+INSTALL = "apt-get install -y chromium chromium-driver (and pip install selenium)"
+WAIT_S = 30
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the browser test must run in CI: {reason}; {INSTALL}")
+    pytest.skip(f"{reason}: {INSTALL}")
+
+
+@contextmanager
+def chromium(width: int = 1400, height: int = 900) -> Iterator[Any]:
+    """Headless Chromium through the system chromedriver (selenium never fetches a driver)."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _unavailable("selenium is not installed")
+    browser = shutil.which("chromium")
+    if browser is None or not CHROMEDRIVER.exists():
+        _unavailable("chromium or /usr/bin/chromedriver is not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(browser)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, condition: Any) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_S).until(condition)
+
+
+def ask_and_follow(driver: Any, url: str, question: str, citation: str) -> list[Any]:
+    """Ask on the page, click `citation` in the answer; the highlighted source lines."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    driver.find_element(By.ID, "question").send_keys(question)
+    driver.find_element(By.ID, "ask").click()
+    link = _wait(driver, lambda d: next(
+        (a for a in d.find_elements(By.CSS_SELECTOR, ".answer a.cite") if a.text == citation),
+        False))
+    link.click()
+    return list(_wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#source-lines .hl")))
+
+
+def map_rectangles(driver: Any, count: int) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(_wait(driver, lambda d: (lambda r: len(r) == count and r)(
+        d.find_elements(By.CSS_SELECTOR, "#treemap .tm-rect"))))
+
+
+@pytest.fixture(autouse=True)
+def offline_selenium(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Selenium Manager may not reach the network for a browser or a driver."""
+    monkeypatch.setenv("SE_OFFLINE", "true")
+
+
+@pytest.fixture
+def driver() -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser
+
+
+def test_a_citation_opens_its_lines_and_the_map_shows_the_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    register_scripted(monkeypatch, scripted_reply)
+    corpus = make_corpus(tmp_path)
+    with serving(tmp_path, corpus) as url:
+        highlighted = ask_and_follow(driver, url, "Where are notes saved?", "app.py:3-4")
+        assert [row.get_attribute("data-line") for row in highlighted] == ["3", "4"]
+        assert [row.get_attribute("textContent") for row in highlighted] == [
+            f"{n}{line}" for n, line in enumerate(APP.split("\n")[2:4], 3)]  # number, line
+        assert driver.find_element(By.ID, "source-title").text == "app.py:3-4"
+        text = driver.find_element(By.CSS_SELECTOR, ".answer .text").text
+        assert text == REPLY.replace("`", "")  # citations are links, `save` is code
+        assert driver.find_element(By.CSS_SELECTOR, ".answer .text code").text == "save"
+        flagged = driver.find_element(By.CSS_SELECTOR, ".answer .cite-bad")
+        assert flagged.text == "gone.py:1" and "unknown-path" in flagged.get_attribute("title")
+        manifest = httpx.get(url + "api/pack").json()
+        packed = [d["path"] for d in manifest["documents"] if d["fidelity"] != "skipped"]
+        rectangles = map_rectangles(driver, len(packed))
+        assert sorted(r.get_attribute("data-path") for r in rectangles) == sorted(packed)
+        assert all(r.size["width"] > 0 and r.size["height"] > 0 for r in rectangles)
+        skipped = driver.find_element(By.ID, "skipped-title").get_attribute("textContent")
+        assert skipped == "Skipped (3)"  # the binary, the .env file, the symlink out
+
+
+def screenshots(out: Path) -> None:
+    """The README's pictures: an answer (from a scripted backend) over examples/notes-app with
+    its citation open, and the token map of longread's own ingest/ and engine/ under a budget."""
+    import tempfile
+
+    from fakes import ScriptedBackend
+
+    from longread.engine.backend import BACKENDS
+
+    reply = ("Notes live in one SQLite file: `NoteStore` opens it and creates the tables "
+             "(`notes/store.py:11-22`); search ranks them in `notes/search.py:1`.")
+    BACKENDS["scripted"] = lambda **_: ScriptedBackend(lambda _system: reply)
+    repo = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as tmp, chromium(1280, 860) as driver:
+        with serving(Path(tmp), repo / "examples" / "notes-app") as url:
+            ask_and_follow(driver, url, "Where are the notes stored?", "notes/store.py:11-22")
+            driver.save_screenshot(str(out / "serve-answer.png"))
+        with serving(Path(tmp), repo / "ingest", budget=15_000) as url:
+            driver.get(url)
+            _wait(driver, lambda d: d.find_elements("css selector", "#treemap .tm-rect"))
+            driver.find_element("id", "map-panel").screenshot(str(out / "serve-token-map.png"))
+
+
+if __name__ == "__main__":
+    screenshots(Path(sys.argv[1]))
