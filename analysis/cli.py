@@ -53,9 +53,18 @@ class _Group(click.Group):
     Ctrl-C exits 130; a closed pipe (`longread pack | head`) exits 141 (SIGPIPE's code) silently.
     """
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except LongreadError as exc:
             click.echo(f"longread: error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -70,6 +79,21 @@ class _Group(click.Group):
             _silence_stdout()
             click.echo(f"longread: error: cannot write to stdout: {exc.strerror}", err=True)
             sys.exit(2)
+
+
+class _UsageLine(click.UsageError):
+    """click's usage errors (bad flag, bad value, unknown command) as one line like every other
+    error, naming where the help is; exit 2."""
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx else ""
+        click.echo(f"longread: error: {self.message}{where}", err=True)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, _UsageLine | click.exceptions.NoArgsIsHelpError):  # bare `longread`: help
+        return exc
+    return _UsageLine(exc.format_message(), exc.ctx)
 
 
 def _remember_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -574,7 +598,7 @@ def plan_command(ctx: click.Context, model: str, gpus: str, kv_cache_dtype: str,
 
 
 @cli.command("mcp", short_help="Serve a corpus to agents over MCP (stdio).")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @corpus_options
 @engine_options
 @click.pass_context

@@ -50,7 +50,8 @@ def test_the_command_list_is_whole_sentences(tmp_path):
     assert "[default: $XDG_CACHE_HOME/longread, else ~/.cache/longread]" in " ".join(
         result.output.split())
     commands = result.output.split("Commands:")[1].strip().splitlines()
-    assert len(commands) == 7
+    assert {"ask", "cache", "models", "pack", "plan", "review", "summarize"} <= {
+        line.split()[0] for line in commands}
     assert all(line.rstrip().endswith(".") and not line.rstrip().endswith("...")
                for line in commands), commands
 

@@ -315,3 +315,21 @@ def test_ctrl_c_while_the_commands_are_built_is_130_without_a_traceback(tmp_path
                           text=True, timeout=60)
     assert done.returncode == 130
     assert done.stderr == "longread: interrupted\n" and done.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["pack", "CORPUS", "--budget", "abc"],
+     "Invalid value for '--budget': 'abc' is not a valid integer. (see 'cli pack --help')"),
+    (["pakc"], "No such command 'pakc'. Did you mean 'pack'? (see 'cli --help')"),
+    (["--cache-dir", "FILE", "cache", "path"],
+     "Invalid value for '--cache-dir': Directory 'FILE' is a file. (see 'cli --help')"),
+    (["ask", "CORPUS"], "give at least one PATH before the question (see 'cli ask --help')"),
+])
+def test_click_usage_errors_are_one_line_too(corpus, tmp_path, args, message):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    names = {"CORPUS": str(corpus), "FILE": str(a_file)}
+    result = invoke(tmp_path, *[names.get(arg, arg) for arg in args])
+    expected = message.replace("FILE", str(a_file))
+    assert result.exit_code == 2
+    assert result.stderr == f"longread: error: {expected}\n"
