@@ -280,3 +280,26 @@ def test_a_warm_run_takes_every_count_from_the_ingest_cache(tmp_path):
         warm = build_pack(documents, [], counter=warm_counter, token_cache=cache)
     assert cold_counter.texts > 0 and warm_counter.texts == 0
     assert warm.text == cold.text and warm.tokens == cold.tokens == recount(cold)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.integers(2, 12),
+    st.integers(600, 6000),
+    st.sampled_from(["xml", "markdown", "plain"]),
+    st.booleans(),
+)
+def test_budget_invariants_with_a_query_that_focuses_large_files(
+    seed, files, budget, fmt, line_numbers
+):
+    """A query ranks and cuts large files to the regions it names: still never over, counted
+    exactly, and every numbered line a block shows is its source's line."""
+    documents = make_corpus(seed, files, 400)
+    pack = build_pack(documents, [], counter=COUNTER, budget=budget, fmt=fmt,
+                      line_numbers=line_numbers, outlines=outline_of, query="parse render token")
+    assert pack.tokens == recount(pack) == pack.manifest.tokens <= budget
+    assert_traceable(pack, {d.path: d for d in documents}, line_numbers=line_numbers)
+    for entry in pack.manifest.documents:
+        if entry.part is not None and entry.part.rest is not None:
+            assert all(1 <= low <= high for low, high in entry.part.ranges)
