@@ -46,6 +46,7 @@ INSTRUCTIONS = (
 # Every tool only reads the corpus (caches aside) and reaches nothing outside it.
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 LISTED_PATHS = 100  # manifest entries named in the pack summary before "and N more"
+READ_LINES = 500  # lines `read` gives when no end_line is asked for
 PROGRESS_EVERY_S = 1.0  # at most one progress notification a second within a stage
 
 
@@ -62,7 +63,8 @@ class CorpusTools:
     def pack(self, budget: int | None = None, query: str | None = None, *,
              progress: Progress = no_progress) -> str:
         """The corpus as one context pack (cl100k tokens), lines numbered so `path:N` can be
-        cited; with a budget, documents are ranked by the query and fitted."""
+        cited; with a budget, documents are ranked by the query and fitted (without one, the
+        whole corpus goes in)."""
         budget = self.budget if budget is None else budget
         packed = api.pack(self.roots, budget=budget, query=query, line_numbers=True,
                           include=self.include, exclude=self.exclude, settings=self.settings,
@@ -80,7 +82,10 @@ class CorpusTools:
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
              page: int | None = None) -> str:
-        """Lines of one corpus document (a PDF: one page), numbered; paths as cited."""
+        """Lines of one corpus document (a PDF: one page), numbered; paths as cited. Without
+        an end_line, at most 500 lines: the first line of the reply says how many there are."""
+        if end_line is None:
+            end_line = (start_line or 1) + READ_LINES - 1
         source = api.read_source(self.roots, path, start_line, end_line, page,
                                  include=self.include, exclude=self.exclude,
                                  settings=self.settings)

@@ -221,6 +221,29 @@ def test_summarize_gives_the_summary_and_its_coverage(
     assert "| `README.md` | not cited |" in replies[0]
 
 
+def test_read_without_an_end_gives_at_most_500_lines_and_says_so(
+    tmp_path: Path, corpus: Path
+) -> None:
+    (corpus / "long.txt").write_text("".join(f"line {n}\n" for n in range(1, 1201)))
+    replies: list[str] = []
+
+    async def session(client: Client) -> None:
+        replies.append(_text(await client.call_tool("read", {"path": "long.txt"})))
+        replies.append(_text(await client.call_tool("read", {"path": "long.txt",
+                                                              "start_line": 1000})))
+
+    _in_process(Settings(cache_dir=tmp_path / "cache"), corpus, session)
+    first, rest = replies[0].splitlines(), replies[1].splitlines()
+    assert first[0] == "long.txt: lines 1-500 of 1200" and first[-1] == "500\tline 500"
+    assert rest[0] == "long.txt: lines 1000-1200 of 1200" and len(rest) == 202
+
+
+def test_mcp_on_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["mcp", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_mcp_command_is_in_the_cli() -> None:
     result = CliRunner().invoke(cli, ["mcp", "--help"])
     assert result.exit_code == 0 and "read (follow a citation)" in result.output
