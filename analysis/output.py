@@ -148,7 +148,14 @@ def _replace(temp: Path, target: Path) -> None:
 
 
 def _umask() -> int:
-    current = os.umask(0)
+    """The process umask, read without changing it where Linux says it (threads may be running)."""
+    try:
+        for line in Path("/proc/self/status").read_text().split("\n"):
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
     os.umask(current)
     return current
 

@@ -333,3 +333,18 @@ def test_click_usage_errors_are_one_line_too(corpus, tmp_path, args, message):
     expected = message.replace("FILE", str(a_file))
     assert result.exit_code == 2
     assert result.stderr == f"longread: error: {expected}\n"
+
+
+def test_an_atomic_output_keeps_the_modes_a_plain_write_would_give(corpus, tmp_path):
+    fresh, existing = tmp_path / "fresh.xml", tmp_path / "existing.xml"
+    existing.write_text("old")
+    existing.chmod(0o600)
+    previous = os.umask(0o027)
+    try:
+        for target in (fresh, existing):
+            assert invoke(tmp_path, "pack", str(corpus), "-o", str(target)).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert fresh.stat().st_mode & 0o777 == 0o640
+    assert existing.stat().st_mode & 0o777 == 0o600
+    assert existing.read_text().startswith("<note>")
