@@ -51,6 +51,7 @@ from longread.ingest.tokens import TokenCounter
 OutlineProvider = Callable[[Document], "Outline | None"]
 _HEAD_TRIES = 8  # documents tried for the head that fills the slack
 _FOCUS_TRIES = 8  # documents too large for the budget tried for their relevant regions
+_FOCUS_SHARE = 2  # a focused document's regions beyond its best take at most this part of the rest
 _OUTLINE_SHARE = 4  # a focused document's outline may take this part of what is left, or more
 _CHARS_PER_TOKEN = 8  # twice what code averages: an outline longer than this per token left is out
 
@@ -225,8 +226,9 @@ class Fitter:
             return None
         self.focus_tries += 1
         kept: list[tuple[int, int]] = []
-        for region in regions:
-            if self._focus_cost(path, _merged([*kept, region]), []) <= remaining:
+        for region in regions:  # the best region if it fits; more while half is left for others
+            allowance = remaining // _FOCUS_SHARE if kept else remaining
+            if self._focus_cost(path, _merged([*kept, region]), []) <= allowance:
                 kept = _merged([*kept, region])
         if not kept:
             return None
