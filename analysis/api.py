@@ -303,7 +303,7 @@ def _citable(path: str) -> str:
     """`path` as a corpus id, refused early when it could only point outside the corpus."""
     cleaned = path.strip().removeprefix("./")
     parts = PurePosixPath(cleaned).parts
-    if not cleaned or cleaned.startswith(("/", "\\", "~")) or (cleaned[1:2] == ":"):
+    if not cleaned or cleaned.startswith(("/", "\\", "~")):
         raise NotInCorpus(f"{path!r} is not a path inside the corpus (give it relative, as cited)")
     if ".." in parts or "\\" in cleaned:
         raise NotInCorpus(f"{path!r} is not a document of the corpus ('..' and '\\' are refused)")

@@ -117,6 +117,17 @@ def test_ask_without_a_backend_opens_and_closes_one(
     assert len(built) == 1 and built[0].closed
 
 
+def test_warm_backend_lends_one_backend_until_closed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[FakeBackend] = register_fake(monkeypatch)
+    warm = api.WarmBackend(settings)
+    seen = [warm.run(lambda backend: backend) for _ in range(2)]
+    assert seen == [built[0], built[0]] and not hasattr(built[0], "closed")
+    warm.close()
+    assert built[0].closed and warm.run(lambda backend: backend) is built[1]
+
+
 def test_pack_takes_one_path_or_several(corpus: Path, settings: Settings) -> None:
     one = api.pack(corpus, settings=settings)
     several = api.pack([corpus / "app", corpus / "conf.py"], settings=settings)
