@@ -268,9 +268,10 @@ def test_longread_serve_answers_until_ctrl_c(tmp_path: Path, corpus: Path) -> No
         stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
-        line = process.stderr.readline()
-        match = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)", line)
-        assert match, line
+        lines = iter(process.stderr.readline, "")
+        match = next(filter(None, (re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)",
+                                             line) for line in lines)), None)
+        assert match, "longread serve printed no address"
         answer = _retry_post(match.group(1) + "api/ask", {"question": "Where?"})
         assert answer["answers"][0]["answer"] == REPLY
     finally:
