@@ -119,6 +119,20 @@ def test_source_gives_the_cited_lines_and_pack_the_manifest(
     assert manifest["digest"] and manifest["tokens"] > 0
 
 
+def test_a_pdf_citation_opens_its_page(tmp_path: Path, built: list) -> None:
+    from pdfs import pdf_bytes
+
+    docs = tmp_path / "docs"
+    write_files(docs, {"report.pdf": pdf_bytes(["Page one intro.", "Budget: 42 units."])})
+    with serving(tmp_path, docs) as url:
+        page = httpx.get(url + "api/source", params={"path": "report.pdf", "page": 2})
+        no_page = httpx.get(url + "api/source", params={"path": "report.pdf", "page": 3})
+    assert page.status_code == 200, page.text
+    assert (page.json()["page"], page.json()["pages"]) == (2, 2)
+    assert "Budget: 42 units." in "\n".join(page.json()["lines"])
+    assert no_page.status_code == 400
+
+
 def test_progress_and_the_result_stream_as_server_sent_events(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:

@@ -123,6 +123,11 @@ def test_a_citation_opens_its_lines_and_the_map_shows_the_pack(
         assert all(r.size["width"] > 0 and r.size["height"] > 0 for r in rectangles)
         skipped = driver.find_element(By.ID, "skipped-title").get_attribute("textContent")
         assert skipped == "Skipped (3)"  # the binary, the .env file, the symlink out
+        driver.find_element(By.ID, "summarize").click()
+        rows = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.coverage tr"))
+        covered = {row.find_elements(By.TAG_NAME, "td")[0].text: row.text for row in rows[1:]}
+        assert sorted(covered) == sorted(d["path"] for d in manifest["documents"])
+        assert "cited" in covered["app.py"] and "skipped" in covered["logo.png"]
 
 
 def screenshots(out: Path) -> None:
