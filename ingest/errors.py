@@ -2,16 +2,19 @@
 
     LongreadError (exit 1)
     ├── UsageError (exit 2)          bad flags, bad config
+    │   └── OutputError              defined in longread.analysis.output: an output file or stdout
+    │                                cannot be written (missing folder, full disk)
     ├── IngestError (exit 3)         the corpus cannot be read as a whole: a path that does not
     │                                exist, no file left to pack
     ├── EngineError (exit 4)         defined in longread.engine.errors
     │   ├── BackendUnavailable       server unreachable, vLLM not installed, model missing
     │   ├── PromptTooLong            the corpus cannot fit and cannot be sharded
     │   └── ReviewFailed             defined in longread.analysis: no valid findings after a retry
-    ├── CacheError (exit 5)          a cache database cannot be opened or repaired
+    ├── CacheError (exit 5)          a cache folder or database cannot be used, written or repaired
     └── FindingsFailed (exit 10)     defined in longread.analysis: review --fail-on tripped
 
-One broken file is never an error: it is skipped and named in the manifest.
+One broken file is never an error: it is skipped and named in the manifest. Outside the tree, the
+CLI exits 130 on Ctrl-C and 141 on a closed stdout pipe, each without a traceback.
 """
 
 from __future__ import annotations
