@@ -18,8 +18,10 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
 from fakes import ScriptedBackend, register_scripted  # noqa: E402
+from faultserver import FaultServer, Reply  # noqa: E402
 from pdfs import pdf_bytes  # noqa: E402
 from trees import write_files  # noqa: E402
 
@@ -53,11 +55,12 @@ def _text(result: CallToolResult) -> str:
     return "".join(getattr(block, "text", "") for block in result.content)
 
 
-def _over_stdio(tmp_path: Path, corpus: Path,
-                session: Callable[[Client], Awaitable[None]]) -> None:
+def _over_stdio(tmp_path: Path, corpus: Path, session: Callable[[Client], Awaitable[None]],
+                *flags: str) -> None:
     """Spawn `longread mcp CORPUS` as an MCP client would, and run `session` against it."""
     params = StdioServerParameters(
-        command=str(LONGREAD), args=["--cache-dir", str(tmp_path / "cache"), "mcp", str(corpus)],
+        command=str(LONGREAD),
+        args=["--cache-dir", str(tmp_path / "cache"), "mcp", str(corpus), *flags],
         cwd=str(tmp_path),
     )
 
@@ -87,6 +90,40 @@ def test_stdio_pack_then_read_follows_a_citation(tmp_path: Path, corpus: Path) -
     assert _text(seen["read"]).splitlines()[1:] == ["4\tclass NoteStore:",
                                                     "5\t    def add(self, text):"]
     assert "page 2 of 2" in seen["page"] and "Install with pip" in seen["page"]
+
+
+def _served_model(server: FaultServer) -> None:
+    """An OpenAI-compatible server faked at the wire: a window, token counts, one answer."""
+    answer = ('`NoteStore.add` strips the text (`app/store.py:6` "return text.strip()"); '
+              "see also `app/store.py:99`.")
+    server.script("GET", "/v1/models",
+                  Reply(200, {"object": "list", "data": [{"id": "m", "max_model_len": 8192}]}))
+    server.script("POST", "/tokenize", lambda body: Reply(200, {"count": 100}))
+    server.script("POST", "/v1/chat/completions", Reply(200, {
+        "choices": [{"message": {"content": answer}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20},
+    }))
+
+
+def test_stdio_ask_then_read_the_cited_lines(tmp_path: Path, corpus: Path) -> None:
+    replies: list[str] = []
+
+    async def session(client: Client) -> None:
+        replies.append(_text(await client.call_tool("ask", {"question": "What does add do?"})))
+        cited = re.search(r"^- (\S+):(\d+): ok$", replies[0], re.M)
+        assert cited, replies[0]
+        replies.append(_text(await client.call_tool("read", {
+            "path": cited[1], "start_line": int(cited[2]), "end_line": int(cited[2])})))
+
+    with FaultServer() as server:
+        _served_model(server)
+        _over_stdio(tmp_path, corpus, session, "--backend", "openai", "--base-url", server.url,
+                    "--model", "m")
+        asked = server.requests_to("/v1/chat/completions")
+    assert replies[0].startswith("`NoteStore.add` strips the text")
+    assert "- app/store.py:99: out-of-range" in replies[0]
+    assert replies[1].endswith("6\t        return text.strip()\n") and len(asked) == 1
+    assert "class NoteStore" in json.dumps(asked[0].body)
 
 
 def test_stdio_read_outside_the_corpus_gets_nothing_of_it(tmp_path: Path, corpus: Path) -> None:
