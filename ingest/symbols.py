@@ -12,6 +12,7 @@ import hashlib
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from longread.ingest.cache import IngestCache
 from longread.ingest.document import Document, Outline
@@ -77,8 +78,11 @@ def extract_all(items: Sequence[tuple[str, str]]) -> list[Outline]:
         return _extract_batch(items)
     batches = _balanced(items, WORKERS * _BATCHES_PER_WORKER)
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
-        results = list(pool.map(_extract_batch, [[items[i] for i in b] for b in batches]))
+    try:
+        with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
+            results = list(pool.map(_extract_batch, [[items[i] for i in b] for b in batches]))
+    except (BrokenProcessPool, OSError):  # no worker could start or one died: do it here
+        return _extract_batch(items)
     ordered: list[Outline | None] = [None] * len(items)
     for batch, outlines in zip(batches, results, strict=True):
         for index, outline in zip(batch, outlines, strict=True):

@@ -66,3 +66,17 @@ def test_no_outline_is_made_when_everything_fits() -> None:
     pack = build_pack(sources(4), counter=TiktokenCounter(), budget=10_000, outlines=refuse,
                       query="f1")
     assert {entry.fidelity for entry in pack.manifest.documents} == {"full"}
+
+
+def test_workers_that_cannot_start_fall_back_to_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class NoPool:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise OSError("no semaphores here")
+
+    items = [(d.text, "python") for d in sources(3)]
+    serial = extract_all(items)
+    monkeypatch.setattr(symbols, "PARALLEL_CHARS", 0)
+    monkeypatch.setattr(symbols, "ProcessPoolExecutor", NoPool)
+    assert extract_all(items) == serial
