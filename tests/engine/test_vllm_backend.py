@@ -195,3 +195,38 @@ def test_the_measured_prefill_rate_is_kept_per_dtype_for_the_next_estimate(tmp_p
     assert PrefillRates(tmp_path, "float32").rate == 80.0
     (tmp_path / RATES_FILE).write_text("not json")
     assert PrefillRates(tmp_path, "float32").rate == 0.0
+
+
+def test_dtype_is_part_of_the_answer_cache_identity_through_the_cli(
+    tmp_path: Path, default_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from longread.analysis.cli import cli
+    from longread.engine.backend import BACKENDS
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fakes import FakeBackend
+
+    started: list[dict[str, Any]] = []
+
+    def engine(**options: Any) -> FakeBackend:
+        started.append(options)
+        return FakeBackend()
+
+    monkeypatch.setitem(BACKENDS, "vllm", engine)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "models").symlink_to(default_model_dir.parent)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.md").write_text("The zebra lives in the notes.\n")
+
+    def ask(*flags: str) -> bool:
+        result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask",
+                                          str(corpus), "Where is the zebra?", "--json", *flags])
+        assert result.exit_code == 0, result.output
+        return bool(json.loads(result.output)["answers"][0]["from_cache"])
+
+    assert not ask("--dtype", "float32") and ask("--dtype", "float32")
+    assert not ask("--dtype", "bfloat16")  # another dtype answers anew
+    assert [options["dtype"] for options in started] == ["float32", "bfloat16"]
