@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 
 try:  # Ctrl-C while Python is still importing is one line and 130 too, not a traceback
-    import errno
     import json
-    import os
     import signal
     from collections.abc import Callable
     from datetime import datetime
@@ -16,12 +14,20 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
 
     import click
 
-    from longread.analysis.config import Settings, load_settings
+    from longread.analysis.cli_base import (
+        Group,
+        SettingOption,
+        confirm,
+        human_size,
+        interrupted,
+        setting_default,
+        settings_from,
+        verbose_option,
+    )
     from longread.analysis.findings import FAIL_ON
     from longread.analysis.progress import progress_bar
     from longread.analysis.report_formats import FORMATS
     from longread.ingest.document import skip_summary
-    from longread.ingest.errors import LongreadError
     from longread.ingest.render import FORMATS as PACK_FORMATS
 except KeyboardInterrupt:
     sys.stderr.write("longread: interrupted\n")
@@ -47,111 +53,7 @@ _SIGINT_BEFORE = _swap_sigint(_interrupted_while_loading)  # restored at the end
 # for what they use (SQLAlchemy, tokenizers, the engine) — see benchmarks/bench_ask.py.
 
 
-class _Group(click.Group):
-    """Turns every LongreadError into one line on stderr and its exit code; never a traceback.
-
-    Ctrl-C exits 130; a closed pipe (`longread pack | head`) exits 141 (SIGPIPE's code) silently.
-    """
-
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise _one_line(exc) from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _one_line(exc) from None
-        except LongreadError as exc:
-            click.echo(f"longread: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            _interrupted()
-        except BrokenPipeError:
-            _silence_stdout()
-            sys.exit(141)
-        except OSError as exc:  # stdout on a full or failing device (`> /dev/full`)
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
-                raise
-            _silence_stdout()
-            click.echo(f"longread: error: cannot write to stdout: {exc.strerror}", err=True)
-            sys.exit(2)
-
-
-class _UsageLine(click.UsageError):
-    """click's usage errors (bad flag, bad value, unknown command) as one line like every other
-    error, naming where the help is; exit 2."""
-
-    def show(self, file: Any = None) -> None:
-        where = f" (see '{self.ctx.command_path} --help')" if self.ctx else ""
-        click.echo(f"longread: error: {self.message}{where}", err=True)
-
-
-def _one_line(exc: click.UsageError) -> click.UsageError:
-    if isinstance(exc, _UsageLine | click.exceptions.NoArgsIsHelpError):  # bare `longread`: help
-        return exc
-    return _UsageLine(exc.format_message(), exc.ctx)
-
-
-def _remember_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.meta["longread.verbose"] = True
-
-
-def verbose_option() -> click.Option:
-    """-v/--verbose, accepted before and after the subcommand (`longread -v pack`, `pack -v`)."""
-    return click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
-                        callback=_remember_verbose, help="Log what happens to stderr.")
-
-
-class _Command(click.Command):
-    """Every subcommand: takes -v too, and sets up logging once its own flags are parsed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.params.append(verbose_option())
-
-    def invoke(self, ctx: click.Context) -> Any:
-        from longread.analysis.logs import setup_logging
-
-        verbose = bool(ctx.meta.get("longread.verbose"))
-        ctx.call_on_close(setup_logging(settings_from(ctx).cache_dir, verbose=verbose))
-        return super().invoke(ctx)
-
-
-_Group.command_class = _Command
-_Group.group_class = type
-
-
-def _interrupted() -> None:
-    sys.stderr.write("longread: interrupted\n")
-    sys.exit(130)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so Python's flush at exit does not complain about the pipe."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (click's test runner)
-        pass
-
-
-class SettingOption(click.Option):
-    """A flag whose help shows its setting's default (`[default: vllm]`) while its value stays
-    None when not given, so LONGREAD_* and the config file still come before the default."""
-
-    def get_help_extra(self, ctx: click.Context) -> Any:
-        extra = super().get_help_extra(ctx)
-        if isinstance(self.show_default, str):
-            extra["default"] = self.show_default
-        return extra
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]},
              params=[verbose_option()])
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Cache folder [LONGREAD_CACHE_DIR].", cls=SettingOption,
@@ -163,25 +65,11 @@ def cli(ctx: click.Context, cache_dir: str | None) -> None:
     ctx.obj = {"cache_dir": cache_dir}
 
 
-def settings_from(ctx: click.Context, **flags: Any) -> Settings:
-    """Settings for one command: its own flags over the group's, environment, file, defaults."""
-    merged = {**(ctx.obj or {}), **flags}
-    return load_settings(merged, warn=lambda message: _warn_once(ctx, message))
-
-
 def _report_skips(manifest: Any, hint: str) -> None:
     """One stderr line per run: how many files were left out, by reason ("skipped 3: 3 binary")."""
     reasons = [entry.reason or "" for entry in manifest.documents if entry.fidelity == "skipped"]
     if reasons:
         click.echo(f"longread: {skip_summary(reasons)} — see {hint}", err=True)
-
-
-def _warn_once(ctx: click.Context, message: str) -> None:
-    """One stderr line per run, however often the settings are resolved."""
-    seen = ctx.meta.setdefault("longread.warned", set())
-    if message not in seen:
-        seen.add(message)
-        click.echo(f"longread: warning: {message}", err=True)
 
 
 CORPUS_OPTIONS = (
@@ -199,15 +87,6 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
         command = option(command)
     return command
 
-
-def setting_default(name: str) -> dict[str, Any]:
-    """click.option keywords showing Settings' default for `name` in --help."""
-    value = getattr(Settings(), name)
-    shown = value if value not in ("", None) else SETTING_DEFAULT_NOTES[name]
-    return {"cls": SettingOption, "show_default": str(shown)}
-
-
-SETTING_DEFAULT_NOTES = {"model": "the embedded smollm2, or the server's only model"}
 
 ENGINE_OPTIONS = (
     click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].",
@@ -479,24 +358,6 @@ def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"size:    {human_size(ingest['bytes'])}")
 
 
-def confirm(question: str) -> None:
-    """Ask on stderr; anything but y/yes stops with exit 1. Unlike click.confirm, Ctrl-C at the
-    prompt stays an interrupt (130)."""
-    click.echo(f"{question} [y/N]: ", nl=False, err=True)
-    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-        click.echo("longread: nothing deleted", err=True)
-        sys.exit(1)
-
-
-def human_size(size: float) -> str:
-    """1234567 -> '1.2 MB' (decimal units, as `du --si` and file managers show them)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
 @cache_group.command("clear")
 @click.option("--ingest", "which", flag_value="ingest",
               help="Clear the ingest cache instead (the next run re-reads every file).")
@@ -645,7 +506,7 @@ def main() -> None:
     try:
         cli(prog_name="longread")
     except KeyboardInterrupt:
-        _interrupted()
+        interrupted()
 
 
 if _SIGINT_BEFORE is not None:
