@@ -216,7 +216,7 @@ def review(
         return _report(change, findings, coverage, engine.model, [], cached=True)
     progress("reviewing", 0, 1)
     completion, findings, coverage, warnings = _review_fresh(
-        settings, shown, engine, sampling, progress
+        settings, shown, engine, sampling, progress, use_cache=cache is not None
     )
     if cache is not None and completion is not None:
         cache.put(key, completion, kind="review", meta={"coverage": asdict(coverage)})
@@ -233,12 +233,14 @@ def _review_fresh(
     engine: ReviewEngine,
     sampling: SamplingSettings,
     progress: Progress,
+    *,
+    use_cache: bool,
 ) -> tuple[Completion | None, list[Finding], Coverage, list[str]]:
     backend = engine.open_backend()
     try:
         budget = _context_budget(backend, change.diff_text, sampling)
         with new_side(change) as folder:
-            pack = _context_pack(settings, change, folder, backend, budget, progress)
+            pack = _context_pack(settings, change, folder, backend, budget, progress, use_cache)
         pack_text = "" if pack is None else pack.text
         messages = review_messages(change.diff_text, pack_text)
         completion, findings, warnings = ask_for_findings(backend, messages, sampling)
@@ -267,8 +269,10 @@ def _context_pack(
     backend: Backend,
     budget: int,
     progress: Progress,
+    use_cache: bool,
 ) -> Pack | None:
-    """The new side packed by ingest within `budget`, in review's order; None without a tree."""
+    """The new side packed by ingest within `budget`, in review's order; None without a tree.
+    Without the answer cache (`--no-cache`) the ingest cache is left alone too."""
     if folder is None:
         return None
     return read_and_pack(
@@ -279,6 +283,7 @@ def _context_pack(
         line_numbers=True,
         progress=progress,
         priority=review_priority(change),
+        use_cache=use_cache,
     ).pack
 
 

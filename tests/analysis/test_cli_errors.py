@@ -236,6 +236,18 @@ def test_ask_no_cache_needs_no_writable_cache(corpus, tmp_path, read_only_dir, m
     assert os.listdir(read_only_dir) == []
 
 
+def test_review_no_cache_needs_no_writable_cache(change_repo, tmp_path, read_only_dir,
+                                                 scripted_model):
+    """Like ask: --no-cache leaves both caches alone, so a read-only cache folder is no error."""
+    args = ["review", "--repo", str(change_repo), "--backend", "scripted", "--base", "main",
+            "--format", "json", "--fail-on", "never"]
+    env = {"LONGREAD_CACHE_DIR": str(read_only_dir)}
+    one_error_line(invoke(tmp_path, *args, env=env), 5, "not writable")
+    result = invoke(tmp_path, *args, "--no-cache", env=env)
+    assert result.exit_code == 0, result.output
+    assert os.listdir(read_only_dir) == []
+
+
 def test_a_full_disk_under_the_cache_is_exit_5(corpus, tmp_path, tiny_disk):
     result = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"),
                     env={"LONGREAD_CACHE_DIR": str(tiny_disk)})
