@@ -20,8 +20,8 @@ from longread.ingest.budget import FULL, SKIPPED, TokenCache, count_texts, encod
 from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import IngestError
 from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_by_query
+from longread.ingest.machine_made import held_back
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.rank import held_back
 from longread.ingest.redact import Redaction
 from longread.ingest.render import BlockLayout, Part, check_format, render_block, render_tree
 from longread.ingest.tokens import TokenCounter

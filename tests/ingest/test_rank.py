@@ -6,9 +6,9 @@ import hashlib
 
 from longread.ingest.document import Document, Section
 from longread.ingest.languages import language_for
+from longread.ingest.machine_made import held_back
 from longread.ingest.outline import extract_outline
 from longread.ingest.rank import (
-    held_back,
     mentions,
     pagerank,
     prior,
