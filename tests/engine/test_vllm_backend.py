@@ -63,7 +63,10 @@ def test_flags_override_the_preset_and_empty_values_keep_it(tmp_path: Path) -> N
     assert engine_settings(spec, {}, avx2) == {
         "max_model_len": 8192, "dtype": "float32", "enforce_eager": True,
         "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
+        "enable_chunked_prefill": False, "max_num_batched_tokens": 8192,
     }
+    chunked = engine_settings(spec, {"max_num_batched_tokens": 2048}, avx2)
+    assert "enable_chunked_prefill" not in chunked  # a smaller batch needs chunked prefill
     chosen = engine_settings(spec, {"max_model_len": 4096, "dtype": "", "enforce_eager": False,
                                     "quantization": "", "tensor_parallel_size": 0}, avx2)
     assert chosen["max_model_len"] == 4096 and chosen["dtype"] == "float32"
