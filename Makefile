@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-QUESTION ?= How does the sample app store and look up notes? Cite files and lines.
+# A question the 135M embedded model can answer truly from examples/notes-app (its README says it).
+QUESTION ?= Where are the notes stored?
 
 .PHONY: setup demo test lint
 
@@ -26,3 +27,4 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check ingest engine analysis tests benchmarks
+	$(BIN)/mypy ingest engine analysis
