@@ -47,7 +47,9 @@ class ModelSpec:
     quantization: str = ""
     max_model_len_by_gpu: tuple[tuple[str, int], ...] = ()  # vLLM's published figures per GPU type
     preset: bool = False  # its architecture ships as data: engine/presets/<name>.json
-    repetition_penalty: float = 0.0  # sampling guard for small models (0: vLLM's default)
+    # Sampling guard for small models: penalises tokens the answer repeats (not the prompt's, so
+    # quoting the corpus stays free, unlike repetition_penalty); 0 is vLLM's default.
+    frequency_penalty: float = 0.0
     max_tokens: int = 0  # cap on an answer's length (0: the request's)
 
 
@@ -55,7 +57,7 @@ PRESETS: dict[str, ModelSpec] = {
     "smollm2": ModelSpec(
         name="smollm2", source=DEFAULT_DIRNAME, device="cpu", embedded=True, max_model_len=8192,
         enforce_eager=True, preset=True,  # dtype: the CPU's (vllm_backend.cpu_dtype)
-        repetition_penalty=1.15, max_tokens=384,  # a 135M model loops without them
+        frequency_penalty=0.3, max_tokens=384,  # a 135M model loops without them
     ),
     "llama-4-scout": ModelSpec(
         name="llama-4-scout", source="meta-llama/Llama-4-Scout-17B-16E-Instruct",
