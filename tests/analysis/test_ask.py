@@ -118,11 +118,14 @@ def _modules(root: Path, count: int, *, lines: int) -> Path:
 
 
 def _cite_past_what_was_shown(system: str) -> str:
-    """Cites, from what the prompt showed: a path-only file, a partly shown file at a line it
-    showed and at the first line it did not, and a wholly shown file."""
-    path_only = re.search(r"^(\S+\.py) \[path\]$", system, re.M)
-    sentences = [f"Listed only: `{path_only[1]}:1`."] if path_only else []
-    for path, part, body in _BLOCK.findall(system):
+    """Cites, from what the prompt showed: a path-only file (one of the modules with no block;
+    the tree may have folded it into its folder's line), a partly shown file at a line it showed
+    and at the first line it did not, and a wholly shown file."""
+    blocks = _BLOCK.findall(system)
+    with_block = {path for path, _, _ in blocks}
+    path_only = next(f"pkg/mod{i}.py" for i in range(6) if f"pkg/mod{i}.py" not in with_block)
+    sentences = [f"Listed only: `{path_only}:1`."]
+    for path, part, body in blocks:
         numbers = sorted({int(a or b) for a, b in _NUMBERED.findall(body)})
         if part:
             hidden = next(n for n in range(1, 10_000) if n not in numbers)
