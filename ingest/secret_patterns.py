@@ -151,7 +151,8 @@ class _Detectors:
 def _detectors() -> _Detectors:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    by_name = {cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()}
+    plugins: dict[str, Any] = get_mapping_from_secret_type_to_class()
+    by_name = {cls.__name__: cls for cls in plugins.values()}
     return _Detectors(
         regex_plugins=tuple((by_name[name](), gates) for name, gates in _DS_GATES.items()),
         keyword=by_name["KeywordDetector"](),
