@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from longread.analysis.config import Settings
 from longread.ingest.cache import IngestCache
@@ -24,6 +22,9 @@ from longread.ingest.progress import Progress, no_progress
 from longread.ingest.scrub import Scrubbed, scrub
 from longread.ingest.symbols import Symbols
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
+
+if TYPE_CHECKING:  # rich loads only to draw (not on a cache-hit `ask`)
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ def lazy_counter(spec: str | None) -> TokenCounter:
 
 def render_stats(manifest: Manifest, console: Console, *, top: int = 15) -> None:
     """The largest documents by tokens and the totals per fidelity, as tables on `console`."""
+    from rich.table import Table
+
     shown = [entry for entry in manifest.documents if entry.tokens > 0]
     largest = sorted(shown, key=lambda entry: (-entry.tokens, entry.path))[:top]
     table = Table(title=f"Largest {len(largest)} documents")

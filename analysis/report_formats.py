@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +30,8 @@ _GITHUB_COMMAND = {"error": "error", "warning": "warning", "note": "notice"}
 
 
 def tool_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~40 ms: only when reporting
+
     try:
         return version("longread")
     except PackageNotFoundError:

@@ -9,6 +9,8 @@ Over one ~6k-token corpus (a git repo of generated Python modules, made in a tem
 
     .venv/bin/python benchmarks/bench_ask.py [--json] [--hits 5]
     .venv/bin/python benchmarks/bench_ask.py --hits-only   # part 3 alone, on examples/notes-app
+    .venv/bin/python benchmarks/bench_ask.py --hits-only --reuse-cache DIR  # fill DIR once, then
+        # time hits only (no engine start on later runs: before/after comparisons on a shared box)
 
 Targets (issue 3): later questions >= 8x faster than the first; a cache hit < 0.5 s wall.
 Child processes run without PYTHONDONTWRITEBYTECODE so their imports come from .pyc, as a user's do.
@@ -124,9 +126,18 @@ def invocations(repo: Path, scratch: Path, models: Path) -> dict[str, float]:
     return {"one_invocation": one, "five_invocations": sum(separate), "ratio": sum(separate) / one}
 
 
-def cache_hits(repo: Path, scratch: Path, models: Path, repeats: int) -> dict[str, Any]:
-    """Part 3: the same `longread ask` again, answered from the cache (first run fills it)."""
-    cache = cache_dir(scratch, "hits", models)
+def cache_hits(
+    repo: Path, scratch: Path, models: Path, repeats: int, reuse: Path | None = None
+) -> dict[str, Any]:
+    """Part 3: the same `longread ask` again, answered from the cache (first run fills it; with
+    `reuse`, a cache dir kept between runs, only the first run ever fills it)."""
+    if reuse is None:
+        cache = cache_dir(scratch, "hits", models)
+    else:
+        cache = reuse
+        if not cache.exists():
+            cache.mkdir(parents=True)
+            (cache / "models").symlink_to(models)
     fill = longread(cache, str(repo), QUESTIONS[0])
     hits, loads = [], []
     for _ in range(repeats):
@@ -151,12 +162,16 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=5, help="Cache-hit runs to time.")
     parser.add_argument("--hits-only", action="store_true",
                         help="Only part 3, on examples/notes-app (the small corpus of issue 10).")
+    parser.add_argument("--reuse-cache", type=Path, metavar="DIR",
+                        help="With --hits-only: keep the answer cache in DIR across runs.")
     options = parser.parse_args()
     models = pulled_models()
     with tempfile.TemporaryDirectory(prefix="bench-ask-") as tmp:
         scratch = Path(tmp)
         if options.hits_only:
-            figures = {"cache_hit": cache_hits(NOTES_APP, scratch, models, options.hits)}
+            figures = {"cache_hit": cache_hits(
+                NOTES_APP, scratch, models, options.hits, options.reuse_cache
+            )}
             print(json.dumps(figures, indent=2))
             return
         repo = make_repo(scratch)

@@ -131,11 +131,11 @@ def is_pulled(models_dir: Path) -> bool:
 
 def ensure_default_model(models_dir: Path, progress: Progress = no_progress) -> Path:
     """The embedded model's directory, downloaded and converted once (safe across processes)."""
-    from filelock import FileLock
-
     target = default_model_path(models_dir)
     if is_pulled(models_dir):
         return target
+    from filelock import FileLock
+
     models_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(models_dir / f".{DEFAULT_DIRNAME}.lock")):
         if is_pulled(models_dir):

@@ -7,6 +7,7 @@ an `Extraction` with a one-line `skip_reason`; nothing here raises for a bad PDF
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import time
@@ -37,11 +38,8 @@ class _Pages:
 
 
 def pdfium_available() -> bool:
-    try:
-        import pypdfium2  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Installed, found without importing it (every run names the reader in its cache key)."""
+    return importlib.util.find_spec("pypdfium2") is not None
 
 
 def pdf_reader_version(reader: str | None = None) -> str:

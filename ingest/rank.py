@@ -15,8 +15,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 
-import numpy as np
-
 from longread.ingest.document import Document
 from longread.ingest.machine_made import GENERATED_NAME, held_back
 
@@ -303,7 +301,10 @@ def pagerank(
     nodes: Sequence[str], edges: Mapping[str, Mapping[str, float]], teleport: Mapping[str, float]
 ) -> dict[str, float]:
     """Personalised PageRank by power iteration (one sparse product per step, in numpy); the rank
-    of files without out-edges restarts by `teleport` (normalised here), so ranks sum to 1."""
+    of files without out-edges restarts by `teleport` (normalised here), so ranks sum to 1.
+    numpy is imported here: a pack that fits whole (and a cache-hit `ask`) never ranks."""
+    import numpy as np
+
     index = {node: i for i, node in enumerate(nodes)}
     restart = np.array([teleport[n] for n in nodes], dtype=float)
     restart /= restart.sum()
