@@ -119,3 +119,24 @@ def test_an_edited_or_added_file_still_misses(
     (corpus / "notes" / "sync.py").write_text("def sync():\n    return 'cloud'\n")
     subprocess.run(["git", "-C", str(corpus), "add", "."], check=True)
     assert _ask(cache, corpus)["from_cache"] is False and len(engines) == 3
+
+
+@pytest.mark.parametrize(
+    ("environ", "draws"),
+    [({}, False), ({"FORCE_COLOR": "1"}, True), ({"TTY_COMPATIBLE": "1"}, True),
+     ({"FORCE_COLOR": "1", "TTY_COMPATIBLE": "0"}, False)],
+)
+def test_progress_bars_draw_exactly_where_rich_sees_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], draws: bool
+) -> None:
+    """The check that keeps rich out of a piped run agrees with rich's own."""
+    from longread.analysis.progress import progress_bar
+    from longread.ingest.progress import no_progress
+
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    with progress_bar() as progress:
+        assert (progress is not no_progress) is draws
+        progress("reading", 1, 2)
