@@ -1,12 +1,14 @@
 """Keeps secrets out of a corpus before it is packed: secrets files skipped, secrets redacted.
 
 Runs after the ingest cache, so the cache keeps the source text and `--no-redact` costs nothing.
-The scan is the slow part of a cold run (~10 MB/s); the cache remembers which contents were clean,
-so a warm run scans only what changed, and only documents with findings are rewritten.
+The scan is the slow part of a cold run (~10 MB/s), so a large one runs on both cores
+(ingest/workers.py); the cache remembers which contents were clean, so a warm run scans only what
+changed, and only documents with findings are rewritten.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -15,6 +17,9 @@ from longread.ingest.document import Document, Skipped
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import REDACTOR_VERSION, Redaction, redact_document
 from longread.ingest.secret_files import is_secret_file
+from longread.ingest.workers import map_batches
+
+PARALLEL_CHARS = 12_000_000  # ~1 s of scanning: below it, a worker starts too late to help
 
 
 @dataclass(frozen=True)
@@ -35,24 +40,35 @@ def scrub(
     """Skip secrets files and redact secrets in every other document (order kept)."""
     kept, skipped = _drop_secret_files(documents)
     known_clean = cache.get_clean(REDACTOR_VERSION, map(_item, kept)) if cache else set()
+    todo = [doc for doc in kept if _item(doc) not in known_clean]
+    progress("scanning for secrets", 0, len(kept))
+    sizes = [sum(len(section.text) for section in doc.sections) for doc in todo]
+    results = iter(map_batches(_scan_batch, todo, sizes, parallel_from=PARALLEL_CHARS))
     scanned: list[Document] = []
     redactions: list[Redaction] = []
     newly_clean: list[str] = []
-    progress("scanning for secrets", 0, len(kept))
-    for done, doc in enumerate(kept, 1):
+    for doc in kept:
         if _item(doc) in known_clean:
             scanned.append(doc)
             continue
-        redacted, found = redact_document(doc)
-        scanned.append(redacted)
+        redacted, found = next(results)
+        scanned.append(doc if redacted is None else redacted)
         redactions.extend(found)
         if not found:
             newly_clean.append(_item(doc))
-        progress("scanning for secrets", done, len(kept))
     progress("scanning for secrets", len(kept), len(kept))
     if cache is not None:
         cache.put_clean(REDACTOR_VERSION, newly_clean)
     return Scrubbed(tuple(scanned), tuple(skipped), tuple(redactions))
+
+
+def _scan_batch(docs: Sequence[Document]) -> list[tuple[Document | None, tuple[Redaction, ...]]]:
+    """Each document redacted, or None when unchanged (a clean text is not sent back)."""
+    results: list[tuple[Document | None, tuple[Redaction, ...]]] = []
+    for doc in docs:
+        redacted, found = redact_document(doc)
+        results.append((None if redacted is doc else redacted, found))
+    return results
 
 
 def _drop_secret_files(documents: tuple[Document, ...]) -> tuple[list[Document], list[Skipped]]:

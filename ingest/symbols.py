@@ -2,26 +2,22 @@
 
 Keyed by the sha256 of the text actually outlined, so after redaction the key differs from the
 source's and an outline made from unredacted text can never reach a redacted run. What the cache
-lacks is extracted in worker processes on both cores (tree-sitter holds the GIL while it parses),
-written back in one batch by `flush`.
+lacks is extracted in worker processes on both cores (ingest/workers.py), written back in one
+batch by `flush`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from longread.ingest.cache import IngestCache
 from longread.ingest.document import Document, Outline
 from longread.ingest.languages import OUTLINED
 from longread.ingest.outline import OUTLINER_VERSION, extract_outline
+from longread.ingest.workers import map_batches
 
-WORKERS = 2
 PARALLEL_CHARS = 2_000_000  # below this much source, starting workers costs more than it saves
-_BATCHES_PER_WORKER = 4
 
 Key = tuple[str, str]  # (sha256 of the outlined text, language)
 
@@ -74,32 +70,9 @@ def outline_key(document: Document) -> Key:
 
 def extract_all(items: Sequence[tuple[str, str]]) -> list[Outline]:
     """Outlines of (text, language) items, in order; in worker processes when there is enough."""
-    if sum(len(text) for text, _ in items) < PARALLEL_CHARS:
-        return _extract_batch(items)
-    batches = _balanced(items, WORKERS * _BATCHES_PER_WORKER)
-    context = multiprocessing.get_context("forkserver")
-    try:
-        with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
-            results = list(pool.map(_extract_batch, [[items[i] for i in b] for b in batches]))
-    except (BrokenProcessPool, OSError):  # no worker could start or one died: do it here
-        return _extract_batch(items)
-    ordered: list[Outline | None] = [None] * len(items)
-    for batch, outlines in zip(batches, results, strict=True):
-        for index, outline in zip(batch, outlines, strict=True):
-            ordered[index] = outline
-    return [outline for outline in ordered if outline is not None]
+    sizes = [len(text) for text, _ in items]
+    return map_batches(_extract_batch, items, sizes, parallel_from=PARALLEL_CHARS)
 
 
 def _extract_batch(items: Sequence[tuple[str, str]]) -> list[Outline]:
     return [extract_outline(text, language) for text, language in items]
-
-
-def _balanced(items: Sequence[tuple[str, str]], count: int) -> list[list[int]]:
-    """Item indices in `count` batches of similar total size (largest first, to the lightest)."""
-    batches: list[list[int]] = [[] for _ in range(count)]
-    sizes = [0] * count
-    for index in sorted(range(len(items)), key=lambda i: -len(items[i][0])):
-        lightest = sizes.index(min(sizes))
-        batches[lightest].append(index)
-        sizes[lightest] += len(items[index][0])
-    return [batch for batch in batches if batch]

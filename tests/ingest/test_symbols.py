@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import longread.ingest.symbols as symbols
+import longread.ingest.workers as workers
 from longread.ingest.cache import IngestCache
 from longread.ingest.document import Document, Section
 from longread.ingest.pack import build_pack
@@ -78,5 +79,5 @@ def test_workers_that_cannot_start_fall_back_to_this_process(
     items = [(d.text, "python") for d in sources(3)]
     serial = extract_all(items)
     monkeypatch.setattr(symbols, "PARALLEL_CHARS", 0)
-    monkeypatch.setattr(symbols, "ProcessPoolExecutor", NoPool)
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", NoPool)
     assert extract_all(items) == serial

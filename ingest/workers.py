@@ -1,0 +1,62 @@
+"""CPU-bound ingest work (outlining, the secret scan) spread over both cores in worker processes.
+
+Both hold the GIL (tree-sitter while it parses, `re` while it scans), so threads would not help.
+Items go in batches of similar total size, results come back in item order, so the output does
+not depend on which process did which batch. Below `parallel_from` units of work (characters),
+starting workers costs more than it saves, and the work runs here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+WORKERS = max(1, (os.cpu_count() or 2) - 1)  # this process is the last worker
+_BATCHES_PER_PROCESS = 8
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def map_batches(
+    work: Callable[[Sequence[Item]], list[Result]],
+    items: Sequence[Item],
+    sizes: Sequence[int],
+    *,
+    parallel_from: int,
+) -> list[Result]:
+    """`work` (a module-level function: one result per item) over `items`, results in order.
+
+    The workers take batches from the front while this process takes them from the back, so
+    the time the workers need to start is not lost, and a pool that never starts costs nothing."""
+    if sum(sizes) < parallel_from:
+        return work(items)
+    batches = balanced(sizes, (WORKERS + 1) * _BATCHES_PER_PROCESS)
+    chunks = [[items[i] for i in batch] for batch in batches]
+    context = multiprocessing.get_context("forkserver")
+    try:
+        with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
+            futures = [pool.submit(work, chunk) for chunk in chunks]
+            here = {i: work(chunks[i]) for i in reversed(range(len(chunks))) if futures[i].cancel()}
+            results = [here[i] if i in here else futures[i].result() for i in range(len(chunks))]
+    except (BrokenProcessPool, OSError):  # no worker could start or one died: do it here
+        return work(items)
+    ordered: dict[int, Result] = {}
+    for batch, made in zip(batches, results, strict=True):
+        ordered.update(zip(batch, made, strict=True))
+    return [ordered[index] for index in range(len(items))]
+
+
+def balanced(sizes: Sequence[int], count: int) -> list[list[int]]:
+    """Item indices in `count` batches of similar total size (largest first, to the lightest)."""
+    batches: list[list[int]] = [[] for _ in range(count)]
+    totals = [0] * count
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        lightest = totals.index(min(totals))
+        batches[lightest].append(index)
+        totals[lightest] += sizes[index]
+    return [batch for batch in batches if batch]

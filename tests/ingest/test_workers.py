@@ -1,0 +1,70 @@
+"""Work spread over worker processes gives what one process gives, in the same order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import longread.ingest.scrub as scrub
+from longread.analysis.cli import cli
+from longread.ingest.workers import balanced, map_batches
+
+TOKEN = "ghp_" + "Zq7Lm2Xc9Vb4Nn1Kk8Jj3Hh6Gg5Ff0Dd2Ss"
+
+
+def test_results_come_back_in_item_order() -> None:
+    items = [f"item {i}" for i in range(200)]
+    sizes = [(i * 37) % 101 for i in range(200)]
+    assert map_batches(list, items, sizes, parallel_from=0) == items
+
+
+def test_small_work_stays_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import longread.ingest.workers as workers
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pool was started for a few characters")
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", no_pool)
+    assert map_batches(list, ["a", "b"], [1, 1], parallel_from=100) == ["a", "b"]
+
+
+def test_batches_hold_every_item_once_and_are_balanced() -> None:
+    sizes = [5, 1, 9, 3, 3, 7, 2, 8]
+    batches = balanced(sizes, 3)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(sizes)))
+    totals = [sum(sizes[i] for i in batch) for batch in batches]
+    assert max(totals) - min(totals) <= max(sizes)
+
+
+def _repository(root: Path) -> None:
+    for index in range(60):
+        body = "".join(f"def f{index}_{n}(x):\n    return x + {n}\n" for n in range(40))
+        if index % 7 == 0:
+            body += f"GITHUB_TOKEN = '{TOKEN}'\n"
+        (root / f"module_{index:02}.py").write_text(body, encoding="utf-8")
+
+
+def _pack(tmp_path: Path, root: Path, name: str) -> tuple[bytes, dict]:
+    out, manifest = tmp_path / f"{name}.xml", tmp_path / f"{name}.json"
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / f"cache-{name}"), "pack",
+                                      str(root), "-o", str(out), "--manifest", str(manifest)])
+    assert result.exit_code == 0, result.output
+    return out.read_bytes(), json.loads(manifest.read_text(encoding="utf-8"))
+
+
+def test_a_scan_on_both_cores_packs_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    _repository(root)
+    serial, serial_manifest = _pack(tmp_path, root, "serial")
+    monkeypatch.setattr(scrub, "PARALLEL_CHARS", 0)
+    parallel, parallel_manifest = _pack(tmp_path, root, "parallel")
+    assert TOKEN.encode() not in parallel
+    assert parallel == serial
+    assert parallel_manifest == serial_manifest
+    assert len(parallel_manifest["redactions"]) == 9
