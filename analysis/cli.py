@@ -17,6 +17,7 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
     from longread.analysis.cli_base import (
         Group,
         SettingOption,
+        importing,
         interrupted,
         setting_default,
         settings_from,
@@ -178,8 +179,9 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
                 exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
                 **engine_flags: Any) -> None:
     """Answer questions over PATH... : `longread ask PATH... "QUESTION"` or with -q/--questions."""
-    from longread.analysis import api
-    from longread.analysis.ask import read_questions
+    with importing():
+        from longread.analysis import api
+        from longread.analysis.ask import read_questions
 
     questions = list(extra_questions)
     if questions_file is not None:

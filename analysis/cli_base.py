@@ -8,8 +8,11 @@ subcommand; flags show their setting's default in --help; settings resolve once 
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -161,3 +164,16 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """Pause the cycle collector while a job's modules load: class-heavy imports (SQLAlchemy)
+    allocate objects it would scan for nothing (~20 ms of a 0.45 s cache-hit `ask` here)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

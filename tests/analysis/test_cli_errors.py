@@ -183,8 +183,8 @@ def test_ctrl_c_during_an_ingest_cache_write_is_130_without_a_traceback(corpus, 
 
 
 def test_ctrl_c_while_python_imports_is_130_without_a_traceback(corpus, tmp_path):
-    """A real SIGINT arriving during `import rich` at startup (a shadow module sends it)."""
-    shadow = tmp_path / "shadow" / "rich"
+    """A real SIGINT arriving during `import click` at startup (a shadow module sends it)."""
+    shadow = tmp_path / "shadow" / "click"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text(
         "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
