@@ -34,7 +34,44 @@ LONGREAD = Path(sys.executable).with_name("longread")
 @dataclass(frozen=True)
 class Timing:
     wall: float
-    cpu: float  # user + sys of the child and its threads/workers
+    cpu: float  # user + sys of the child, its threads and every descendant (see adopt_orphans)
+
+
+def conditions(repomix: Path) -> dict[str, str]:
+    """What a reader needs to judge the figures: the code measured, the tools, the machine."""
+    def output(*command: str) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=HERE)
+        return done.stdout.strip() or "?"
+
+    dirty = output("git", "status", "--porcelain", "--untracked-files=no", "--", "..")
+    return {
+        "longread": output("git", "rev-parse", "--short", "HEAD")
+        + (" (uncommitted changes)" if dirty not in ("", "?") else ""),
+        "repomix": output(str(repomix), "--version"),
+        "node": output("node", "--version"),
+        "cores": str(os.cpu_count()),
+        "load": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+    }
+
+
+def adopt_orphans() -> None:
+    """Become the parent of every orphaned descendant (Linux), so the CPU of a worker pool's
+    server, which outlives the run that started it, is counted when it is reaped."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap(timeout: float = 10.0) -> None:
+    """Wait for the orphans a run left (a pool server exits once its parent is gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.01)
 
 
 def timed(command: list[str], *, env: dict[str, str], cwd: Path) -> Timing:
@@ -43,6 +80,7 @@ def timed(command: list[str], *, env: dict[str, str], cwd: Path) -> Timing:
     start = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    reap()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -101,6 +139,8 @@ def main() -> None:
     for needed in (args.sympy, args.repomix, LONGREAD):
         if not needed.exists():
             raise SystemExit(f"missing {needed} (see the docstring for how to get it)")
+    before = conditions(args.repomix)
+    adopt_orphans()
     with tempfile.TemporaryDirectory(prefix="longread-bench-") as scratch_name:
         scratch = Path(scratch_name)
         tree = scratch / "sympy-1.14.0"
@@ -109,7 +149,9 @@ def main() -> None:
         manifest_tokens = json.loads((scratch / "manifest.json").read_text())["tokens"]
         recount = _recount(scratch / "longread-pack.xml")
     summary = summarize(rounds)
+    load_after = " ".join(f"{value:.2f}" for value in os.getloadavg())
     report = {"repeat": args.repeat, "longread_pack_tokens": manifest_tokens, "recount": recount}
+    report |= {"conditions": before | {"load_after": load_after}}
     report |= {"timings": summary, "ratios": ratios(summary)}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -118,6 +160,8 @@ def main() -> None:
         f"sympy 1.14.0, {args.repeat} interleaved rounds; longread pack: manifest"
         f" {manifest_tokens:,} tokens, recount {recount:,}"
     )
+    print("  " + ", ".join(f"{key} {value}" for key, value in report["conditions"].items()))
+    print("  cpu: user+sys of each run, its threads and every process it started")
     for name, figures in summary.items():
         line = ", ".join(f"{key} {value:6.2f}s" for key, value in figures.items())
         print(f"  {name:15} {line}")
