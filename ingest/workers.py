@@ -15,7 +15,16 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-WORKERS = max(1, (os.cpu_count() or 2) - 1)  # this process is the last worker
+
+def _cores() -> int:
+    """The cores this process may run on (a container's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+WORKERS = _cores() - 1  # this process is the last worker; on one core there is no pool
 _BATCHES_PER_PROCESS = 8
 
 Item = TypeVar("Item")
@@ -33,7 +42,7 @@ def map_batches(
 
     The workers take batches from the front while this process takes them from the back, so
     the time the workers need to start is not lost, and a pool that never starts costs nothing."""
-    if sum(sizes) < parallel_from:
+    if WORKERS < 1 or sum(sizes) < parallel_from:
         return work(items)
     batches = balanced(sizes, (WORKERS + 1) * _BATCHES_PER_PROCESS)
     chunks = [[items[i] for i in batch] for batch in batches]

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import longread.ingest.scrub as scrub
+import longread.ingest.workers as workers
 from longread.analysis.cli import cli
 from longread.ingest.workers import balanced, map_batches
 
@@ -21,14 +22,19 @@ def test_results_come_back_in_item_order() -> None:
     assert map_batches(list, items, sizes, parallel_from=0) == items
 
 
+def _no_pool(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a pool was started")
+
+
 def test_small_work_stays_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    import longread.ingest.workers as workers
-
-    def no_pool(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a pool was started for a few characters")
-
-    monkeypatch.setattr(workers, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", _no_pool)
     assert map_batches(list, ["a", "b"], [1, 1], parallel_from=100) == ["a", "b"]
+
+
+def test_one_core_starts_no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", _no_pool)
+    monkeypatch.setattr(workers, "WORKERS", 0)
+    assert map_batches(list, ["a", "b"], [10**9, 1], parallel_from=0) == ["a", "b"]
 
 
 def test_batches_hold_every_item_once_and_are_balanced() -> None:
