@@ -7,7 +7,6 @@ file moved or copied is not read twice. Every bulk call is one statement batch i
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,11 +59,6 @@ class FileStat:
     size: int
     mtime_ns: int
     inode: int
-
-
-def text_hash(text: str) -> str:
-    """The key of a text block in the token-count table (sha256 hex of its UTF-8 bytes)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class IngestCache:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 from pathlib import Path
 
-from longread.ingest.cache import FileStat, IngestCache, text_hash
+from longread.ingest.cache import FileStat, IngestCache
 from longread.ingest.document import Outline, Section, Symbol
 from longread.ingest.textfile import Extraction
 
@@ -47,7 +48,7 @@ def test_outlines_round_trip_per_outliner_version(tmp_path: Path) -> None:
 
 
 def test_token_counts_in_bulk_past_the_variable_limit(tmp_path: Path) -> None:
-    counts = {text_hash(f"block {i}"): i for i in range(5000)}
+    counts = {hashlib.sha256(f"block {i}".encode()).hexdigest(): i for i in range(5000)}
     with IngestCache(tmp_path / "c.sqlite") as cache:
         cache.put_token_counts("cl100k", counts)
         assert cache.get_token_counts("cl100k", list(counts) + ["unknown"]) == counts
