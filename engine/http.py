@@ -189,8 +189,12 @@ def _retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # a junk header is no hint: the normal backoff applies
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _prompt_too_long(message: str) -> PromptTooLong:

@@ -114,6 +114,17 @@ def test_429_waits_for_retry_after(server: FaultServer) -> None:
     assert time.monotonic() - started >= 0.95
 
 
+def test_a_junk_retry_after_falls_back_to_the_normal_backoff(server: FaultServer) -> None:
+    server.script(
+        "POST",
+        CHAT,
+        Reply(429, {}, headers={"Retry-After": "soon"}),
+        Reply(200, completion_body("ok")),
+    )
+    assert backend_for(server).generate([ask("q")])[0].text == "ok"
+    assert len(server.requests_to(CHAT)) == 2
+
+
 def test_retries_are_bounded_and_end_in_one_error_line(server: FaultServer) -> None:
     server.script("POST", CHAT, Reply(500, {"error": {"message": "engine died"}}))
     with pytest.raises(EngineError, match="HTTP 500: engine died") as caught:
