@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from longread.analysis.config import Settings, load_settings
+from longread.engine.errors import BackendUnavailable
 from longread.ingest.errors import UsageError
 from longread.ingest.lines import split_lines
 from longread.ingest.progress import Progress, no_progress
@@ -138,14 +139,20 @@ class WarmBackend:
                 if self._backend is None:
                     self._backend = open_backend(self.settings, self._relay)
                 return job(self._backend)
+            except BackendUnavailable:  # the engine died: the next job opens a fresh one
+                self._discard()
+                raise
             finally:
                 self._progress = no_progress
 
     def close(self) -> None:
         with self._lock:
-            if self._backend is not None:
-                self._backend.close()
-                self._backend = None
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     def _relay(self, stage: str, done: int, total: int | None) -> None:
         """The backend keeps the callback it was opened with; this one reaches the current job."""

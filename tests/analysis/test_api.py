@@ -16,6 +16,7 @@ from trees import write_files  # noqa: E402
 
 from longread.analysis import api  # noqa: E402
 from longread.analysis.config import Settings  # noqa: E402
+from longread.engine.errors import BackendUnavailable  # noqa: E402
 from longread.ingest.errors import UsageError  # noqa: E402
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -125,6 +126,20 @@ def test_warm_backend_lends_one_backend_until_closed(
     seen = [warm.run(lambda backend: backend) for _ in range(2)]
     assert seen == [built[0], built[0]] and not hasattr(built[0], "closed")
     warm.close()
+    assert built[0].closed and warm.run(lambda backend: backend) is built[1]
+
+
+def test_warm_backend_whose_engine_died_is_replaced_on_the_next_job(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[FakeBackend] = register_fake(monkeypatch)
+    warm = api.WarmBackend(settings)
+
+    def dies(backend: FakeBackend) -> None:
+        raise BackendUnavailable("engine died")
+
+    with pytest.raises(BackendUnavailable):
+        warm.run(dies)
     assert built[0].closed and warm.run(lambda backend: backend) is built[1]
 
 
