@@ -19,6 +19,7 @@ and logs go to stderr or the log file (analysis/logs.py).
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
+import anyio.lowlevel
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -175,18 +177,22 @@ def _as_tool(method: Callable[..., str]) -> Callable[..., str]:
 
 
 def _progress_to(ctx: Context) -> Progress:
-    """Progress as MCP notifications, sent from the tool's worker thread: each stage's first and
-    last step, at most one a second between; the progress count only grows, as MCP asks."""
+    """Progress as MCP notifications, sent from the tool's worker thread or any thread it starts
+    (vLLM's prefill ticker): each stage's first and last step, at most one a second between; the
+    progress count only grows, as MCP asks."""
+    loop = anyio.from_thread.run_sync(anyio.lowlevel.current_token)  # reachable from any thread
+    lock = threading.Lock()
     sent: list[tuple[str, float]] = []
 
     def report(stage: str, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        same = bool(sent) and sent[-1][0] == stage
-        if same and done != total and now - sent[-1][1] < PROGRESS_EVERY_S:
-            return
-        sent.append((stage, now))
-        message = f"{stage} {done:,}/{total:,}" if total else stage
-        anyio.from_thread.run(ctx.report_progress, len(sent), None, message)
+        with lock:
+            now = time.monotonic()
+            same = bool(sent) and sent[-1][0] == stage
+            if same and done != total and now - sent[-1][1] < PROGRESS_EVERY_S:
+                return
+            sent.append((stage, now))
+            message = f"{stage} {done:,}/{total:,}" if total else stage
+            anyio.from_thread.run(ctx.report_progress, len(sent), None, message, token=loop)
 
     return report
 

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,12 @@ from faultserver import FaultServer, Reply  # noqa: E402
 from pdfs import pdf_bytes  # noqa: E402
 from trees import write_files  # noqa: E402
 
+from longread.analysis import api  # noqa: E402
 from longread.analysis.cli import cli  # noqa: E402
 from longread.analysis.config import Settings  # noqa: E402
 from longread.analysis.mcp_server import build_server  # noqa: E402
+from longread.engine.backend import ChatRequest, Completion  # noqa: E402
+from longread.ingest.progress import Progress  # noqa: E402
 
 LONGREAD = Path(sys.executable).parent / "longread"
 OUTSIDE = "OUTSIDE-SECRET-CONTENT"
@@ -227,6 +231,44 @@ def test_ask_reports_its_stages_as_progress_notifications(
     counts = [progress for progress, _ in notes]
     assert counts == sorted(set(counts)) and len(counts) >= 2
     assert any(message and message.startswith("reading") for _, message in notes)
+
+
+def test_progress_from_a_thread_the_backend_starts_reaches_the_client(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    errors: list[BaseException] = []
+
+    class TickingBackend(ScriptedBackend):
+        """Reports progress from a plain thread, as vLLM's prefill ticker does."""
+
+        def __init__(self, progress: Progress) -> None:
+            super().__init__(_reply)
+            self.progress = progress
+
+        def _complete(self, request: ChatRequest) -> Completion:
+            def tick() -> None:
+                try:
+                    self.progress("prefill", 1, 1)
+                except BaseException as exc:  # noqa: BLE001 - the test reports it
+                    errors.append(exc)
+
+            ticker = threading.Thread(target=tick)
+            ticker.start()
+            ticker.join()
+            return super()._complete(request)
+
+    monkeypatch.setattr(api, "open_backend", lambda _settings, progress: TickingBackend(progress))
+    settings = Settings(cache_dir=tmp_path / "cache", backend="scripted")
+    notes: list[str | None] = []
+
+    async def noted(_progress: float, _total: float | None, message: str | None) -> None:
+        notes.append(message)
+
+    async def session(client: Client) -> None:
+        await client.call_tool("ask", {"question": "What does add do?"}, progress_callback=noted)
+
+    _in_process(settings, corpus, session)
+    assert errors == [] and "prefill 1/1" in notes
 
 
 def test_ask_with_a_budget_too_small_is_one_line_for_the_agent(
