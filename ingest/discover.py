@@ -31,6 +31,7 @@ from longread.ingest.ignore import (
     ignored,
     with_ignore_files,
 )
+from longread.ingest.secret_files import is_secret_file
 
 DEFAULT_MAX_FILE_BYTES = 10 * 2**20
 # How `git ls-files --others` names an untracked folder it cannot list (it still exits 0).
@@ -51,6 +52,7 @@ class SourceFile:
     size: int
     mtime_ns: int
     inode: int
+    link_target: str | None = None  # for a symlink: the real path of the file it points at
 
     @property
     def path(self) -> Path:
@@ -90,12 +92,32 @@ def discover(
                 files.setdefault(item.relpath, item)
             elif item is not None:
                 skipped.setdefault(item.path, item)
+    _drop_unsafe_links(files, skipped)
     if not files:
         raise IngestError(no_files_message(roots, [s.reason for s in skipped.values()], include))
     return Discovery(
         files=tuple(files[key] for key in sorted(files)),
         skipped=tuple(skipped[key] for key in sorted(skipped) if key not in files),
     )
+
+
+def _drop_unsafe_links(files: dict[str, SourceFile], skipped: dict[str, Skipped]) -> None:
+    """A symlink is followed only to a file that is packed under its own path too and is not a
+    secrets file: else a link would carry an ignored file, or `notes.txt -> .env`, into the pack."""
+    links = [item for item in files.values() if item.link_target is not None]
+    if not links:
+        return
+    packed = {os.path.realpath(f.abspath): f.relpath for f in files.values() if not f.link_target}
+    for link in links:
+        target = packed.get(link.link_target or "")
+        if target is None:
+            reason = "symlink to a file that is not packed itself (ignored or skipped)"
+        elif is_secret_file(target):
+            reason = f"symlink to a secrets file ({target})"
+        else:
+            continue
+        del files[link.relpath]
+        skipped.setdefault(link.relpath, Skipped(link.relpath, reason))
 
 
 def no_files_message(
@@ -189,13 +211,15 @@ def _classify_symlink(path: str, relpath: str, root: Path) -> SourceFile | Skipp
         return Skipped(relpath, f"unreadable symlink target ({exc.strerror or exc})")
     if stat.S_ISDIR(info.st_mode):
         return Skipped(relpath, "symlink to a folder (not followed)")
-    return _regular(path, relpath, info)
+    return _regular(path, relpath, info, link_target=target)
 
 
-def _regular(path: str, relpath: str, info: os.stat_result) -> SourceFile | Skipped:
+def _regular(
+    path: str, relpath: str, info: os.stat_result, *, link_target: str | None = None
+) -> SourceFile | Skipped:
     if not stat.S_ISREG(info.st_mode):
         return Skipped(relpath, f"not a regular file ({_file_type(info.st_mode)})")
-    return SourceFile(path, relpath, info.st_size, info.st_mtime_ns, info.st_ino)
+    return SourceFile(path, relpath, info.st_size, info.st_mtime_ns, info.st_ino, link_target)
 
 
 def _file_type(mode: int) -> str:

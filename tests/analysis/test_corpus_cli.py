@@ -206,3 +206,35 @@ def test_unreadable_folders_and_symlink_targets_are_named(tmp_path: Path, use_gi
         "longread: skipped 4: 1 broken symlink, 1 symlink loop, 1 unreadable folder, "
         "1 unreadable symlink target — see --manifest"
     ]
+
+
+@pytest.mark.parametrize("use_git", [True, False], ids=["git", "walk"])
+def test_a_symlink_carries_nothing_its_target_would_not(tmp_path: Path, use_git: bool) -> None:
+    """An alias of a packed file is followed; a link to a secrets file or to an ignored file is a
+    named skip, so neither the pack (nor `serve`/`mcp` read, which read the pack's documents) shows
+    what the target's own path would not."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "real.txt").write_text("inside\n")
+    (root / ".env").write_text("DB_PASSWORD=hunter2-Zq8Rk3Wx9Lp4\n")
+    (root / ".gitignore").write_text("private/\n")
+    (root / "private").mkdir()
+    (root / "private" / "notes.txt").write_text("kept out by .gitignore\n")
+    (root / ".longreadignore").write_text("private/\n")
+    (root / "alias.txt").symlink_to(root / "real.txt")
+    (root / "notes.txt").symlink_to(root / ".env")
+    (root / "public.txt").symlink_to(root / "private" / "notes.txt")
+    if use_git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "pack", str(root),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    packed = {doc["path"] for doc in data["documents"] if doc["fidelity"] != "skipped"}
+    skipped = {doc["path"]: doc["reason"] for doc in data["documents"]
+               if doc["fidelity"] == "skipped"}
+    assert {"real.txt", "alias.txt"} <= packed and not {"notes.txt", "public.txt"} & packed
+    assert skipped["notes.txt"] == "symlink to a secrets file (.env)"
+    assert skipped["public.txt"].startswith("symlink to a file that is not packed itself")
+    assert "hunter2" not in result.stdout and "kept out" not in result.stdout
