@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from longread.ingest.cache import IngestCache
 from longread.ingest.document import Document, Skipped
+from longread.ingest.pdf import pdf_reader_version
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import REDACTOR_VERSION, Redaction, redact_document
 from longread.ingest.secret_files import is_secret_file
+from longread.ingest.textfile import TEXT_READER
 from longread.ingest.workers import map_batches
 
 PARALLEL_CHARS = 16_000_000  # ~0.6 s of scanning: below it, a worker starts too late to help
@@ -38,7 +40,8 @@ def scrub(
 ) -> Scrubbed:
     """Skip secrets files and redact secrets in every other document (order kept)."""
     kept, skipped = _drop_secret_files(documents)
-    items = [_item(doc) for doc in kept]
+    readers = {"pdf": pdf_reader_version()}
+    items = [_item(doc, readers.get(doc.kind, TEXT_READER)) for doc in kept]
     known_clean = cache.get_clean(REDACTOR_VERSION, items) if cache else set()
     todo = [doc for doc, item in zip(kept, items, strict=True) if item not in known_clean]
     progress("scanning for secrets", 0, len(kept))
@@ -86,9 +89,10 @@ def _is_token_config(path: str) -> bool:
     return _name(path) in (".npmrc", ".pypirc", ".yarnrc.yml")
 
 
-def _item(doc: Document) -> str:
-    """A verdict holds for these bytes under this name (detectors differ by file type)."""
-    return f"{doc.sha256}:{_name(doc.path)}"
+def _item(doc: Document, reader: str) -> str:
+    """A verdict holds for the text `reader` made of these bytes, under this name (detectors
+    differ by file type): a new reader's text is scanned afresh."""
+    return f"{doc.sha256}:{reader}:{_name(doc.path)}"
 
 
 def _name(relpath: str) -> str:
