@@ -185,7 +185,11 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
 
     questions = list(extra_questions)
     if questions_file is not None:
-        questions += read_questions(questions_file.read())
+        try:
+            questions += read_questions(questions_file.read())
+        except UnicodeDecodeError as exc:
+            raise click.UsageError(
+                f"--questions {questions_file.name}: not UTF-8 text ({exc.reason})") from exc
     paths = list(args) if questions else list(args[:-1])
     questions = questions or list(args[-1:])
     if not paths:

@@ -152,6 +152,6 @@ def _read_config_file(cwd: Path) -> dict[str, Any]:
         if pyproject.is_file():
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
             return dict(data.get("tool", {}).get("longread", {}))
-    except (tomllib.TOMLDecodeError, OSError) as exc:
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read config file in {cwd}: {exc}") from exc
     return {}

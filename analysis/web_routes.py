@@ -183,7 +183,7 @@ def _pack(corpus: ServedCorpus) -> Callable[..., Any]:
 def _number(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    if not value.isdecimal():
         raise UsageError(f"{value!r} is not a line or page number")
     return int(value)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from longread.engine.backend import ChatRequest, Completion, Message
 from longread.engine.errors import BackendUnavailable, PromptTooLong
+from longread.engine.http import first_line
 from longread.engine.models import (
     ModelSpec,
     ensure_default_model,
@@ -94,6 +95,8 @@ def engine_identity(spec: ModelSpec, settings: Mapping[str, Any]) -> dict[str, A
     """The answer-cache identity, known before the engine starts (a cache hit needs none)."""
     chosen = {name: settings[name] for name in _ANSWER_CHANGING if name in settings}
     sampling = {name: getattr(spec, name) for name in PRESET_SAMPLING if getattr(spec, name)}
+    if "frequency_penalty" in sampling:  # applied to free-text answers only (see _sampling)
+        sampling["free_text_frequency_penalty"] = sampling.pop("frequency_penalty")
     return {"backend": "vllm", "model": spec.name, "source": spec.source, **chosen, **sampling}
 
 
@@ -197,7 +200,9 @@ class VllmBackend:
         return SamplingParams(
             max_tokens=max(1, min(wanted, self.context_window - prompt_tokens)),
             temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
-            frequency_penalty=self._spec.frequency_penalty,
+            # keeps free text out of loops; under a schema it fights the grammar's repeated keys
+            # and closing brackets, and the JSON runs into max_tokens unfinished
+            frequency_penalty=0.0 if structured else self._spec.frequency_penalty,
             structured_outputs=structured,
         )
 
@@ -319,13 +324,13 @@ def _start_failure(spec: ModelSpec, exc: Exception) -> str:
 def _request_failure(exc: Exception) -> Exception:
     message = str(exc)
     if "longer than the maximum model length" in message:
-        return PromptTooLong(f"{message.splitlines()[0]} Lower --budget or raise --max-model-len.")
+        return PromptTooLong(f"{first_line(exc)} Lower --budget or raise --max-model-len.")
     if "EngineCore" in message:  # EngineDeadError: the engine process is gone
         return BackendUnavailable(
             "the vLLM engine died (why: <cache dir>/logs/longread.log, or run with -v); "
             "finished shards are cached, so running the same command again resumes"
         )
-    return BackendUnavailable(f"vLLM refused the request: {message.splitlines()[0]}")
+    return BackendUnavailable(f"vLLM refused the request: {first_line(exc)}")
 
 
 def _completion(output: Any, batch_seconds: float) -> Completion:

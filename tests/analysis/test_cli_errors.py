@@ -106,6 +106,20 @@ def test_dash_means_stdout_for_output_and_manifest(corpus, tmp_path, monkeypatch
     assert not (tmp_path / "-").exists()
 
 
+def test_a_questions_file_that_is_not_utf8_is_one_line_and_exit_2(corpus, tmp_path):
+    questions = tmp_path / "questions.txt"
+    questions.write_bytes(b"Where is caf\xe9?\n")
+    result = invoke(tmp_path, "ask", str(corpus), "--questions", str(questions))
+    one_error_line(result, 2, "questions.txt", "not UTF-8")
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line_and_exit_2(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "longread.toml").write_bytes(b'model = "caf\xe9"\n')
+    result = invoke(tmp_path, "pack", str(corpus))
+    one_error_line(result, 2, "cannot read config file")
+
+
 def test_a_cache_dir_that_is_a_file_is_exit_5(corpus, tmp_path):
     a_file = tmp_path / "passwd"
     a_file.write_text("root:x:0:0\n")

@@ -179,9 +179,11 @@ def test_a_bad_request_is_one_line_and_a_4xx(tmp_path: Path, corpus: Path, built
         no_question = httpx.post(url + "api/ask", json={"questions": "Where?"}, timeout=30)
         bad_line = httpx.get(url + "api/source", params={"path": "app.py", "start": "x"})
         past_end = httpx.get(url + "api/source", params={"path": "app.py", "start": 40})
+        superscript = httpx.get(url + "api/source", params={"path": "app.py", "start": "²"})
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
     assert no_question.status_code == 400 and "questions" in no_question.json()["error"]
     assert bad_line.status_code == 400 and past_end.status_code == 400
+    assert superscript.status_code == 400 and "line or page number" in superscript.json()["error"]
     assert built == []  # nothing reached a model
 
 

@@ -86,7 +86,7 @@ def test_identity_holds_what_changes_answers_and_not_what_only_schedules() -> No
     small = PRESETS["smollm2"]
     fp32 = engine_identity(small, engine_settings(small, {"dtype": "float32"}))
     assert fp32 != engine_identity(small, engine_settings(small, {"dtype": "bfloat16"}))
-    assert fp32["frequency_penalty"] > 0 and fp32["max_tokens"] == small.max_tokens
+    assert fp32["free_text_frequency_penalty"] > 0 and fp32["max_tokens"] == small.max_tokens
 
 
 def test_unknown_options_are_refused() -> None:
@@ -113,6 +113,10 @@ def test_vllm_validation_errors_are_translated() -> None:
     )
     assert isinstance(_request_failure(too_long), PromptTooLong)
     assert isinstance(_request_failure(ValueError("bad top_p")), BackendUnavailable)
+
+
+def test_a_request_failure_without_a_message_is_still_one_line() -> None:
+    assert str(_request_failure(ValueError(""))) == "vLLM refused the request: ValueError"
 
 
 @pytest.mark.vllm
