@@ -110,4 +110,5 @@ def probe_counter(
         return exact
     margin = round((APPROXIMATE_MARGIN - 1) * 100)
     notice(f"{root} has no vLLM /tokenize: counting with cl100k + {margin}% margin (approximate)")
-    return ApproximateCounter(exact.name)
+    # Its own name: the token-count cache must never file these as the server's exact counts.
+    return ApproximateCounter(f"approx-cl100k*{APPROXIMATE_MARGIN}:{exact.name}")

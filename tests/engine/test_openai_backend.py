@@ -263,6 +263,8 @@ def test_server_without_vllm_tokenize_falls_back_to_cl100k_with_a_margin_said_on
     assert backend.count_prompt_tokens([Message("user", "hello world")]) > 3
     assert len(server.requests_to(TOKENIZE)) == 1  # probed once, never retried
     root = server.url.removesuffix("/v1")
+    approximate = backend._token_counter().name  # approximate counts are not filed as exact ones
+    assert approximate.startswith("approx-cl100k") and approximate != counter_name(root, "smollm2")
     assert said == [f"{root} has no vLLM /tokenize: counting with cl100k + 25% margin "
                     "(approximate)"]
 
