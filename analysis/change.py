@@ -157,7 +157,8 @@ def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
 def context_tree(change: Change) -> str:
     """What names the files review reads for context, for its cache key: the head commit when
     they come from it, else a tree id of the work tree as it is now (tracked edits and untracked,
-    unignored files included), written through a throwaway index so the user's stays untouched."""
+    unignored files included). A throwaway index and object folder take what git writes for it,
+    so the user's index and `.git/objects` stay untouched."""
     if change.root is None:
         return ""
     if change.head is not None and not _is_checked_out(change.root, change.head):
@@ -167,7 +168,10 @@ def context_tree(change: Change) -> str:
         index = Path(folder) / "index"
         if (git_dir / "index").is_file():
             shutil.copyfile(git_dir / "index", index)
-        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        objects = Path(folder) / "objects"
+        objects.mkdir()
+        env = {**os.environ, "GIT_INDEX_FILE": str(index), "GIT_OBJECT_DIRECTORY": str(objects),
+               "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(git_dir / "objects")}
         for args in (["add", "--all", "--", "."], ["write-tree"]):
             done = subprocess.run(
                 ["git", "-C", str(change.root), *args], capture_output=True, env=env, check=False

@@ -381,9 +381,11 @@ def test_a_work_tree_review_misses_the_cache_when_a_context_file_changes(
     (repo / "app.py").write_text((repo / "app.py").read_text() + added)
     (repo / "notes.py").write_text("from app import third\n")
     args = ("--worktree", "--base", "main", "--format", "json", "--fail-on", "never")
+    objects = git(repo, "count-objects")
     assert run(repo, tmp_path, *args).exit_code == 0
     assert json.loads(run(repo, tmp_path, *args).stdout)["cached"] is True
     (repo / "notes.py").write_text("from app import third\n\nprint(third([]))\n")
     again = run(repo, tmp_path, *args)
     assert again.exit_code == 0 and json.loads(again.stdout)["cached"] is False
     assert git(repo, "status", "--porcelain").splitlines() == [" M app.py", "?? notes.py"]
+    assert git(repo, "count-objects") == objects  # the key's tree was written elsewhere
