@@ -46,18 +46,35 @@ def map_batches(
         return work(items)
     batches = balanced(sizes, (WORKERS + 1) * _BATCHES_PER_PROCESS)
     chunks = [[items[i] for i in batch] for batch in batches]
-    context = multiprocessing.get_context("forkserver")
-    try:
-        with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
-            futures = [pool.submit(work, chunk) for chunk in chunks]
-            here = {i: work(chunks[i]) for i in reversed(range(len(chunks))) if futures[i].cancel()}
-            results = [here[i] if i in here else futures[i].result() for i in range(len(chunks))]
-    except (BrokenProcessPool, OSError):  # no worker could start or one died: do it here
+    results = _pooled(work, chunks)
+    if results is None:  # no worker could start or one died: do it here
         return work(items)
     ordered: dict[int, Result] = {}
     for batch, made in zip(batches, results, strict=True):
         ordered.update(zip(batch, made, strict=True))
     return [ordered[index] for index in range(len(items))]
+
+
+def _pooled(
+    work: Callable[[Sequence[Item]], list[Result]], chunks: list[list[Item]]
+) -> list[list[Result]] | None:
+    """`work` over `chunks` on the pool and here; None when the pool failed. The work's own
+    errors (an OSError reading a file too) are not the pool's: they propagate."""
+    context = multiprocessing.get_context("forkserver")
+    try:
+        pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
+    except OSError:
+        return None
+    with pool:
+        try:
+            futures = [pool.submit(work, chunk) for chunk in chunks]
+        except (BrokenProcessPool, OSError):
+            return None
+        here = {i: work(chunks[i]) for i in reversed(range(len(chunks))) if futures[i].cancel()}
+        try:
+            return [here[i] if i in here else futures[i].result() for i in range(len(chunks))]
+        except BrokenProcessPool:
+            return None
 
 
 def balanced(sizes: Sequence[int], count: int) -> list[list[int]]:

@@ -37,6 +37,24 @@ def test_one_core_starts_no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     assert map_batches(list, ["a", "b"], [10**9, 1], parallel_from=0) == ["a", "b"]
 
 
+_CALLED_HERE: list[int] = []
+
+
+def _unreadable(chunk: list[str]) -> list[str]:
+    _CALLED_HERE.append(len(chunk))  # only this process's calls land in this list
+    raise FileNotFoundError(chunk[0])
+
+
+def test_an_oserror_of_the_work_itself_propagates_and_is_not_redone_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "WORKERS", 1)
+    items = [f"item {i}" for i in range(40)]
+    with pytest.raises(FileNotFoundError):
+        map_batches(_unreadable, items, [1] * len(items), parallel_from=0)
+    assert _CALLED_HERE and len(items) not in _CALLED_HERE  # the whole list never went again
+
+
 def test_batches_hold_every_item_once_and_are_balanced() -> None:
     sizes = [5, 1, 9, 3, 3, 7, 2, 8]
     batches = balanced(sizes, 3)
