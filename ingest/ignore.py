@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pathspec
 
+from longread.ingest.lines import split_lines
+
 LONGREADIGNORE = ".longreadignore"
 DEFAULT_IGNORED_FOLDERS = frozenset({
     ".git", ".hg", ".svn", ".bzr",
@@ -75,7 +77,7 @@ def with_ignore_files(specs: Specs, folder: Path, prefix: str, names: set[str]) 
 
 def with_ignore_file(specs: Specs, path: Path, prefix: str) -> Specs:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+        lines = split_lines(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return specs
     spec = compile_spec(lines)

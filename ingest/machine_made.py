@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from longread.ingest.document import Document
+from longread.ingest.lines import line_count
 
 GENERATED_NAME = re.compile(
     r".*(\.min\.(js|css)|_pb2(_grpc)?\.py|\.pb\.go|[._-]generated\.\w+|\.lock|-lock\.(json|ya?ml)|\.map)$"
@@ -50,5 +51,5 @@ def is_machine_made(path: str, text: str) -> bool:
     head = text[:_GENERATED_HEAD_CHARS].lower()
     if any(mark in head for mark in _GENERATED_MARKS):
         return True
-    lines = text.count("\n") + 1
-    return len(text) > 10 * MINIFIED_LINE_CHARS and len(text) / lines > MINIFIED_LINE_CHARS
+    long = len(text) > 10 * MINIFIED_LINE_CHARS
+    return long and len(text) / line_count(text) > MINIFIED_LINE_CHARS

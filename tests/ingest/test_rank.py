@@ -6,7 +6,7 @@ import hashlib
 
 from longread.ingest.document import Document, Section
 from longread.ingest.languages import language_for
-from longread.ingest.machine_made import held_back
+from longread.ingest.machine_made import MINIFIED_LINE_CHARS, held_back
 from longread.ingest.outline import extract_outline
 from longread.ingest.rank import (
     mentions,
@@ -120,6 +120,11 @@ def test_pagerank_flows_to_the_referenced_node_and_sums_to_one() -> None:
     ranks = pagerank(nodes, {"a": {"c": 1.0}, "b": {"c": 1.0}}, {n: 1.0 for n in nodes})
     assert ranks["c"] > ranks["a"] == ranks["b"]
     assert abs(sum(ranks.values()) - 1.0) < 1e-9
+
+
+def test_a_final_newline_does_not_count_as_one_more_line_of_a_minified_file() -> None:
+    text = ("x" * (MINIFIED_LINE_CHARS + 1) + "\n") * 20  # lines average more than the limit
+    assert held_back([document("dist/bundle.js", text)], None) == {"dist/bundle.js"}
 
 
 def test_priors_fade_with_depth_and_an_index_page_is_not_an_entry_point() -> None:
