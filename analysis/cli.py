@@ -335,7 +335,7 @@ def mcp_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None,
 
 
 @cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs --token.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")

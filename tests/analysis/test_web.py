@@ -202,6 +202,16 @@ def test_request_bodies_are_capped(tmp_path: Path, corpus: Path, built: list) ->
     assert built == []
 
 
+def test_serve_on_a_missing_path_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(WebServer, "run", lambda self: None)  # never serve, whatever happens
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "serve",
+                                      str(tmp_path / "nowhere"), "--port", "0"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_off_loopback_the_server_does_not_start_without_a_token(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "LONGREAD_SERVE_TOKEN"}
