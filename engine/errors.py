@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from longread.ingest.errors import LongreadError
+
+
+def first_line(value: object) -> str:
+    """The first non-empty line of an error's text (server text may hold any line break).
+    Here, not in http.py, so the vLLM backend gets it without importing httpx (and rich)."""
+    lines = [line.strip() for line in re.split(r"[\r\n]+", str(value)) if line.strip()]
+    return lines[0] if lines else type(value).__name__
 
 
 class EngineError(LongreadError):

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from longread.engine.errors import BackendUnavailable, EngineError, PromptTooLong
+from longread.engine.errors import BackendUnavailable, EngineError, PromptTooLong, first_line
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -206,12 +206,6 @@ def _prompt_too_long(message: str) -> PromptTooLong:
             f"{window.group(1)} tokens (server: {message})"
         )
     return PromptTooLong(f"prompt does not fit the model's window (server: {message})")
-
-
-def first_line(value: object) -> str:
-    """The first non-empty line of an error's text (server text may hold any line break)."""
-    lines = [line.strip() for line in re.split(r"[\r\n]+", str(value)) if line.strip()]
-    return lines[0] if lines else type(value).__name__
 
 
 def run_all(fn: Callable[[_T], _R], items: Sequence[_T], workers: int) -> list[_R]:

@@ -102,7 +102,7 @@ class OpenAIBackend:
         """Named before any request; the server is asked only for a count no cache holds."""
         if self._counter is None:
             name = counter_name(self._root, self.model)
-            self._counter = LazyCounter(name, self._token_counter)
+            self._counter = LazyCounter(name, self._token_counter, adopt_loaded_name=True)
         return self._counter
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from longread.engine.backend import ChatRequest, Completion, Message
-from longread.engine.errors import BackendUnavailable, PromptTooLong
-from longread.engine.http import first_line
+from longread.engine.errors import BackendUnavailable, PromptTooLong, first_line
 from longread.engine.models import (
     ModelSpec,
     ensure_default_model,

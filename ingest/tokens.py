@@ -77,12 +77,26 @@ class HuggingFaceCounter:
 
 
 class LazyCounter:
-    """A counter loaded on first use: a warm run whose counts are all cached loads no tokenizer."""
+    """A counter loaded on first use: a warm run whose counts are all cached loads no tokenizer.
 
-    def __init__(self, name: str, load: Callable[[], TokenCounter]) -> None:
-        self.name = name
+    With `adopt_loaded_name`, its name is the expected one until it loads, then the loaded
+    counter's: counts are looked up under the expected name and filed under the name of what
+    really counted (a server without `/tokenize` turns out to count approximately, and its counts
+    must not pass for exact ones). Without it the name stays put, for loaders whose counter counts
+    the same whatever it is called (a hub model's tokenizer, by file or through its engine).
+    """
+
+    def __init__(
+        self, name: str, load: Callable[[], TokenCounter], *, adopt_loaded_name: bool = False
+    ) -> None:
+        self._name = name
         self._load = load
+        self._adopt = adopt_loaded_name
         self._counter: TokenCounter | None = None
+
+    @property
+    def name(self) -> str:
+        return self._counter.name if self._adopt and self._counter is not None else self._name
 
     def _real(self) -> TokenCounter:
         if self._counter is None:

@@ -265,6 +265,7 @@ def test_server_without_vllm_tokenize_falls_back_to_cl100k_with_a_margin_said_on
     root = server.url.removesuffix("/v1")
     approximate = backend._token_counter().name  # approximate counts are not filed as exact ones
     assert approximate.startswith("approx-cl100k") and approximate != counter_name(root, "smollm2")
+    assert backend.tokenizer.name == approximate  # the name the pack files its counts under
     assert said == [f"{root} has no vLLM /tokenize: counting with cl100k + 25% margin "
                     "(approximate)"]
 
