@@ -53,7 +53,9 @@ RATES_FILE = ".prefill-rates.json"
 MIN_RATE_TOKENS = 512  # a short prompt's rate is mostly overhead, not prefill
 EXECUTE_TIMEOUT_S = 3600
 SMALL_CPU_CORES = 4
-NOT_INSTALLED = "vLLM is not installed: pip install 'longread[cpu]' (or [gpu])"
+NOT_INSTALLED = (
+    "vLLM is not installed: from longread's checkout, `make setup` (CPU) or pip install -e '.[gpu]'"
+)
 
 
 def engine_settings(
