@@ -27,5 +27,5 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check ingest engine analysis tests benchmarks
+	$(BIN)/ruff check ingest engine analysis tests benchmarks examples
 	$(BIN)/mypy ingest engine analysis
