@@ -15,13 +15,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from longread.engine.backend import Completion, SamplingSettings
-from longread.ingest.store import Migration, bytes_on_disk, open_store, write_transaction
+from longread.ingest.store import Migration, bytes_on_disk, open_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 KEY_VERSION = 1
 
@@ -45,6 +45,8 @@ def _create_answers(conn: Connection) -> None:
 
 
 MIGRATIONS = (Migration("0001_answers", _create_answers),)
+_STORED = ("text", "prompt_tokens", "cached_tokens", "completion_tokens", "seconds", "created_at",
+           "finish_reason", "meta")
 
 
 @dataclass(frozen=True)
@@ -101,23 +103,13 @@ class AnswerCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._engine = open_store(path, MIGRATIONS)
+        self._store = open_store(path, MIGRATIONS)
 
     def get(self, key: str) -> CachedAnswer | None:
-        with self._engine.connect() as conn:
-            row = (
-                conn.execute(
-                    text(
-                        "SELECT text, prompt_tokens, cached_tokens, completion_tokens, seconds,"
-                        " created_at, finish_reason, meta FROM answers WHERE key = :key"
-                    ),
-                    {"key": key},
-                )
-                .mappings()
-                .one_or_none()
-            )
-        if row is None:
+        found = self._store.rows(f"SELECT {', '.join(_STORED)} FROM answers WHERE key = ?", (key,))
+        if not found:
             return None
+        row = dict(zip(_STORED, found[0], strict=True))
         return CachedAnswer(**{**row, "meta": json.loads(row["meta"])})
 
     def put(
@@ -131,26 +123,21 @@ class AnswerCache:
             "created_at": time.time(),
             "meta": json.dumps(dict(meta), sort_keys=True, default=str),
         }
-        with write_transaction(self._engine) as conn:
+        with self._store.write() as conn:
             conn.execute(
-                text(
-                    "INSERT OR REPLACE INTO answers (key, kind, text, prompt_tokens, cached_tokens,"
-                    " completion_tokens, seconds, finish_reason, created_at, meta) VALUES (:key,"
-                    " :kind, :text, :prompt_tokens, :cached_tokens, :completion_tokens, :seconds,"
-                    " :finish_reason, :created_at, :meta)"
-                ),
+                "INSERT OR REPLACE INTO answers (key, kind, text, prompt_tokens, cached_tokens,"
+                " completion_tokens, seconds, finish_reason, created_at, meta) VALUES (:key,"
+                " :kind, :text, :prompt_tokens, :cached_tokens, :completion_tokens, :seconds,"
+                " :finish_reason, :created_at, :meta)",
                 row,
             )
 
     def stats(self) -> dict[str, Any]:
         """Rows, bytes on disk (WAL included), rows per kind, oldest and newest entry times."""
-        with self._engine.connect() as conn:
-            rows, oldest, newest = conn.exec_driver_sql(
-                "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM answers"
-            ).one()
-            kinds = conn.exec_driver_sql(
-                "SELECT kind, COUNT(*) FROM answers GROUP BY kind ORDER BY kind"
-            ).all()
+        [(rows, oldest, newest)] = self._store.rows(
+            "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM answers"
+        )
+        kinds = self._store.rows("SELECT kind, COUNT(*) FROM answers GROUP BY kind ORDER BY kind")
         return {
             "path": str(self.path),
             "rows": rows,
@@ -162,14 +149,13 @@ class AnswerCache:
 
     def clear(self) -> int:
         """Delete every row; returns how many there were."""
-        with write_transaction(self._engine) as conn:
-            removed = conn.exec_driver_sql("DELETE FROM answers").rowcount
-        with self._engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._store.write() as conn:
+            removed = conn.execute("DELETE FROM answers").rowcount
+        self._store.rows("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(removed)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._store.close()
 
     def __enter__(self) -> AnswerCache:
         return self

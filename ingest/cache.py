@@ -11,13 +11,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from longread.ingest.document import Outline, Section, Symbol
-from longread.ingest.store import Migration, open_store, write_transaction
+from longread.ingest.store import Migration, open_store
 from longread.ingest.textfile import Extraction
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 # Below SQLite's smallest SQLITE_MAX_VARIABLE_NUMBER (999), whatever the build.
 _IN_CHUNK = 900
@@ -67,10 +68,10 @@ class IngestCache:
     def __init__(self, path: Path | None) -> None:
         """`path` None: a private in-memory cache (`--no-cache`: nothing read, nothing kept)."""
         self.path = path
-        self._engine = open_store(path, MIGRATIONS)
+        self._store = open_store(path, MIGRATIONS)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._store.close()
 
     def __enter__(self) -> IngestCache:
         return self
@@ -162,17 +163,16 @@ class IngestCache:
         """Run `query` with its `IN ({})` filled chunk by chunk, under SQLite's variable limit."""
         if not values:
             return
-        with self._engine.connect() as conn:
-            for start in range(0, len(values), _IN_CHUNK):
-                chunk = values[start:start + _IN_CHUNK]
-                statement = query.format(", ".join("?" * len(chunk)))
-                yield from conn.exec_driver_sql(statement, (*leading, *chunk))
+        for start in range(0, len(values), _IN_CHUNK):
+            chunk = values[start:start + _IN_CHUNK]
+            statement = query.format(", ".join("?" * len(chunk)))
+            yield from self._store.rows(statement, (*leading, *chunk))
 
     def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        with write_transaction(self._engine) as conn:
-            conn.exec_driver_sql(statement, rows)
+        with self._store.write() as conn:
+            conn.executemany(statement, rows)
 
 
 def _dump_extraction(item: Extraction) -> tuple[str | None, str, str, str | None]:

@@ -4,6 +4,10 @@ Both caches (ingest's and the engine's answers) open their file through `open_st
 for concurrent writers and corrupt files live in one place. A database whose file is not SQLite or
 fails `PRAGMA quick_check` is moved aside (`<name>.corrupt-<time>`) and rebuilt, with one warning:
 a cache can always be recomputed, a crash must never make it unusable.
+
+Reads and writes go through the standard library's driver; SQLAlchemy applies the schema's named
+migrations, and is imported only when one is pending (a new or older file). Importing SQLAlchemy
+costs ~0.28 s here, over half of what a whole cache-hit `longread ask` may take.
 """
 
 from __future__ import annotations
@@ -12,17 +16,17 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from typing import TYPE_CHECKING, Any
 
 from longread.ingest.errors import CacheError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger("longread")
 
@@ -37,14 +41,58 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def open_store(path: Path | None, migrations: Sequence[Migration]) -> Engine:
+class Store:
+    """One connection to one database, shared by the threads of a process under a lock."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._conn = connection
+        self._lock = threading.RLock()
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one query."""
+        with self._lock:
+            try:
+                return self._conn.execute(statement, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise _translated(exc, "read") from exc
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """`with store.write() as conn:` — BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error
+        (Ctrl-C included) without hiding the cause; two writers queue on the busy timeout."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _translated(exc, "write") from exc
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise _translated(exc, "write") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def open_store(path: Path | None, migrations: Sequence[Migration]) -> Store:
     """Open (creating, migrating or repairing) the SQLite database at `path`; None: in memory."""
     if path is None:
         return _open_checked(None, migrations)
     _check_usable(path)
     try:
         return _open_checked(path, migrations)
-    except (DatabaseError, sqlite3.DatabaseError) as exc:
+    except sqlite3.DatabaseError as exc:
         if _is_busy(exc):
             raise CacheError(f"cache {path} is locked by another process for too long") from exc
         if _is_unusable(exc):
@@ -55,7 +103,7 @@ def open_store(path: Path | None, migrations: Sequence[Migration]) -> Engine:
         )
         try:
             return _open_checked(path, migrations)
-        except (DatabaseError, sqlite3.DatabaseError) as again:
+        except sqlite3.DatabaseError as again:
             raise CacheError(f"cannot rebuild cache {path}: {_first_line(again)}") from again
 
 
@@ -71,93 +119,83 @@ def _check_usable(path: Path) -> None:
         raise CacheError(f"cannot use cache folder {path.parent}: not writable")
 
 
-def _open_checked(path: Path | None, migrations: Sequence[Migration]) -> Engine:
-    if path is None:  # one shared connection, or each checkout would see its own empty database
-        engine = create_engine("sqlite://", poolclass=StaticPool,
-                               connect_args={"check_same_thread": False})
-    else:
-        engine = create_engine(
-            f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
-        )
-    event.listen(engine, "connect", _configure_connection)
+def _open_checked(path: Path | None, migrations: Sequence[Migration]) -> Store:
+    conn = _connect(path)
     try:
-        with engine.connect() as conn:
-            verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
-            if verdict != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {verdict}")
-        _migrate(engine, migrations)
+        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {verdict}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        pending = _pending(conn, migrations)
+        if pending:
+            _migrate(conn, pending)
     except BaseException:
-        engine.dispose()
+        conn.close()
         raise
-    return engine
+    return Store(conn)
 
 
-def _configure_connection(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-    # Autocommit at the driver level; transactions are opened explicitly with BEGIN IMMEDIATE so two
-    # writers queue on the busy timeout instead of failing with "database is locked" on upgrade.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _connect(path: Path | None) -> sqlite3.Connection:
+    """Autocommit at the driver level: transactions are opened explicitly with BEGIN IMMEDIATE,
+    so two writers queue on the busy timeout instead of failing with "database is locked"."""
+    conn = sqlite3.connect(
+        ":memory:" if path is None else str(path),
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,  # the Store's lock serialises the threads that share it
+    )
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
 
 
-def write_transaction(engine: Engine) -> _WriteTransaction:
-    """`with write_transaction(engine) as conn:` — BEGIN IMMEDIATE ... COMMIT (or ROLLBACK)."""
-    return _WriteTransaction(engine)
+def _pending(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[Migration]:
+    """The migrations this file has not recorded (all of them for a new file)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return list(migrations)
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    return [migration for migration in migrations if migration.name not in done]
 
 
-class _WriteTransaction:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._conn: Connection | None = None
+def _migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
+    """Apply `migrations` through SQLAlchemy on this very connection, in one BEGIN IMMEDIATE
+    transaction; a process that migrated first while this one waited is seen, not redone."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import StaticPool
 
-    def __enter__(self) -> Connection:
-        self._conn = self._engine.connect()
-        try:
-            self._conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except OperationalError as exc:
-            self._conn.close()
-            raise _translated(exc) from exc
-        except BaseException:
-            self._conn.close()
-            raise
-        return self._conn
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        """COMMIT, or ROLLBACK without hiding why: a Ctrl-C mid-statement leaves the connection
-        invalidated (its closing rolls back), and a failing ROLLBACK must not replace the cause."""
-        assert self._conn is not None
-        conn = self._conn
-        try:
-            if exc is None:
-                conn.exec_driver_sql("COMMIT")
-            elif not conn.invalidated:
-                with contextlib.suppress(SQLAlchemyError, sqlite3.Error):
-                    conn.exec_driver_sql("ROLLBACK")
-        except OperationalError as commit_error:
-            raise _translated(commit_error) from commit_error
-        finally:
-            conn.close()
-        if isinstance(exc, OperationalError):
-            raise _translated(exc) from exc
-
-
-def _migrate(engine: Engine, migrations: Sequence[Migration]) -> None:
-    with write_transaction(engine) as conn:
-        conn.exec_driver_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
-        )
-        done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM schema_migrations")}
-        for migration in migrations:
-            if migration.name in done:
-                continue
-            migration.apply(conn)
-            conn.execute(
-                text("INSERT INTO schema_migrations (name, applied_at) VALUES (:n, :t)"),
-                {"n": migration.name, "t": time.time()},
-            )
+    engine = create_engine("sqlite://", creator=lambda: conn, poolclass=StaticPool)
+    try:
+        with engine.connect() as sa_conn:
+            sa_conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                sa_conn.exec_driver_sql(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations"
+                    " (name TEXT PRIMARY KEY, applied_at REAL)"
+                )
+                done = {row[0] for row in sa_conn.exec_driver_sql(
+                    "SELECT name FROM schema_migrations"
+                )}
+                for migration in migrations:
+                    if migration.name in done:
+                        continue
+                    migration.apply(sa_conn)
+                    sa_conn.execute(
+                        text("INSERT INTO schema_migrations (name, applied_at) VALUES (:n, :t)"),
+                        {"n": migration.name, "t": time.time()},
+                    )
+                sa_conn.exec_driver_sql("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+    except DBAPIError as exc:  # the driver's own error, which open_store knows how to judge
+        raise exc.orig from exc  # type: ignore[misc]
+    conn.isolation_level = None  # whatever the dialect set on connect
 
 
 def bytes_on_disk(path: Path) -> int:
@@ -196,23 +234,24 @@ def _move_aside(path: Path) -> Path:
 
 
 def _is_busy(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
 
 
 def _is_unusable(exc: BaseException) -> bool:
     """The file cannot be opened or written (permissions, read-only), as opposed to corrupt."""
     message = str(exc).lower()
-    return isinstance(exc, OperationalError) and (
+    return isinstance(exc, sqlite3.OperationalError) and (
         "unable to open" in message or "readonly" in message or "disk i/o" in message
         or "full" in message
     )
 
 
-def _translated(exc: OperationalError) -> CacheError:
-    """A SQLite failure while writing (busy beyond the timeout, disk full) as one line, exit 5."""
+def _translated(exc: sqlite3.OperationalError, doing: str) -> CacheError:
+    """A SQLite failure while reading or writing (busy beyond the timeout, disk full) as one line,
+    exit 5."""
     if _is_busy(exc):
         return CacheError("a cache is locked by another process for too long; try again")
-    return CacheError(f"cannot write the cache: {_first_line(exc)}")
+    return CacheError(f"cannot {doing} the cache: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:
