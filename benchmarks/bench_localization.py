@@ -14,7 +14,12 @@ Selection rule (deterministic, per repository, over `git log --no-merges` of HEA
     conftest.py, or a root setup.py/noxfile.py), and
     every one of them already exists in the parent (modified, not added, deleted or renamed);
   - a commit whose message repeats an earlier case's (a cherry-pick) is skipped;
-  - the first --per-repo such commits (committed before --before, when given) are the cases.
+  - after skipping the first --skip such commits (committed before --before, when given), the
+    next --per-repo are the cases.
+Hold-out protocol: cases 1-10 per repository (the default, `--skip 0 --per-repo 10`) are the
+TUNING set, the 50 cases every ranking and fitting constant was tuned on; cases 11-20
+(`--skip 10 --per-repo 10`) are the HELD-OUT set, run once, after tuning is frozen, and never
+tuned on. The JSON output names the split of every row.
 Query = the commit message (subject and body, trailers like Co-authored-by dropped); the diff is
 never shown. Gold = those source files. Corpus = the parent commit's tree (`git archive`, cached
 under --work, one per parent).
@@ -33,6 +38,7 @@ Systems, at each budget (cl100k tokens):
     path has no word test/tests/testing), as the paper indexed them: it knows where fixes live.
 
     .venv/bin/python benchmarks/bench_localization.py GIT_DIR... [--before DATE] [--json]
+        [--skip N] [--per-repo N] [--budgets 27000,50000]
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 LONGREAD = Path(sys.executable).with_name("longread")
 BUDGETS = (13_000, 27_000, 50_000, 128_000)
+TUNING_PER_REPO = 10  # cases 1-10 per repository were tuned on; later ones are held out
 SWE_BENCH_BM25_RECALL = {13_000: 0.296, 27_000: 0.444, 50_000: 0.511}
 FIX = re.compile(r"\b(fix|fixes|fixed|bug)\b", re.IGNORECASE)
 CHORE = re.compile(
@@ -135,8 +142,11 @@ def git(git_dir: Path, *args: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def select_cases(git_dir: Path, repo: str, per_repo: int, before: str = "") -> list[Case]:
-    """The first `per_repo` commits (newest first, committed before `before`) that pass the rule."""
+def select_cases(
+    git_dir: Path, repo: str, per_repo: int, before: str = "", skip: int = 0
+) -> list[Case]:
+    """The `per_repo` commits after the first `skip` (newest first, committed before `before`)
+    that pass the rule."""
     since = [f"--before={before}"] if before else []
     log = git(git_dir, "log", "--no-merges", *since, "--format=%H %P%x00%B%x01", "HEAD")
     cases: list[Case] = []
@@ -152,9 +162,9 @@ def select_cases(git_dir: Path, repo: str, per_repo: int, before: str = "") -> l
         if gold and query not in seen:
             seen.add(query)
             cases.append(Case(repo, shas[0], shas[1], query, gold))
-        if len(cases) == per_repo:
+        if len(cases) == skip + per_repo:
             break
-    return cases
+    return cases[skip:]
 
 
 def repositories(paths: Sequence[Path]) -> dict[str, Path]:
@@ -341,10 +351,21 @@ def markdown(lines: list[dict[str, Any]]) -> str:
     return "\n".join([*header, *body])
 
 
+def split_name(skip: int, per_repo: int) -> str:
+    """Which set the selected cases belong to: tuning (1-10), held-out (after 10), or mixed."""
+    if skip + per_repo <= TUNING_PER_REPO:
+        return "tuning"
+    return "held-out" if skip >= TUNING_PER_REPO else "mixed"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("repos", type=Path, nargs="+", help="git directories or folders of them")
     parser.add_argument("--per-repo", type=int, default=10)
+    parser.add_argument(
+        "--skip", type=int, default=0,
+        help="Skip the first N cases per repository (10: the held-out set, cases 11-20).",
+    )
     parser.add_argument("--before", default="", help="Only commits before this date (git log).")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "localization")
@@ -357,24 +378,26 @@ def main() -> None:
     cases = [
         case
         for repo, path in gits.items()
-        for case in select_cases(path, repo, args.per_repo, args.before)
+        for case in select_cases(path, repo, args.per_repo, args.before, args.skip)
     ]
+    split = split_name(args.skip, args.per_repo)
     started = time.perf_counter()
     rows = run(cases, gits, budgets, args.work)
     lines = table(rows, budgets)
     per_repo = Counter(case.repo for case in cases)
     if args.json:
-        report = {"per_repo": per_repo, "seconds": time.perf_counter() - started, "table": lines}
+        report = {"per_repo": per_repo, "skip": args.skip, "split": split,
+                  "seconds": time.perf_counter() - started, "table": lines}
         report["rows"] = [
             {"repo": r["case"].repo, "sha": r["case"].sha, "gold": r["case"].gold}
-            | {"budget": r["budget"]}
+            | {"budget": r["budget"], "split": split}
             | {system: vars(r[system]) for system in SYSTEMS}
             for r in rows
         ]
         print(json.dumps(report, indent=2))
         return
     print(", ".join(f"{repo} {n}" for repo, n in sorted(per_repo.items())), end="; ")
-    print(f"{len(cases)} cases, {time.perf_counter() - started:.0f} s\n")
+    print(f"{len(cases)} cases ({split} set), {time.perf_counter() - started:.0f} s\n")
     print(markdown(lines))
 
 
