@@ -109,6 +109,23 @@ def test_select_cases_on_a_real_history(history: Path) -> None:
     ]
 
 
+def test_skip_selects_the_held_out_cases_after_the_tuning_ones(tmp_path: Path) -> None:
+    """--skip N passes over the first N cases: tuning and held-out sets never share a case."""
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _commit(repo, "Initial", {"src/pkg/a.py": "A = 0\n"})
+    for n in range(1, 5):
+        _commit(repo, f"Fix bug number {n}", {"src/pkg/a.py": f"A = {n}\n"})
+    first = bench.select_cases(repo / ".git", "me/proj", 2)
+    later = bench.select_cases(repo / ".git", "me/proj", 2, skip=2)
+    assert [c.query for c in first] == ["Fix bug number 4", "Fix bug number 3"]
+    assert [c.query for c in later] == ["Fix bug number 2", "Fix bug number 1"]
+    assert bench.split_name(0, 10) == "tuning"
+    assert bench.split_name(10, 10) == "held-out"
+    assert bench.split_name(0, 20) == "mixed"
+
+
 def test_gold_of_rejects_added_sources_and_ignores_tests() -> None:
     assert bench.gold_of(["M\tsrc/a.py", "M\ttests/test_a.py", "M\tCHANGES.md"]) == ("src/a.py",)
     assert bench.gold_of(["M\tsrc/a.py", "A\tsrc/b.py"]) is None
@@ -134,6 +151,7 @@ def test_a_whole_run_through_the_cli(history: Path, tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     report = json.loads(done.stdout)
     assert report["per_repo"] == {"proj": 1}
+    assert report["split"] == "tuning" and {row["split"] for row in report["rows"]} == {"tuning"}
     small, large = report["table"]
     assert small["longread_all_full"] == small["bm25_all_full"] == small["bm25_py_all_full"] == 0
     assert large["longread_all_full"] == large["bm25_all_full"] == large["bm25_py_all_full"] == 1

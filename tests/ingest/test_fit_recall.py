@@ -1,0 +1,74 @@
+"""Recall at a budget, through `longread pack --budget --query` on real git repositories: the
+source a bug report is about goes in whole before history files and lower-ranked documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from click.testing import CliRunner
+
+from longread.analysis.cli import cli
+from longread.ingest.tokens import TiktokenCounter
+
+if TYPE_CHECKING:
+    from conftest import Build
+
+COUNTER = TiktokenCounter()
+
+
+def make_repo(build: Build, root: Path, files: dict[str, str | bytes]) -> Path:
+    build.repo(root)
+    build.files(root, files)
+    build.commit(root)
+    return root
+
+
+def pack(tmp_path: Path, root: Path, *args: str) -> dict:
+    out = tmp_path / "pack.xml"
+    result = CliRunner().invoke(
+        cli, ["--cache-dir", str(tmp_path / "cache"), "pack", str(root), "-o", str(out),
+              "--json", *args],
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["tokens"] == COUNTER.count(out.read_text(encoding="utf-8"))
+    return manifest
+
+
+def whole(manifest: dict) -> set[str]:
+    """Paths in the pack in full, with no part cut from them."""
+    documents = manifest["documents"]
+    return {e["path"] for e in documents if e["fidelity"] == "full" and not e.get("part")}
+
+
+def filler(name: str, n: int) -> str:
+    return "".join(f"def {name}_{i}(x):\n    total = x * {i}\n    return total\n\n"
+                   for i in range(n))
+
+
+def test_a_changelog_that_names_every_change_waits_behind_the_source(
+    tmp_path: Path, build: Build
+) -> None:
+    """CHANGES.md mentions the header parser in every release, so it matches the report best
+    by words; it is history, so the parser's source goes in whole first."""
+    changes = "".join(
+        f"## 1.{i}\n\n- Fix parse_header with empty header lines in release {i}.\n"
+        f"- Header parsing of folded lines, round {i}.\n\n" for i in range(120)
+    )
+    parser = (
+        "def parse_header(line):\n    '''Split one header line.'''\n"
+        "    name, _, value = line.partition(':')\n    return name.strip(), value.strip()\n\n"
+        + filler("fold", 30)
+    )
+    root = make_repo(build, tmp_path / "repo", {
+        "CHANGES.md": changes,
+        "src/pkg/parser.py": parser,
+        "src/pkg/colors.py": filler("paint", 30),
+    })
+    budget = COUNTER.count(changes) + 200
+    manifest = pack(tmp_path, root, "--budget", str(budget),
+                    "--query", "Fix parse_header on empty header lines")
+    assert "src/pkg/parser.py" in whole(manifest)
+    assert "CHANGES.md" not in whole(manifest)
