@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import longread.ingest.scrub as scrub
+import longread.ingest.tokens as tokens
 import longread.ingest.workers as workers
 from longread.analysis.cli import cli
 from longread.ingest.workers import balanced, map_batches
@@ -63,9 +64,9 @@ def test_batches_hold_every_item_once_and_are_balanced() -> None:
     assert max(totals) - min(totals) <= max(sizes)
 
 
-def _repository(root: Path) -> None:
+def _repository(root: Path, functions: int = 40) -> None:
     for index in range(60):
-        body = "".join(f"def f{index}_{n}(x):\n    return x + {n}\n" for n in range(40))
+        body = "".join(f"def f{index}_{n}(x):\n    return x + {n}\n" for n in range(functions))
         if index % 7 == 0:
             body += f"GITHUB_TOKEN = '{TOKEN}'\n"
         (root / f"module_{index:02}.py").write_text(body, encoding="utf-8")
@@ -92,3 +93,25 @@ def test_a_scan_on_both_cores_packs_the_same_bytes(
     assert parallel == serial
     assert parallel_manifest == serial_manifest
     assert len(parallel_manifest["redactions"]) == 9
+
+
+def test_counting_on_both_cores_packs_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cl100k counts from the worker processes equal this process's, file by file."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    _repository(root, functions=120)  # files over the size that is counted one by one
+    serial, serial_manifest = _pack(tmp_path, root, "serial")
+    monkeypatch.setattr(tokens, "PARALLEL_CHARS", 0)
+    pooled, calls = workers._pooled, []
+
+    def spy(work, chunks):  # type: ignore[no-untyped-def]
+        calls.append(work)
+        return pooled(work, chunks)
+
+    monkeypatch.setattr(workers, "_pooled", spy)
+    parallel, parallel_manifest = _pack(tmp_path, root, "parallel")
+    assert calls == [tokens._count_cl100k] or workers.WORKERS < 1
+    assert parallel == serial
+    assert parallel_manifest == serial_manifest
