@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from longread.engine.backend import ChatRequest, Completion, Message
 from longread.engine.errors import EngineError
 from longread.engine.http import Wire, run_all
@@ -28,8 +26,6 @@ from longread.engine.server_tokens import (
 )
 from longread.ingest.errors import UsageError
 from longread.ingest.tokens import LazyCounter, TokenCounter
-
-PROBE_TIMEOUT_S = 2.0
 
 
 def _quiet(line: str) -> None:
@@ -78,7 +74,6 @@ class OpenAIBackend:
         self._card: dict[str, Any] | None = None
         self._counter: LazyCounter | None = None
         self._exact: ServerTokenCounter | ApproximateCounter | None = None
-        self._contacted = False
         self._notice = notice
 
     @property
@@ -113,22 +108,11 @@ class OpenAIBackend:
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         model = self.model
-        self._contacted = True
         return run_all(lambda request: self._complete(model, request), requests, self._concurrency)
 
     def close(self) -> None:
-        """Says so when every answer came from the cache while the server is unreachable."""
-        if not self._contacted and not self._reachable():
-            self._notice(f"{self._wire.base_url} is not reachable: answered from the cache only")
+        """Closes the connection pool; a run answered from the cache never opened one."""
         self._wire.close()
-
-    def _reachable(self) -> bool:
-        try:
-            with httpx.Client(timeout=PROBE_TIMEOUT_S) as client:
-                client.get(f"{self._wire.base_url}/models")
-        except httpx.TransportError:
-            return False
-        return True
 
     def _complete(self, model: str, request: ChatRequest) -> Completion:
         started = time.perf_counter()
@@ -141,7 +125,6 @@ class OpenAIBackend:
 
     def _model_card(self) -> dict[str, Any]:
         if self._card is None:
-            self._contacted = True
             self._card = self._pick_card(self._wire.call("GET", f"{self._wire.base_url}/models"))
         return self._card
 
@@ -162,7 +145,6 @@ class OpenAIBackend:
 
     def _token_counter(self) -> ServerTokenCounter | ApproximateCounter:
         if self._exact is None:
-            self._contacted = True
             self._exact = probe_counter(
                 self._wire, self._root, self.model, workers=self._concurrency,
                 notice=self._notice,
