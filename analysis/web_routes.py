@@ -15,12 +15,12 @@ whole completions, so an answer arrives whole; what streams is the progress befo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import queue
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager, suppress
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -39,6 +39,7 @@ from longread.ingest.progress import Progress
 _log = logging.getLogger(__name__)
 Job = Callable[[Progress], dict[str, Any]]
 _STATUS = {2: 400, 3: 422, 4: 502, 5: 500}  # exit code -> HTTP status
+INTERNAL_ERROR = "internal error (see the server's log)"
 
 
 def build_app(corpus: ServedCorpus) -> Starlette:
@@ -120,40 +121,64 @@ def _endpoint(corpus: ServedCorpus,
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(_events(job), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-store"})
-        try:
-            return JSONResponse(await anyio.to_thread.run_sync(job, _ignore))
-        except LongreadError as exc:
-            return _error(exc)
+        return await _outcome(job)
 
     return endpoint
 
 
-def _ignore(_stage: str, _done: int, _total: int | None) -> None:
-    """No one to tell: a plain JSON request waits for its result."""
+async def _outcome(job: Job) -> Response:
+    """The job's result as JSON, its progress ignored (a plain request waits for the result)."""
+    async with aclosing(_run(job)) as updates:
+        event, data = [update async for update in updates][-1]
+    if event == "result":
+        return JSONResponse(data)
+    return _error(data) if data else JSONResponse({"error": INTERNAL_ERROR}, status_code=500)
 
 
 async def _events(job: Job) -> AsyncIterator[str]:
-    """Run `job` in a thread; its progress and its result as server-sent events."""
-    events: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+    """The job's progress and its outcome as server-sent events."""
+    async with aclosing(_run(job)) as updates:
+        async for event, data in updates:
+            if event == "error":
+                data = {"error": str(data), "exit_code": data.exit_code} if data else \
+                    {"error": INTERNAL_ERROR}
+            yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _run(job: Job) -> AsyncGenerator[tuple[str, Any], None]:
+    """Runs `job` in a thread of its own; yields ("progress", {...})..., then ("result", json) or
+    ("error", LongreadError | None). The wait holds no thread: anyio's pool, which serves
+    /api/source and MCP's tools, stays free however many jobs queue for the one engine. When the
+    client leaves, the wait is cancelled and updates stop; the job, which cannot be stopped
+    midway, finishes alone (its answer still reaches the cache)."""
+    loop = asyncio.get_running_loop()
+    updates: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    gone = threading.Event()
+
+    def post(event: str, data: Any) -> None:
+        if not gone.is_set():
+            with suppress(RuntimeError):  # the loop has closed: the server stopped
+                loop.call_soon_threadsafe(updates.put_nowait, (event, data))
 
     def progress(stage: str, done: int, total: int | None) -> None:
-        events.put(("progress", {"stage": stage, "done": done, "total": total}))
+        post("progress", {"stage": stage, "done": done, "total": total})
 
     def work() -> None:
         try:
-            events.put(("result", job(progress)))
+            post("result", job(progress))
         except LongreadError as exc:
-            events.put(("error", {"error": str(exc), "exit_code": exc.exit_code}))
+            post("error", exc)
         except Exception:
             _log.exception("a served job failed")
-            events.put(("error", {"error": "internal error (see the server's log)"}))
-        finally:
-            events.put(None)
+            post("error", None)
 
-    threading.Thread(target=work, daemon=True).start()
-    while (item := await anyio.to_thread.run_sync(events.get)) is not None:
-        event, data = item
-        yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    threading.Thread(target=work, daemon=True, name="longread-job").start()
+    try:
+        while (update := await updates.get())[0] == "progress":
+            yield update
+        yield update
+    finally:
+        gone.set()
 
 
 def _source(corpus: ServedCorpus) -> Callable[..., Any]:
@@ -172,10 +197,7 @@ def _source(corpus: ServedCorpus) -> Callable[..., Any]:
 
 def _pack(corpus: ServedCorpus) -> Callable[..., Any]:
     async def pack(_request: Request) -> Response:
-        try:
-            return JSONResponse(await anyio.to_thread.run_sync(corpus.manifest))
-        except LongreadError as exc:
-            return _error(exc)
+        return await _outcome(lambda _progress: corpus.manifest())  # it may wait on the engine
 
     return pack
 
