@@ -30,14 +30,12 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from longread.analysis.config import Settings, load_settings
+from longread.analysis.sources import CorpusSource, NotInCorpus, SourceLines
 from longread.engine.errors import BackendUnavailable
-from longread.ingest.errors import UsageError
-from longread.ingest.lines import split_lines
 from longread.ingest.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -47,7 +45,6 @@ if TYPE_CHECKING:
     from longread.analysis.summarize import CoverageRow, SummaryResult
     from longread.engine.answer import Answer
     from longread.engine.backend import Backend
-    from longread.ingest.document import Document
     from longread.ingest.pack import Manifest, Pack
 
 __all__ = [
@@ -56,6 +53,7 @@ __all__ = [
     "Backend",
     "CheckedAnswer",
     "Citation",
+    "CorpusSource",
     "CoverageRow",
     "Finding",
     "Manifest",
@@ -100,10 +98,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY_TYPES:
         return getattr(importlib.import_module(_LAZY_TYPES[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class NotInCorpus(UsageError):
-    """`read_source` was asked for something that is not a document of the corpus (exit 2)."""
 
 
 def make_settings(**flags: Any) -> Settings:
@@ -251,29 +245,6 @@ def review(
     return run_review(settings or make_settings(), inputs, use_cache=use_cache, progress=progress)
 
 
-@dataclass(frozen=True)
-class SourceLines:
-    """Lines of one corpus document (of one page, for a PDF), numbered as citations number them."""
-
-    path: str
-    kind: str  # code | text | pdf
-    start: int  # first line shown (1-based); 0 when the document or page is empty
-    end: int  # last line shown
-    total: int  # lines in the document (in the page, for a PDF)
-    lines: tuple[str, ...]
-    page: int | None = None
-    pages: int | None = None  # a PDF's page count
-
-    def to_text(self) -> str:
-        """`N<TAB>line` per line, as the pack numbers lines (what `path:N` points at)."""
-        return "".join(f"{n}\t{line}\n" for n, line in enumerate(self.lines, self.start))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "page": self.page, "pages": self.pages,
-                "start": self.start, "end": self.end, "total": self.total,
-                "lines": list(self.lines)}
-
-
 def read_source(
     corpus: Paths,
     path: str,
@@ -291,70 +262,12 @@ def read_source(
     `path` is a citable id of the corpus (as `path:line` names it); it is looked up among the
     documents the pack is made of, so nothing else can be read — not `..`, not an absolute path,
     not a symlink out of the corpus, not a secrets file — and NotInCorpus says why.
+    A caller that reads many keeps one `CorpusSource` instead: it reads the corpus once and
+    again only when a file changed.
     """
-    document = _corpus_document(
-        _roots(corpus), _citable(path), include, exclude, settings or make_settings()
-    )
-    text, pages = _page_text(document, page)
-    lines = split_lines(text)
-    first, last = _line_range(document.path, len(lines), start_line, end_line)
-    return SourceLines(document.path, document.kind, first, last, len(lines),
-                       tuple(lines[first - 1:last]) if lines else (), page, pages)
+    return CorpusSource(_roots(corpus), settings=settings or make_settings(), include=include,
+                        exclude=exclude).read(path, start_line, end_line, page)
 
 
 def _roots(paths: Paths) -> list[Path]:
     return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
-
-
-def _citable(path: str) -> str:
-    """`path` as a corpus id, refused early when it could only point outside the corpus."""
-    cleaned = path.strip().removeprefix("./")
-    parts = PurePosixPath(cleaned).parts
-    if not cleaned or cleaned.startswith(("/", "\\", "~")):
-        raise NotInCorpus(f"{path!r} is not a path inside the corpus (give it relative, as cited)")
-    if ".." in parts or "\\" in cleaned:
-        raise NotInCorpus(f"{path!r} is not a document of the corpus ('..' and '\\' are refused)")
-    return cleaned
-
-
-def _corpus_document(
-    roots: Sequence[Path], path: str, include: Sequence[str], exclude: Sequence[str],
-    settings: Settings,
-) -> Document:
-    """The document `path` as the pack sees it (read through the ingest cache, redacted)."""
-    from longread.analysis.pack_job import read_documents
-    from longread.ingest.cache import IngestCache
-
-    with IngestCache(settings.ingest_cache_path) as cache:
-        scrubbed = read_documents(settings, roots, cache=cache, include=include, exclude=exclude)
-    for document in scrubbed.documents:
-        if document.path == path:
-            return document
-    reasons = [skip.reason for skip in scrubbed.skipped if skip.path == path]
-    if reasons:
-        raise NotInCorpus(f"{path} is not shown: {reasons[0]}")
-    raise NotInCorpus(f"{path} is not a document of the corpus")
-
-
-def _page_text(document: Document, page: int | None) -> tuple[str, int | None]:
-    """The text to number: a PDF's page `page` (required), any other document's whole text."""
-    if document.kind != "pdf":
-        if page is not None:
-            raise UsageError(f"{document.path} is not a PDF: give lines, not a page")
-        return document.text, None
-    numbers = [section.page or n for n, section in enumerate(document.sections, 1)]
-    if page not in numbers:
-        raise UsageError(f"{document.path} is a PDF of {len(numbers)} pages: give a page "
-                         f"from 1 to {len(numbers)}")
-    return document.sections[numbers.index(page)].text, len(numbers)
-
-
-def _line_range(path: str, total: int, start: int | None, end: int | None) -> tuple[int, int]:
-    """1-based inclusive bounds; an end past the last line stops at it, as `sed -n` does."""
-    first = 1 if start is None else start
-    last = total if end is None else min(end, total)
-    if total == 0 and start in (None, 1):
-        return 0, 0
-    if first < 1 or first > total or last < first:
-        raise UsageError(f"{path} has {total} lines: lines {first}-{end or total} are not in it")
-    return first, last

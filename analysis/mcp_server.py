@@ -5,15 +5,17 @@
     read       (path, start_line, end_line, page)
                                           lines of a corpus document as the pack shows them, so an
                                           agent follows `path:N` or `file.pdf#page=N`; anything
-                                          that is not a corpus document is refused (api.read_source)
+                                          that is not a corpus document is refused
+                                          (api.CorpusSource: read once, again when a file changes)
     summarize  (focus)                    the summary and its coverage table
 
 `build_server` makes the server for a corpus; `longread mcp` runs it over stdio, and `longread
-serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` so the page, the JSON
-API and MCP share one engine. A job's stages (reading, packing, engine start, shards) reach the
-client as progress notifications when it asks for them. The stdio transport keeps stdout for the
-protocol: the SDK points file descriptor 1 at stderr while it serves (print, vLLM, C libraries),
-and logs go to stderr or the log file (analysis/logs.py).
+serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` and `CorpusSource` so
+the page, the JSON API and MCP share one engine and one read corpus. A job's stages (reading,
+packing, engine start, shards) reach the client as progress notifications when it asks for them.
+The stdio transport keeps stdout for the protocol: the SDK points file descriptor 1 at stderr
+while it serves (print, vLLM, C libraries), and logs go to stderr or the log file
+(analysis/logs.py).
 """
 
 from __future__ import annotations
@@ -57,10 +59,13 @@ class CorpusTools:
 
     def __init__(self, roots: Sequence[Path], settings: Settings, *, budget: int | None = None,
                  include: Sequence[str] = (), exclude: Sequence[str] = (),
-                 engine: api.WarmBackend | None = None) -> None:
+                 engine: api.WarmBackend | None = None,
+                 sources: api.CorpusSource | None = None) -> None:
         self.roots, self.settings = list(roots), settings
         self.budget, self.include, self.exclude = budget, tuple(include), tuple(exclude)
         self.engine = engine or api.WarmBackend(settings)
+        self.sources = sources or api.CorpusSource(roots, settings=settings, include=include,
+                                                   exclude=exclude)
 
     def pack(self, budget: int | None = None, query: str | None = None, *,
              progress: Progress = no_progress) -> str:
@@ -88,9 +93,7 @@ class CorpusTools:
         an end_line, at most 500 lines: the first line of the reply says how many there are."""
         if end_line is None:
             end_line = (start_line or 1) + READ_LINES - 1
-        source = api.read_source(self.roots, path, start_line, end_line, page,
-                                 include=self.include, exclude=self.exclude,
-                                 settings=self.settings)
+        source = self.sources.read(path, start_line, end_line, page)
         where = f", page {source.page} of {source.pages}" if source.page else ""
         head = f"{source.path}{where}: lines {source.start}-{source.end} of {source.total}"
         return f"{head}\n{source.to_text()}"
@@ -141,10 +144,12 @@ def answer_text(result: api.AskResult) -> str:
 
 def build_server(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
                  include: Sequence[str] = (), exclude: Sequence[str] = (),
-                 backend_source: api.WarmBackend | None = None) -> MCPServer:
-    """The MCP server of the corpus under `roots`; `backend_source` shares a warm engine."""
+                 backend_source: api.WarmBackend | None = None,
+                 sources: api.CorpusSource | None = None) -> MCPServer:
+    """The MCP server of the corpus under `roots`; `backend_source` shares a warm engine,
+    `sources` the corpus as read for `read`."""
     tools = CorpusTools(roots, settings, budget=budget, include=include, exclude=exclude,
-                        engine=backend_source)
+                        engine=backend_source, sources=sources)
     server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=version("longread"))
     for method in (tools.pack, tools.ask, tools.read, tools.summarize):
         # Text only: a structured copy would send every pack twice.

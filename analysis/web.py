@@ -2,14 +2,15 @@
 
     ServedCorpus     the corpus, its settings and ONE backend (api.WarmBackend) opened on first
                      use and lent to one request at a time, so vLLM's prefix cache serves later
-                     questions; the page, the JSON API and MCP share it
+                     questions, and ONE api.CorpusSource, the corpus read and redacted once for
+                     every citation opened; the page, the JSON API and MCP share both
     Guard            ASGI middleware in front of everything, /mcp included: the token (when one
                      is set) on every request, the Host header (when none is: DNS rebinding),
                      and a cap on request bodies (413)
     web_routes       the page, /api/ask, /api/summarize, /api/source, /api/pack (see there)
 
 Safe by default: bound to loopback; any other address needs a token, or the server does not
-start. Documents are read through `api.read_source`, which serves corpus documents only.
+start. Documents are read through `api.CorpusSource`, which serves corpus documents only.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class ServedCorpus:
     def __init__(self, settings: Settings, options: ServeOptions) -> None:
         self.settings, self.options = settings, options
         self.engine = api.WarmBackend(settings)
+        self.sources = api.CorpusSource(options.roots, settings=settings, include=options.include,
+                                        exclude=options.exclude)
         self._manifest: dict[str, Any] | None = None
 
     def ask(self, questions: Sequence[str], progress: Progress = no_progress) -> dict[str, Any]:
@@ -96,10 +99,8 @@ class ServedCorpus:
 
     def source(self, path: str, start: int | None, end: int | None,
                page: int | None) -> dict[str, Any]:
-        """Lines of a corpus document as the pack shows them (api.read_source refuses the rest)."""
-        return api.read_source(
-            self.options.roots, path, start, end, page, include=self.options.include,
-            exclude=self.options.exclude, settings=self.settings).to_json()
+        """Lines of a corpus document as the pack shows them (CorpusSource refuses the rest)."""
+        return self.sources.read(path, start, end, page).to_json()
 
     def close(self) -> None:
         self.engine.close()

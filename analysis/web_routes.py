@@ -71,7 +71,7 @@ def _mcp_app(corpus: ServedCorpus) -> Starlette:
     options = corpus.options
     server = build_server(options.roots, settings=corpus.settings, budget=options.budget,
                           include=options.include, exclude=options.exclude,
-                          backend_source=corpus.engine)
+                          backend_source=corpus.engine, sources=corpus.sources)
     return server.streamable_http_app(streamable_http_path="/mcp", host=options.host)
 
 
