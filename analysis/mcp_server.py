@@ -23,13 +23,14 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
 import anyio.lowlevel
+import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -158,20 +159,25 @@ def build_server(roots: Sequence[Path], *, settings: Settings, budget: int | Non
     return server
 
 
-def _as_tool(method: Callable[..., str]) -> Callable[..., str]:
+def _as_tool(method: Callable[..., str]) -> Callable[..., Awaitable[str]]:
     """`method` as an MCP tool: its arguments, its progress as the request's progress
     notifications, and a LongreadError as the agent's to read (one line, as the CLI prints it)."""
     signature = inspect.signature(method, eval_str=True)
     reports = "progress" in signature.parameters
     arguments = [p for name, p in signature.parameters.items() if name != "progress"]
 
-    def tool(*, ctx: Context, **kwargs: Any) -> str:
+    def call(ctx: Context, kwargs: dict[str, Any]) -> str:
         if reports:
             kwargs["progress"] = _progress_to(ctx)
         try:
             return method(**kwargs)
         except LongreadError as exc:
             raise ToolError(str(exc)) from exc
+
+    async def tool(*, ctx: Context, **kwargs: Any) -> str:
+        # A thread outside anyio's shared pool (a limiter of its own): asks waiting for the one
+        # engine must not take the threads that `read` and serve's other requests run on.
+        return await anyio.to_thread.run_sync(call, ctx, kwargs, limiter=anyio.CapacityLimiter(1))
 
     context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
     tool.__signature__ = signature.replace(parameters=[*arguments, context])  # type: ignore[attr-defined]

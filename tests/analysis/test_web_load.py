@@ -91,3 +91,33 @@ def test_waiting_asks_do_not_hold_the_threads_of_other_requests(
                                                                       for n in range(ASKS)}
     result = json.loads(events.rsplit("event: result\ndata: ", 1)[1])
     assert result["answers"][0]["answer"] == REPLY
+
+
+def test_mcp_asks_waiting_on_the_engine_leave_the_other_requests_answerable(
+    tmp_path: Path, engine_busy: threading.Event
+) -> None:
+    import anyio
+    from mcp import Client
+
+    async def scenario(url: str) -> tuple[httpx.Response, str, list[bool]]:
+        errors: list[bool] = []
+        async with Client(url + "mcp") as client, anyio.create_task_group() as asks:
+            async def ask(n: int) -> None:
+                errors.append((await client.call_tool("ask", {"question": f"What {n}?"})).is_error)
+
+            for n in range(ASKS):
+                asks.start_soon(ask, n)
+            await anyio.sleep(1.0)  # every ask is in: one on the engine, the rest waiting
+            async with httpx.AsyncClient(timeout=10) as http:
+                source = await http.get(url + "api/source", params={"path": "app.py", "start": 3,
+                                                                    "end": 4})
+            read = await client.call_tool("read", {"path": "app.py", "start_line": 3,
+                                                   "end_line": 4})
+            engine_busy.set()
+        return source, "\n".join(getattr(part, "text", "") for part in read.content), errors
+
+    with busy_serving(tmp_path, engine_busy) as url:
+        source, read, errors = anyio.run(scenario, url)
+    assert source.status_code == 200 and source.json()["lines"] == APP.split("\n")[2:4]
+    assert "def save(note):" in read
+    assert errors == [False] * ASKS
