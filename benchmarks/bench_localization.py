@@ -19,7 +19,8 @@ Selection rule (deterministic, per repository, over `git log --no-merges` of HEA
 Hold-out protocol: cases 1-10 per repository (the default, `--skip 0 --per-repo 10`) are the
 TUNING set, the 50 cases every ranking and fitting constant was tuned on; cases 11-20
 (`--skip 10 --per-repo 10`) are the HELD-OUT set, run once, after tuning is frozen, and never
-tuned on. The JSON output names the split of every row.
+tuned on (`--skip 20`: a second held-out set, cases 21-30). The JSON output names the split of
+every row.
 Query = the commit message (subject and body, trailers like Co-authored-by dropped); the diff is
 never shown. Gold = those source files. Corpus = the parent commit's tree (`git archive`, cached
 under --work, one per parent).
