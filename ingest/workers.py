@@ -8,9 +8,11 @@ starting workers costs more than it saves, and the work runs here.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
@@ -67,7 +69,8 @@ def _pooled(
         return None
     with pool:
         try:
-            futures = [pool.submit(work, chunk) for chunk in chunks]
+            with _main_left_out():  # the worker starts at the first submit
+                futures = [pool.submit(work, chunk) for chunk in chunks]
         except (BrokenProcessPool, OSError):
             return None
         here = {i: work(chunks[i]) for i in reversed(range(len(chunks))) if futures[i].cancel()}
@@ -75,6 +78,24 @@ def _pooled(
             return [here[i] if i in here else futures[i].result() for i in range(len(chunks))]
         except BrokenProcessPool:
             return None
+
+
+@contextlib.contextmanager
+def _main_left_out() -> Iterator[None]:
+    """Workers start without importing `__main__`: the work lives in longread's own modules, and
+    a caller's script without an `if __name__ == "__main__":` guard would otherwise run again in
+    the worker (multiprocessing re-imports the main module named by its `__spec__` or `__file__`),
+    break the pool and hang at exit."""
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__")
+             if main is not None and name in main.__dict__}
+    try:
+        for name in saved:
+            setattr(main, name, None)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def balanced(sizes: Sequence[int], count: int) -> list[list[int]]:

@@ -152,3 +152,32 @@ def test_pack_takes_one_path_or_several(corpus: Path, settings: Settings) -> Non
 
 def test_every_name_in_all_resolves() -> None:
     assert all(getattr(api, name) is not None for name in api.__all__)
+
+
+UNGUARDED = """
+import sys
+from pathlib import Path
+import longread.ingest.scrub as scrub
+import longread.ingest.tokens as tokens
+from longread.analysis import api
+scrub.PARALLEL_CHARS = tokens.PARALLEL_CHARS = 0  # as on a corpus large enough for the workers
+pack = api.pack([Path(sys.argv[1])], settings=api.make_settings(cache_dir=sys.argv[2]))
+print(pack.tokens)
+"""
+
+
+def test_a_script_without_a_main_guard_packs_on_both_cores(tmp_path: Path) -> None:
+    """The workers do not import the caller's script (no `if __name__ == "__main__":` here), so
+    it is not run again in them: no traceback, no hang at exit, the same counts."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for n in range(12):
+        body = "".join(f"def f{n}_{i}(x):\n    return x\n" for i in range(99))
+        (root / f"m{n}.py").write_text(body)
+    script = tmp_path / "pack_it.py"
+    script.write_text(UNGUARDED)
+    done = subprocess.run([sys.executable, str(script), str(root), str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
+    serial = api.pack([root], settings=api.make_settings(cache_dir=str(tmp_path / "other")))
+    assert int(done.stdout) == serial.tokens
