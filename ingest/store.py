@@ -53,7 +53,7 @@ class Store:
         with self._lock:
             try:
                 return self._conn.execute(statement, params).fetchall()
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
                 raise _translated(exc, "read") from exc
 
     @contextlib.contextmanager
@@ -64,21 +64,18 @@ class Store:
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
+            except sqlite3.DatabaseError as exc:
                 raise _translated(exc, "write") from exc
             try:
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
-            try:
                 conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
+            except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise _translated(exc, "write") from exc
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):  # a full disk, a lock held too long
+                    raise _translated(exc, "write") from exc
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -95,7 +92,7 @@ def open_store(path: Path | None, migrations: Sequence[Migration]) -> Store:
     except sqlite3.DatabaseError as exc:
         if _is_busy(exc):
             raise CacheError(f"cache {path} is locked by another process for too long") from exc
-        if _is_unusable(exc):
+        if not _is_corrupt(exc):
             raise CacheError(f"cannot use cache {path}: {_first_line(exc)}") from exc
         moved = _move_aside(path)
         log.warning(
@@ -189,8 +186,8 @@ def _migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
                     )
                 sa_conn.exec_driver_sql("COMMIT")
             except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(sqlite3.Error):  # Ctrl-C may have closed it: say so
+                    if conn.in_transaction:
                         conn.execute("ROLLBACK")
                 raise
     except DBAPIError as exc:  # the driver's own error, which open_store knows how to judge
@@ -237,16 +234,17 @@ def _is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
 
 
-def _is_unusable(exc: BaseException) -> bool:
-    """The file cannot be opened or written (permissions, read-only), as opposed to corrupt."""
-    message = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and (
-        "unable to open" in message or "readonly" in message or "disk i/o" in message
-        or "full" in message
-    )
+_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
-def _translated(exc: sqlite3.OperationalError, doing: str) -> CacheError:
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """The file is damaged (not SQLite, or failing `quick_check`), as opposed to unusable for now
+    (locked, read-only, a full disk, a connection closed by Ctrl-C): only damage is moved aside."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in _CORRUPT_CODES or (code is None and str(exc).startswith("quick_check:"))
+
+
+def _translated(exc: sqlite3.DatabaseError, doing: str) -> CacheError:
     """A SQLite failure while reading or writing (busy beyond the timeout, disk full) as one line,
     exit 5."""
     if _is_busy(exc):

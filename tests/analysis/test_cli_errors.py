@@ -185,20 +185,60 @@ def test_ctrl_c_during_an_ingest_cache_write_is_130_without_a_traceback(
     corpus, tmp_path, monkeypatch
 ):
     """The reviewer's 81-line PendingRollbackError: Ctrl-C inside an INSERT, then ROLLBACK."""
+    result = pack_with_a_failing_write(tmp_path, corpus, monkeypatch, "INTO file_stats",
+                                       KeyboardInterrupt())
+    assert result.exit_code == 130, result.output
+    assert result.stderr == "longread: interrupted\n"
+    assert not (tmp_path / "p.xml").exists()
+    again = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"))
+    assert again.exit_code == 0 and again.stderr == ""
 
-    class Interrupted(sqlite3.Connection):
+
+def test_a_full_disk_during_a_cache_write_is_one_line_and_exit_5(corpus, tmp_path, monkeypatch):
+    result = pack_with_a_failing_write(tmp_path, corpus, monkeypatch, "INTO extractions",
+                                       sqlite3.OperationalError("database or disk is full"))
+    one_error_line(result, 5, "cannot write the cache", "full")
+    assert not (tmp_path / "p.xml").exists()
+
+
+def pack_with_a_failing_write(tmp_path, corpus, monkeypatch, table: str, error: BaseException):
+    """`pack` whose cache connections raise `error` when inserting `INTO table`."""
+
+    class Failing(sqlite3.Connection):
         def executemany(self, statement, rows):
-            if statement.startswith("INSERT OR REPLACE INTO file_stats"):
-                raise KeyboardInterrupt
+            if statement.startswith(f"INSERT OR REPLACE {table}"):
+                raise error
             return super().executemany(statement, rows)
 
     connect = sqlite3.connect
     with monkeypatch.context() as patch:
-        patch.setattr(sqlite3, "connect", lambda *a, **k: connect(*a, factory=Interrupted, **k))
+        patch.setattr(sqlite3, "connect", lambda *a, **k: connect(*a, factory=Failing, **k))
+        return invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"))
+
+
+def test_ctrl_c_while_a_new_cache_is_migrated_is_130_and_moves_nothing_aside(
+    corpus, tmp_path, monkeypatch
+):
+    """The interrupt reaches SQLAlchemy mid-statement, which closes the connection: that is an
+    interrupt to report, not a corrupt cache to move aside and rebuild."""
+
+    class Interrupting(sqlite3.Cursor):
+        def execute(self, statement, *args):
+            if statement.startswith("CREATE TABLE file_stats"):
+                raise KeyboardInterrupt
+            return super().execute(statement, *args)
+
+    class Connection(sqlite3.Connection):
+        def cursor(self, factory=Interrupting):
+            return super().cursor(factory)
+
+    connect = sqlite3.connect
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite3, "connect", lambda *a, **k: connect(*a, factory=Connection, **k))
         result = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"))
     assert result.exit_code == 130, result.output
     assert result.stderr == "longread: interrupted\n"
-    assert not (tmp_path / "p.xml").exists()
+    assert not list((tmp_path / "cache").glob("*.corrupt-*"))
     again = invoke(tmp_path, "pack", str(corpus), "-o", str(tmp_path / "p.xml"))
     assert again.exit_code == 0 and again.stderr == ""
 
