@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,6 +29,7 @@ def _cores() -> int:
 
 WORKERS = _cores() - 1  # this process is the last worker; on one core there is no pool
 _BATCHES_PER_PROCESS = 8
+_MAIN_SWAP = threading.Lock()
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -86,16 +88,17 @@ def _main_left_out() -> Iterator[None]:
     a caller's script without an `if __name__ == "__main__":` guard would otherwise run again in
     the worker (multiprocessing re-imports the main module named by its `__spec__` or `__file__`),
     break the pool and hang at exit."""
-    main = sys.modules.get("__main__")
-    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__")
-             if main is not None and name in main.__dict__}
-    try:
-        for name in saved:
-            setattr(main, name, None)
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(main, name, value)
+    with _MAIN_SWAP:  # threads starting pools at once must not save each other's None
+        main = sys.modules.get("__main__")
+        saved = {name: main.__dict__[name] for name in ("__spec__", "__file__")
+                 if main is not None and name in main.__dict__}
+        try:
+            for name in saved:
+                setattr(main, name, None)
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(main, name, value)
 
 
 def balanced(sizes: Sequence[int], count: int) -> list[list[int]]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,31 @@ def test_counting_on_both_cores_packs_the_same_bytes(
     assert calls == [tokens._count_cl100k] or workers.WORKERS < 1
     assert parallel == serial
     assert parallel_manifest == serial_manifest
+
+
+def test_main_is_restored_when_two_threads_start_pools_at_once() -> None:
+    """A thread that starts a pool while another one's start hides `__main__` waits for it, and
+    does not save (and then restore) the hidden values."""
+    main = sys.modules["__main__"]
+    before = {name: main.__dict__.get(name) for name in ("__spec__", "__file__")}
+    entered, release, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with workers._main_left_out():
+            entered.set()
+            release.wait(5)
+        first_out.set()
+
+    def second() -> None:  # leaves after the first one: the order that lost the values
+        with workers._main_left_out():
+            first_out.wait(5)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert entered.wait(5)
+    threads[1].start()
+    time.sleep(0.2)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert {name: main.__dict__.get(name) for name in before} == before
