@@ -44,8 +44,9 @@ COMMON_NAME_DEFINERS = 8  # a name defined in more files than this says nothing 
 PRIVATE_NAME_WEIGHT = 0.1  # `_helper` is rarely what another file is about
 QUERY_NAME_WEIGHT = 10.0  # references to a name the query mentions
 TELEPORT_QUERY_WEIGHT = 10.0  # how strongly the walk restarts at files that match the query
-# The query's walk over the plain walk's rank to this power: 0 keeps hubs (console.py, _make.py)
-# first for any query, 1 (pure lift) favours files no walk reaches. Fitted on the tuning set
+# The query's walk over the rank of the same walk (same query-weighted edges) restarting uniformly,
+# to this power: 0 keeps hubs (console.py, _make.py) first for any query, 1 (pure lift) favours
+# files no walk reaches. Fitted on the tuning set
 # (bench_localization, cases 1-10 per repository; tried 0, 0.5, 1, and personal^2/plain and
 # personal^1.5/plain^0.5), with the changelog factor in. All gold in full at 13k/27k/50k/128k:
 # tuning set 42/60/80/90% -> 48/68/84/92%; held-out set (cases 11-20) 34/62/86/98% -> 42/62/86/98%.
@@ -105,6 +106,7 @@ _MANIFESTS = frozenset(
 _HISTORY_NAMES = frozenset(
     {"changelog", "changes", "history", "news", "releases", "release-notes", "release_notes"}
 )
+_PROSE_SUFFIXES = frozenset({"", ".md", ".rst", ".txt", ".adoc", ".markdown"})  # not history.py
 _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "e2e"})
 _TEST_NAME = re.compile(r"^(test_.*|.*_test\.\w+|.*\.(test|spec)\.\w+|conftest\.py)$")
 _VENDORED_DIRS = frozenset(
@@ -249,8 +251,9 @@ def graph_rank(
 ) -> dict[str, float]:
     """PageRank over the reference graph of the documents that have outlines, restarting more
     often at files that match the query (lexically, or by defining a name the query mentions);
-    with a query, divided by the plain walk's rank to PLAIN_RANK_POWER, so a hub that every walk
-    reaches does not outrank the files the query leads to."""
+    with a query, divided by the rank of the same walk restarting uniformly (same edges) to
+    PLAIN_RANK_POWER, so a hub that every walk reaches does not outrank the files the query leads
+    to."""
     definers = _definers(documents)
     nodes = sorted(doc.path for doc in documents if doc.outline is not None)
     if not nodes:
@@ -384,7 +387,7 @@ def penalty(path: str) -> float:
         return VENDORED_FACTOR
     if folders & _TEST_DIRS or _TEST_NAME.match(name):
         return TEST_FACTOR
-    if pure.stem.lower() in _HISTORY_NAMES:
+    if pure.stem.lower() in _HISTORY_NAMES and pure.suffix.lower() in _PROSE_SUFFIXES:
         return HISTORY_FACTOR
     return 1.0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from longread.ingest import rank
 from longread.ingest.document import Document, Section
 from longread.ingest.languages import language_for
 from longread.ingest.machine_made import MINIFIED_LINE_CHARS, held_back
@@ -11,6 +12,7 @@ from longread.ingest.outline import extract_outline
 from longread.ingest.rank import (
     mentions,
     pagerank,
+    penalty,
     prior,
     query_terms,
     rank_documents,
@@ -144,3 +146,9 @@ def test_lock_generated_and_minified_files_rank_last_unless_named() -> None:
     assert order[0] == "notes.txt"
     assert held_back(docs, None) == {"uv.lock", "gen/api_pb2.py", "static/app.js"}
     assert "uv.lock" not in held_back(docs, "what does uv.lock pin?")
+
+
+def test_only_a_prose_changelog_weighs_less_not_a_module_named_history() -> None:
+    assert penalty("CHANGES.rst") == penalty("docs/changelog.md") == rank.HISTORY_FACTOR
+    assert penalty("NEWS") == rank.HISTORY_FACTOR
+    assert penalty("ipython/core/history.py") == penalty("app/news.py") == 1.0
