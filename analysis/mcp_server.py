@@ -175,8 +175,8 @@ def _as_tool(method: Callable[..., str]) -> Callable[..., Awaitable[str]]:
             raise ToolError(str(exc)) from exc
 
     async def tool(*, ctx: Context, **kwargs: Any) -> str:
-        # A thread outside anyio's shared pool (a limiter of its own): asks waiting for the one
-        # engine must not take the threads that `read` and serve's other requests run on.
+        # Counted against a limiter of its own, not anyio's default one (40 threads): asks waiting
+        # for the one engine must not use up the threads serve's other requests run on.
         return await anyio.to_thread.run_sync(call, ctx, kwargs, limiter=anyio.CapacityLimiter(1))
 
     context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)

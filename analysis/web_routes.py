@@ -129,7 +129,9 @@ def _endpoint(corpus: ServedCorpus,
 async def _outcome(job: Job) -> Response:
     """The job's result as JSON, its progress ignored (a plain request waits for the result)."""
     async with aclosing(_run(job)) as updates:
-        event, data = [update async for update in updates][-1]
+        async for update in updates:  # the last one is the outcome
+            outcome = update
+    event, data = outcome
     if event == "result":
         return JSONResponse(data)
     return _error(data) if data else JSONResponse({"error": INTERNAL_ERROR}, status_code=500)
