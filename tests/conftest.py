@@ -34,21 +34,22 @@ def default_model_dir(test_cache_dir: Path) -> Path:
 
 
 class _Engines:
-    """At most ONE real vLLM CPU engine alive: asking for another window closes the current one."""
+    """At most ONE real vLLM CPU engine alive: asking for another window or dtype closes the
+    current one. dtype "" is the one longread picks for this CPU (vllm_backend.cpu_dtype)."""
 
     def __init__(self, models_dir: Path) -> None:
         self._models_dir = models_dir
-        self._window = 0
+        self._key: tuple[int, str] = (0, "")
         self._backend: Any = None
 
-    def get(self, max_model_len: int) -> Any:
+    def get(self, max_model_len: int, dtype: str = "") -> Any:
         from longread.engine.vllm_backend import VllmBackend
 
-        if self._backend is None or self._window != max_model_len:
+        if self._backend is None or self._key != (max_model_len, dtype):
             self.close()
             self._backend = VllmBackend(model="smollm2", models_dir=self._models_dir,
-                                        max_model_len=max_model_len)
-            self._window = max_model_len
+                                        max_model_len=max_model_len, dtype=dtype)
+            self._key = (max_model_len, dtype)
         return self._backend
 
     def close(self) -> None:
@@ -74,13 +75,19 @@ def vllm_engines(
             engines.close()
 
 
+@pytest.fixture(scope="session")
+def engine_dtype() -> str:
+    """The dtype longread picks for this CPU; tests/engine runs each test under both instead."""
+    return ""
+
+
 @pytest.fixture
-def vllm_backend(vllm_engines: _Engines) -> Any:
+def vllm_backend(vllm_engines: _Engines, engine_dtype: str) -> Any:
     """The real in-process vLLM CPU engine at the preset's 8,192-token window (reused)."""
-    return vllm_engines.get(DEFAULT_WINDOW)
+    return vllm_engines.get(DEFAULT_WINDOW, engine_dtype)
 
 
 @pytest.fixture
-def small_window_backend(vllm_engines: _Engines) -> Any:
+def small_window_backend(vllm_engines: _Engines, engine_dtype: str) -> Any:
     """The real engine with a 2,048-token window: past-the-window work on a small corpus."""
-    return vllm_engines.get(SMALL_WINDOW)
+    return vllm_engines.get(SMALL_WINDOW, engine_dtype)

@@ -32,12 +32,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_command(model_dir: Path, port: int) -> list[str]:
+def server_command(model_dir: Path, port: int, dtype: str) -> list[str]:
     return [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir), "--served-model-name", "smollm2",
         "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "8192",
-        "--enable-prefix-caching", "--dtype", "bfloat16", "--enforce-eager",
+        "--enable-prefix-caching", "--dtype", dtype, "--enforce-eager",
         "--enable-prompt-tokens-details",
     ]  # fmt: skip
 
@@ -58,7 +58,10 @@ def wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> float
 
 
 @pytest.fixture(scope="module")
-def vllm_server(default_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def vllm_server(
+    default_model_dir: Path, engine_dtype: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real server in the dtype of the test (tests/engine/conftest.py: float32, then bfloat16)."""
     scratch = tmp_path_factory.mktemp("vllm-server")
     env = {
         **os.environ,
@@ -69,7 +72,7 @@ def vllm_server(default_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     port, log = free_port(), scratch / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            server_command(default_model_dir, port), env=env, stdout=sink, stderr=subprocess.STDOUT
+            server_command(default_model_dir, port, engine_dtype), env=env, stdout=sink, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -107,9 +110,10 @@ def test_chat_completion_usage_matches_tokenize(backend: OpenAIBackend) -> None:
     started = time.monotonic()
     completion = backend.generate([request])[0]
     print(f"one short request: {time.monotonic() - started:.2f} s")
-    assert "paris" in completion.text.lower()
-    assert 0 < completion.completion_tokens <= 16
+    assert completion.text.strip() and 0 < completion.completion_tokens <= 16
     assert completion.prompt_tokens == backend.count_prompt_tokens(request.messages)
+    assert (completion.finish_reason == "length") == (completion.completion_tokens == 16)
+    assert backend.generate([request])[0].text == completion.text  # greedy: the same twice
 
 
 def test_second_question_over_the_same_prefix_is_served_from_the_prefix_cache(
