@@ -82,6 +82,29 @@ def _record_resolution(counter: TokenCounter, cache: TokenCache) -> None:
         cache.put_counted_by(counter.expected, counter.name)
 
 
+class CachedCounter:
+    """A counter whose every count goes through the token cache (None: none kept)."""
+
+    def __init__(self, counter: TokenCounter, cache: TokenCache | None) -> None:
+        self._counter, self._cache = counter, cache
+
+    @property
+    def name(self) -> str:
+        return self._counter.name
+
+    def count(self, text: str) -> int:
+        return count_texts([text], counter=self._counter, cache=self._cache)[0]
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return count_texts(texts, counter=self._counter, cache=self._cache)
+
+
+def counts_each_through_cache(counter: TokenCounter) -> bool:
+    """A server's counter: each count it makes is a request, so even a tree line's is cached, and
+    a warm budgeted pack asks the server nothing (a local tokenizer counts faster than a lookup)."""
+    return isinstance(counter, LazyCounter) and counter.named_on_load
+
+
 def count_fresh(texts: Sequence[str], counter: TokenCounter) -> list[int]:
     """Large texts go to the threaded batch; small ones are counted one by one, since a batch
     pays a thread hand-off per text (3x slower than the counting itself for 50k tiny files)."""

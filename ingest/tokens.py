@@ -116,6 +116,11 @@ class LazyCounter:
         self._counter: TokenCounter | None = None
 
     @property
+    def named_on_load(self) -> bool:
+        """Its counter is known only once loaded (a server's: each count it makes is a request)."""
+        return self._adopt
+
+    @property
     def name(self) -> str:
         if self._adopt and self._counter is not None:
             return self._counter.name

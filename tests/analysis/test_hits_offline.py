@@ -63,10 +63,11 @@ def _stand_in(server: FaultServer) -> None:
     server.script("POST", "/v1/chat/completions", _chat)
 
 
-def _ask(tmp_path: Path, corpus: Path, url: str, question: str = QUESTION) -> Result:
+def _ask(tmp_path: Path, corpus: Path, url: str, question: str = QUESTION, *more: str) -> Result:
     return CliRunner().invoke(cli, [
         "--cache-dir", str(tmp_path / "cache"), "ask", "--json", str(corpus), question,
         "--backend", "openai", "--base-url", url, "--model", SERVED, "--context-window", "8192",
+        *more,
     ])
 
 
@@ -95,6 +96,33 @@ def test_a_hit_over_a_server_without_tokenize_needs_no_server(
     assert tokenizer.startswith("approx-")  # the counts were never filed as the server's exact ones
     miss = _ask(tmp_path, corpus, url, "Who wrote it?")
     assert miss.exit_code == 4 and "cannot reach" in miss.stderr
+
+
+@pytest.mark.parametrize("tokenize", [True, False], ids=["vllm-tokenize", "no-tokenize"])
+def test_a_budgeted_hit_needs_no_server_either(
+    tmp_path: Path, corpus: Path, tokenize: bool
+) -> None:
+    """A pack cut to a budget is fitted with counts of tree lines, outlines and heads too: every
+    one a request to the server, so every one cached."""
+    write_files(corpus, {f"app/module_{n}.py": f"def handler_{n}(note):\n    return note\n" * 30
+                         for n in range(8)})
+    budget = ["--budget", "400"]
+    with FaultServer() as server:
+        _stand_in(server)
+        if tokenize:
+            server.script("POST", "/tokenize", lambda body: Reply(200, {
+                "count": len(body.get("prompt") or "") // 4 + 1}))
+        url = server.url
+        first = _ask(tmp_path, corpus, url, QUESTION, *budget)
+        assert _answer(first)["from_cache"] is False
+        pack = json.loads(first.stdout)["pack"]
+        assert pack["tokens"] <= 400 and pack["documents"] < 10  # the budget cut the pack
+        asked = len(server.seen)
+        assert _answer(_ask(tmp_path, corpus, url, QUESTION, *budget))["from_cache"] is True
+        assert server.seen[asked:] == []
+    hit = _ask(tmp_path, corpus, url, QUESTION, *budget)
+    assert _answer(hit)["from_cache"] is True and hit.stderr == ""
+    assert json.loads(hit.stdout)["pack"] == pack
 
 
 def test_a_server_that_gained_tokenize_counts_exactly_once_it_counts_again(
