@@ -1,8 +1,9 @@
 """Token counts for a model behind a server: exact through `/tokenize`, else cl100k with a margin.
 
-The counter's name is known before any request (server root + served model), so the ingest
-cache answers a warm run without touching the server; the first count that is not cached probes
-`/tokenize` once and picks the exact or the approximate counter for the rest of the run.
+The counter is named before any request (server root + served model; the approximate one under a
+name of its own), and the ingest cache records which of the two that name turned out to be, so a
+warm run finds its counts without touching the server whichever way the server counts; the first
+count that is not cached probes `/tokenize` once and picks the counter for the rest of the run.
 """
 
 from __future__ import annotations

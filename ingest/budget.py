@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from longread.ingest.tokens import CL100K, TokenCounter
+from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter
 
 FULL, OUTLINE, PATH, SKIPPED = "full", "outline", "path", "skipped"
 _SMALL_TEXT = 2048  # characters; below this a text is counted without the thread pool
@@ -25,6 +25,10 @@ class TokenCache(Protocol):
     def get_token_counts(self, tokenizer: str, digests: Sequence[str]) -> dict[str, int]: ...
 
     def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None: ...
+
+    def get_counted_by(self, expected: str) -> str | None: ...
+
+    def put_counted_by(self, expected: str, tokenizer: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,12 @@ def count_texts(
     `encoded` (the texts as UTF-8, when the caller has them) saves encoding them again."""
     if cache is None:
         return count_fresh(texts, counter)
+    if isinstance(counter, LazyCounter):
+        counter.recall(cache.get_counted_by)
+    name = counter.name
     data = encoded if encoded is not None else [encode(text) for text in texts]
     digests = [hashlib.sha256(item).hexdigest() for item in data]
-    known = cache.get_token_counts(counter.name, sorted(set(digests)))
+    known = cache.get_token_counts(name, sorted(set(digests)))
     missing = sorted(
         {digest: index for index, digest in enumerate(digests) if digest not in known}.items()
     )
@@ -61,8 +68,41 @@ def count_texts(
         counted = count_fresh([texts[index] for _, index in missing], counter)
         fresh = {digest: count for (digest, _), count in zip(missing, counted, strict=True)}
         cache.put_token_counts(counter.name, fresh)
+        if counter.name != name:  # it loaded as another counter than last time: recount with it
+            _record_resolution(counter, cache)
+            return count_texts(texts, counter=counter, cache=cache, encoded=data)
         known = {**known, **fresh}
     return [known[digest] for digest in digests]
+
+
+def _record_resolution(counter: TokenCounter, cache: TokenCache) -> None:
+    """Which counter a lazily named one turned out to be, so the next run looks its counts up
+    under that name without loading it (a server's answers then need no server)."""
+    if isinstance(counter, LazyCounter):
+        cache.put_counted_by(counter.expected, counter.name)
+
+
+class CachedCounter:
+    """A counter whose every count goes through the token cache (None: none kept)."""
+
+    def __init__(self, counter: TokenCounter, cache: TokenCache | None) -> None:
+        self._counter, self._cache = counter, cache
+
+    @property
+    def name(self) -> str:
+        return self._counter.name
+
+    def count(self, text: str) -> int:
+        return count_texts([text], counter=self._counter, cache=self._cache)[0]
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return count_texts(texts, counter=self._counter, cache=self._cache)
+
+
+def counts_each_through_cache(counter: TokenCounter) -> bool:
+    """A server's counter: each count it makes is a request, so even a tree line's is cached, and
+    a warm budgeted pack asks the server nothing (a local tokenizer counts faster than a lookup)."""
+    return isinstance(counter, LazyCounter) and counter.named_on_load
 
 
 def count_fresh(texts: Sequence[str], counter: TokenCounter) -> list[int]:

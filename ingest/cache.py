@@ -46,9 +46,17 @@ def _create_clean_verdicts(conn: Connection) -> None:
     )
 
 
+def _create_counted_by(conn: Connection) -> None:
+    conn.exec_driver_sql(
+        "CREATE TABLE counted_by (expected TEXT PRIMARY KEY, tokenizer TEXT NOT NULL)"
+        " WITHOUT ROWID"
+    )
+
+
 MIGRATIONS = (
     Migration("ingest-0001-tables", _create_tables),
     Migration("ingest-0002-clean-verdicts", _create_clean_verdicts),
+    Migration("ingest-0003-counted-by", _create_counted_by),
 )
 
 
@@ -147,6 +155,14 @@ class IngestCache:
     def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None:
         rows = [(tokenizer, sha, tokens) for sha, tokens in counts.items()]
         self._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
+
+    def get_counted_by(self, expected: str) -> str | None:
+        """The tokenizer a lazily named counter (a server's) last turned out to be, if any."""
+        found = self._store.rows("SELECT tokenizer FROM counted_by WHERE expected = ?", (expected,))
+        return str(found[0][0]) if found else None
+
+    def put_counted_by(self, expected: str, tokenizer: str) -> None:
+        self._write("INSERT OR REPLACE INTO counted_by VALUES (?, ?)", [(expected, tokenizer)])
 
     def get_clean(self, redactor: str, items: Iterable[str]) -> set[str]:
         """The items (content hash + file name) the secret scan found clean before."""

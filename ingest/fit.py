@@ -16,10 +16,11 @@ from longread.ingest.budget import (
     OUTLINE,
     PATH,
     SKIPPED,
+    CachedCounter,
     Candidate,
     TokenCache,
     count_fresh,
-    count_texts,
+    counts_each_through_cache,
     fill_head,
     fit_to_budget,
 )
@@ -103,14 +104,18 @@ class Fitter:
         skipped: Sequence[Skipped] = (),
         query: str | None = None,
     ) -> None:
-        self.docs, self.fmt, self.counter, self.cache = docs, fmt, counter, cache
+        self.docs, self.fmt = docs, fmt
+        self.cached = CachedCounter(counter, cache)
+        self.counter = self.cached if counts_each_through_cache(counter) else counter
         self.outlines = outlines or default_outlines
         self.full, self.skipped, self.query = full, skipped, query
         self.by_path = {document.path: document for document in docs}
-        self.fixed = counter.count(header_open(fmt) + header_close(fmt))
+        self.fixed = self.counter.count(header_open(fmt) + header_close(fmt))
         paths = [document.path for document in docs]
-        lines = count_fresh(
-            [tree_line(p, f) for f in (FULL, OUTLINE, PATH) for p in paths], counter
+        every_line = [tree_line(p, f) for f in (FULL, OUTLINE, PATH) for p in paths]
+        lines = (
+            self.cached.count_many(every_line) if self.counter is self.cached
+            else count_fresh(every_line, counter)
         )
         n = len(paths)
         self.line = {
@@ -283,7 +288,7 @@ class Fitter:
         return self.outline_blocks[path]
 
     def _count(self, text: str) -> int:
-        return count_texts([text], counter=self.counter, cache=self.cache)[0]
+        return self.cached.count(text)
 
     def _fill_head(self, plan: Plan, ranked: list[str], slack: int) -> None:
         """Spend the slack on the head (leading lines or pages) of the best document not in full."""

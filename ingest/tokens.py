@@ -97,24 +97,40 @@ class HuggingFaceCounter:
 class LazyCounter:
     """A counter loaded on first use: a warm run whose counts are all cached loads no tokenizer.
 
-    With `adopt_loaded_name`, its name is the expected one until it loads, then the loaded
-    counter's: counts are looked up under the expected name and filed under the name of what
-    really counted (a server without `/tokenize` turns out to count approximately, and its counts
-    must not pass for exact ones). Without it the name stays put, for loaders whose counter counts
-    the same whatever it is called (a hub model's tokenizer, by file or through its engine).
+    With `adopt_loaded_name`, which counter will load is known only once it loads (a server
+    without `/tokenize` turns out to count approximately, and its counts must not pass for exact
+    ones), so its name is, until then, the one it resolved to last time (`recall`, from the
+    ingest cache's record) or else the expected one, and once loaded the loaded counter's: counts
+    are looked up under the name they were last filed under, and filed under the name of what
+    really counted. Without it the name stays put, for loaders whose counter counts the same
+    whatever it is called (a hub model's tokenizer, by file or through its engine).
     """
 
     def __init__(
         self, name: str, load: Callable[[], TokenCounter], *, adopt_loaded_name: bool = False
     ) -> None:
-        self._name = name
+        self.expected = name
         self._load = load
         self._adopt = adopt_loaded_name
+        self._recalled: str | None = None
         self._counter: TokenCounter | None = None
 
     @property
+    def named_on_load(self) -> bool:
+        """Its counter is known only once loaded (a server's: each count it makes is a request)."""
+        return self._adopt
+
+    @property
     def name(self) -> str:
-        return self._counter.name if self._adopt and self._counter is not None else self._name
+        if self._adopt and self._counter is not None:
+            return self._counter.name
+        return self._recalled or self.expected
+
+    def recall(self, record: Callable[[str], str | None]) -> None:
+        """Until it loads, takes the name `record` says the expected one resolved to last time;
+        asked once (a counter whose name cannot change asks nothing)."""
+        if self._adopt and self._counter is None and self._recalled is None:
+            self._recalled = record(self.expected) or self.expected
 
     def _real(self) -> TokenCounter:
         if self._counter is None:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longread.ingest.budget import Candidate, count_texts, fill_head, fit_to_budget
-from longread.ingest.tokens import TiktokenCounter
+from longread.ingest.tokens import LazyCounter, TiktokenCounter
 
 
 class DictTokenCache:
@@ -14,12 +14,19 @@ class DictTokenCache:
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}
+        self.resolved: dict[str, str] = {}
 
     def get_token_counts(self, tokenizer: str, hashes: Iterable[str]) -> dict[str, int]:
         return {h: self.counts[tokenizer, h] for h in hashes if (tokenizer, h) in self.counts}
 
     def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None:
         self.counts.update({(tokenizer, h): n for h, n in counts.items()})
+
+    def get_counted_by(self, expected: str) -> str | None:
+        return self.resolved.get(expected)
+
+    def put_counted_by(self, expected: str, tokenizer: str) -> None:
+        self.resolved[expected] = tokenizer
 
 
 class CountingCounter(TiktokenCounter):
@@ -113,3 +120,37 @@ def test_count_texts_uses_the_cache_on_the_second_run():
     counter.counted = 0
     assert count_texts(texts, counter=counter, cache=cache) == first
     assert counter.counted == 0
+
+
+class NamedCounter(CountingCounter):
+    def __init__(self, name: str, factor: int) -> None:
+        super().__init__()
+        self.name, self.factor = name, factor
+
+    def count(self, text):
+        return super().count(text) * self.factor
+
+    def count_many(self, texts):
+        return [n * self.factor for n in super().count_many(texts)]
+
+
+def test_a_lazily_named_counter_finds_its_counts_under_what_it_resolved_to_without_loading():
+    """A server's counter is named `server:...` but may turn out approximate: the cache records
+    what it resolved to, the next run looks there, and a counter that changed counts afresh."""
+    cache, texts = DictTokenCache(), ["def f():\n    pass\n", "hello world\n" * 40]
+    approx = NamedCounter("approx:server", 2)
+    first = count_texts(texts, counter=LazyCounter("server", lambda: approx,
+                                                   adopt_loaded_name=True), cache=cache)
+    assert cache.resolved == {"server": "approx:server"}
+
+    def refuse() -> NamedCounter:
+        raise AssertionError("a warm run loaded the counter")
+
+    warm = LazyCounter("server", refuse, adopt_loaded_name=True)
+    assert count_texts(texts, counter=warm, cache=cache) == first
+    assert warm.name == "approx:server"
+    exact = NamedCounter("server", 1)
+    changed = LazyCounter("server", lambda: exact, adopt_loaded_name=True)
+    counts = count_texts([*texts, "new text\n"], counter=changed, cache=cache)
+    assert counts == exact.count_many([*texts, "new text\n"])  # none of the old counter's
+    assert cache.resolved == {"server": "server"} and changed.name == "server"
