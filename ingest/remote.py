@@ -57,15 +57,14 @@ _ASKPASS = '#!/bin/sh\ncase "$1" in\n  Username*) printf "%s\\n" "$LONGREAD_GIT_
 
 @dataclass(frozen=True)
 class RemoteSource:
-    """What a remote corpus is: its URL (no credentials), the ref asked for, the commit read."""
+    """What a checkout holds: the URL (no credentials) and the commit; not the ref it was asked
+    by, since `main` and its commit id share one checkout."""
 
     url: str
     commit: str
-    ref: str | None = None
 
     def to_json(self) -> dict[str, str]:
-        shown = {"url": self.url, "commit": self.commit}
-        return shown if self.ref is None else {**shown, "ref": self.ref}
+        return {"url": self.url, "commit": self.commit}
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,7 @@ def source_of(root: Path, cache_dir: Path) -> RemoteSource | None:
         if Path(os.path.abspath(root)).parent != remote_dir:
             return None
         data = json.loads((root / ".git" / SOURCE_FILE).read_text(encoding="utf-8"))
-        return RemoteSource(str(data["url"]), str(data["commit"]), data.get("ref"))
+        return RemoteSource(str(data["url"]), str(data["commit"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -219,7 +218,7 @@ class _Git:
             commit = self._local(partial, "rev-parse", "--verify", "-q",
                                  "FETCH_HEAD^{commit}").strip()
             self._local(partial, "checkout", "-q", "--detach", commit)
-            source = RemoteSource(self.remote.shown, commit, self.remote.ref)
+            source = RemoteSource(self.remote.shown, commit)
             (partial / ".git" / SOURCE_FILE).write_text(json.dumps(source.to_json()) + "\n",
                                                         encoding="utf-8")
             return _move_into_place(partial, folder / checkout_name(self.remote, commit))
