@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from longread.analysis.config import Settings
+from longread.ingest.errors import UsageError
 from longread.ingest.remote import fetch_remote, parse_remote, source_of
 
 TOKEN_ENV = "LONGREAD_GIT_TOKEN"
@@ -19,17 +20,18 @@ def resolve_paths(paths: Sequence[str | Path], settings: Settings, *,
                   environ: Mapping[str, str] | None = None) -> list[Path]:
     """Local folders for `paths`: each git URL fetched (or found) in `settings.cache_dir`.
 
-    A `Path` is always local; only a string can name a URL (Path('https://h/r') loses a slash)."""
+    A `Path` is always local; only a string can name a URL (Path('https://h/r') loses a slash).
+    A URL comes alone: ids are relative to the repository, and beside another root they would
+    be relative to a folder holding both (the cache's own path)."""
     environ = os.environ if environ is None else environ
-    roots = []
-    for path in paths:
-        remote = parse_remote(path) if isinstance(path, str) else None
-        if remote is None:
-            roots.append(Path(path))
-            continue
-        roots.append(fetch_remote(remote, settings.cache_dir, environ=environ,
-                                  token=environ.get(TOKEN_ENV) or None))
-    return roots
+    remotes = [parse_remote(path) if isinstance(path, str) else None for path in paths]
+    if len(paths) > 1 and any(remotes):
+        raise UsageError("a git URL is read on its own: give it as the only PATH")
+    return [
+        Path(path) if remote is None else fetch_remote(
+            remote, settings.cache_dir, environ=environ, token=environ.get(TOKEN_ENV) or None)
+        for path, remote in zip(paths, remotes, strict=True)
+    ]
 
 
 def remote_roots(roots: Sequence[Path], settings: Settings) -> list[Path]:

@@ -142,6 +142,14 @@ def test_the_python_api_takes_a_url_too(tmp_path: Path, served: Served) -> None:
     assert source.lines == ("def main():", "    return 'one'")
 
 
+def test_a_url_beside_another_path_is_refused_before_any_fetch(
+    tmp_path: Path, served: Served
+) -> None:
+    result = _pack(tmp_path, f"{served.daemon}/proj.git", str(served.base))
+    assert result.exit_code == 2 and "the only PATH" in result.output
+    assert daemon_requests(served.log) == 0 and _checkouts(tmp_path) == []
+
+
 @pytest.fixture
 def http(served: Served) -> Iterator[SmartHttp]:
     """The same repository over smart HTTP, public at /proj.git and private at /private/."""
@@ -279,3 +287,24 @@ def test_serve_takes_a_url_and_names_it(
     assert result.exit_code == 0, result.output
     assert f"serving {served.daemon}/proj.git@{served.first[:12]} at" in result.output
     assert len(_checkouts(tmp_path)) == 1
+
+
+def test_mcp_over_stdio_serves_a_url_with_ids_relative_to_the_repository(
+    tmp_path: Path, served: Served
+) -> None:
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(
+        command=str(Path(sys.executable).parent / "longread"),
+        args=["--cache-dir", str(tmp_path / "cache"), "mcp", f"{served.daemon}/proj.git@v1"],
+        cwd=str(tmp_path))
+    seen: dict[str, str] = {}
+
+    async def main() -> None:
+        async with Client(params) as client:
+            read = await client.call_tool("read", {"path": "app/main.py"})
+            seen["read"] = "".join(getattr(block, "text", "") for block in read.content)
+
+    anyio.run(main)
+    assert "2\t    return 'one'" in seen["read"]
