@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 
 from longread.ingest.errors import IngestError, UsageError
 
+_log = logging.getLogger(__name__)
 SCHEMES = ("https", "http", "ssh", "git", "file")
 SOURCE_FILE = "longread-source.json"  # in the checkout's .git: the URL and commit it holds
 LS_REMOTE_TIMEOUT = 120.0
@@ -228,6 +230,8 @@ class _Git:
             raise
 
     def _network(self, timeout: float, *args: str) -> str:
+        step = "ls-remote" if "ls-remote" in args else "fetch"
+        _log.info("git %s %s", step, self.remote.named)  # never a credential: see Remote
         return self._run(self.network_env, timeout, *_config(*_HARDENED, *self.helpers), *args)
 
     def _local(self, cwd: Path, *args: str) -> str:

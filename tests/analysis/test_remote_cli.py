@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 from click.testing import CliRunner, Result
+from mcp import Client, StdioServerParameters  # imported first: its errlog is the real stderr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
@@ -292,9 +294,6 @@ def test_serve_takes_a_url_and_names_it(
 def test_mcp_over_stdio_serves_a_url_with_ids_relative_to_the_repository(
     tmp_path: Path, served: Served
 ) -> None:
-    import anyio
-    from mcp import Client, StdioServerParameters
-
     params = StdioServerParameters(
         command=str(Path(sys.executable).parent / "longread"),
         args=["--cache-dir", str(tmp_path / "cache"), "mcp", f"{served.daemon}/proj.git@v1"],
@@ -308,3 +307,21 @@ def test_mcp_over_stdio_serves_a_url_with_ids_relative_to_the_repository(
 
     anyio.run(main)
     assert "2\t    return 'one'" in seen["read"]
+
+
+def test_a_server_that_never_answers_is_one_line_exit_3_after_the_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import time
+
+    from longread.ingest import remote
+
+    monkeypatch.setattr(remote, "LS_REMOTE_TIMEOUT", 2.0)  # the limit, shortened for the test
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        started = time.monotonic()
+        result = _pack(tmp_path, f"git://127.0.0.1:{silent.getsockname()[1]}/proj.git@main")
+    _assert_one_line_exit_3(tmp_path, result, "timed out")
+    assert time.monotonic() - started < 10
