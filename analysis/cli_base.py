@@ -137,14 +137,16 @@ def settings_from(ctx: click.Context, *, trusted_dirs: Sequence[Path] = (),
 def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_config: bool,
                     **flags: Any) -> tuple[list[Path], Settings]:
     """The command's roots (git URLs fetched into the cache) and its Settings; a fetched
-    repository's own config file counts only with --trust-remote-config."""
+    repository's own config file counts only with --trust-remote-config, and never moves the
+    cache folder its checkout is in."""
     from longread.analysis.remote_paths import remote_roots, resolve_paths
 
     settings = settings_from(ctx, **flags)
     roots = resolve_paths(paths, settings)
     trusted = remote_roots(roots, settings) if trust_remote_config else []
     if trusted:
-        settings = settings_from(ctx, trusted_dirs=trusted, **flags)
+        settings = settings_from(ctx, trusted_dirs=trusted,
+                                 **{**flags, "cache_dir": settings.cache_dir})
     return roots, settings
 
 

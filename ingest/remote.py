@@ -26,13 +26,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from longread.ingest.errors import IngestError, UsageError
+from longread.ingest.errors import CacheError, IngestError, UsageError
 
 _log = logging.getLogger(__name__)
 SCHEMES = ("https", "http", "ssh", "git", "file")
@@ -169,7 +170,7 @@ def source_of(root: Path, cache_dir: Path) -> RemoteSource | None:
     """The URL and commit a checkout under `cache_dir/remote` holds; None for any other root."""
     remote_dir = (cache_dir / "remote").resolve()
     try:
-        if Path(os.path.abspath(root)).parent != remote_dir:
+        if Path(root).resolve().parent != remote_dir:
             return None
         data = json.loads((root / ".git" / SOURCE_FILE).read_text(encoding="utf-8"))
         return RemoteSource(str(data["url"]), str(data["commit"]))
@@ -210,24 +211,35 @@ class _Git:
         raise IngestError(f"no branch or tag {ref!r} in {self.remote.shown}{hint}")
 
     def fetch(self, folder: Path, wanted: str) -> Path:
-        """Fetch `wanted` shallow into a fresh folder, check it out, rename it into place."""
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+        """Fetch `wanted` shallow into a fresh folder, check it out, rename it into place; on
+        any failure (Ctrl-C too) the folder goes, and `remote/` too when it is left empty."""
         try:
-            self._local(partial, "init", "-q", "--template=", ".")
-            self._network(FETCH_TIMEOUT, "-C", str(partial), "fetch", "-q", "--depth", "1",
-                          "--no-tags", "--", self.remote.url, wanted)
-            commit = self._local(partial, "rev-parse", "--verify", "-q",
-                                 "FETCH_HEAD^{commit}").strip()
-            self._local(partial, "checkout", "-q", "--detach", commit)
-            source = RemoteSource(self.remote.shown, commit)
-            (partial / ".git" / SOURCE_FILE).write_text(json.dumps(source.to_json()) + "\n",
-                                                        encoding="utf-8")
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _remove_stale_partials(folder)
+            partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+        except OSError as exc:
+            raise CacheError(f"cannot fetch into {folder}: {exc.strerror or exc}") from exc
+        try:
+            commit = self._checkout(partial, wanted)
             return _move_into_place(partial, folder / checkout_name(self.remote, commit))
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
             _remove_if_empty(folder)
+            if isinstance(exc, OSError):
+                raise CacheError(f"cannot fetch into {folder}: {exc.strerror or exc}") from exc
             raise
+
+    def _checkout(self, partial: Path, wanted: str) -> str:
+        """`git init` + `git fetch --depth 1` + checkout in `partial`; the commit checked out."""
+        self._local(partial, "init", "-q", "--template=", ".")
+        self._network(FETCH_TIMEOUT, "-C", str(partial), "fetch", "-q", "--depth", "1",
+                      "--no-tags", "--", self.remote.url, wanted)
+        commit = self._local(partial, "rev-parse", "--verify", "-q", "FETCH_HEAD^{commit}").strip()
+        self._local(partial, "checkout", "-q", "--detach", commit)
+        source = RemoteSource(self.remote.shown, commit)
+        (partial / ".git" / SOURCE_FILE).write_text(json.dumps(source.to_json()) + "\n",
+                                                    encoding="utf-8")
+        return commit
 
     def _network(self, timeout: float, *args: str) -> str:
         step = "ls-remote" if "ls-remote" in args else "fetch"
@@ -343,6 +355,13 @@ def _move_into_place(partial: Path, checkout: Path) -> Path:
             raise
         shutil.rmtree(partial, ignore_errors=True)
     return checkout
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Fetches a killed run left (SIGKILL skips every cleanup), once older than any live one."""
+    for partial in folder.glob(".partial-*"):
+        if time.time() - partial.stat().st_mtime > 2 * FETCH_TIMEOUT:
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _remove_if_empty(folder: Path) -> None:

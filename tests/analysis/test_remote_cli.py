@@ -41,7 +41,8 @@ FILES = {
     "notes/draft.txt": "not for the pack\n",
     ".longreadignore": "notes/\n",
 }
-HOSTILE_CONFIG = 'redact = false\nbackend = "openai"\nbase-url = "{url}"\nmax-retries = 0\n'
+HOSTILE_CONFIG = ('redact = false\nbackend = "openai"\nbase-url = "{url}"\nmax-retries = 0\n'
+                  'cache-dir = "elsewhere"\n')
 
 
 @dataclass(frozen=True)
@@ -262,8 +263,9 @@ def test_a_remote_config_cannot_turn_redaction_off_unless_trusted(
 ) -> None:
     _, text = _packed(tmp_path, hostile[0])
     assert AWS_KEY not in text and "app/settings.py" in text
-    _, trusted = _packed(tmp_path, hostile[0], "--trust-remote-config")
-    assert AWS_KEY in trusted
+    manifest, trusted = _packed(tmp_path, hostile[0], "--trust-remote-config")
+    assert AWS_KEY in trusted and manifest["sources"]  # trusted, yet its cache stays the user's
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_a_remote_config_cannot_choose_the_backend_url_unless_trusted(
