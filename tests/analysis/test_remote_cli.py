@@ -185,6 +185,26 @@ def test_a_token_from_the_environment_opens_a_private_repository_and_rests_nowhe
     _assert_nowhere_under(tmp_path / "cache", TOKEN)
 
 
+def test_git_own_credential_helper_opens_a_private_repository(
+    tmp_path: Path, served: Served, http: SmartHttp
+) -> None:
+    (tmp_path / "user.gitconfig").write_text(  # the user's own helper answers for this host
+        f'[credential "{http.url}"]\n\thelper = "!f() {{ echo username=ci; '
+        f'echo password={TOKEN}; }}; f"\n', encoding="utf-8")
+    manifest, _ = _packed(tmp_path, f"{http.url}/private/proj.git@v1")
+    assert manifest["sources"][0]["commit"] == served.first
+
+
+def test_summarize_takes_a_url(tmp_path: Path, served: Served) -> None:
+    """The corpus is fetched and packed; only the backend (nothing listens) is missing: exit 4."""
+    result = CliRunner().invoke(cli, [
+        "--cache-dir", str(tmp_path / "cache"), "summarize", f"{served.daemon}/proj.git@v1",
+        "--backend", "openai", "--base-url", f"http://127.0.0.1:{free_port()}/v1"],
+        env={"LONGREAD_MAX_RETRIES": "0"})
+    assert result.exit_code == 4, result.output
+    assert [p.name.rsplit("-", 1)[1] for p in _checkouts(tmp_path)] == [served.first]
+
+
 def test_a_token_in_the_url_is_used_and_stripped_everywhere(
     tmp_path: Path, served: Served, http: SmartHttp
 ) -> None:
