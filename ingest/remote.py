@@ -79,7 +79,7 @@ class Remote:
     shown: str
     protocol: str
     ref: str | None = None
-    username: str | None = None
+    username: str | None = field(default=None, repr=False)  # may be a token (https://TOKEN@…)
     password: str | None = field(default=None, repr=False)
 
     @property

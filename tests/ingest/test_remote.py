@@ -18,6 +18,8 @@ def test_https_userinfo_leaves_the_url_and_a_ref_with_slashes_is_kept() -> None:
         "feature/x")
     assert (remote.username, remote.password) == ("ci", "tok3n")
     assert "tok3n" not in repr(remote)
+    as_user = parse_remote("https://ghp_x1y2z3@github.com/team/app")
+    assert as_user is not None and "ghp_x1y2z3" not in repr(as_user) + as_user.url
 
 
 def test_an_ssh_login_is_kept_for_git_but_not_shown() -> None:
