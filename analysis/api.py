@@ -171,8 +171,9 @@ def pack(
     within `budget` tokens of `tokenizer` (cl100k by default) when a budget is given."""
     from longread.analysis.pack_job import run_pack
 
+    settings = settings or make_settings()
     return run_pack(
-        settings or make_settings(), _roots(paths), budget=budget, query=query, fmt=fmt,
+        settings, _roots(paths, settings), budget=budget, query=query, fmt=fmt,
         line_numbers=line_numbers, include=include, exclude=exclude, tokenizer_spec=tokenizer,
         use_cache=use_cache, progress=progress,
     )
@@ -198,8 +199,9 @@ def ask(
     from longread.analysis.ask import run_ask
 
     asked = [questions] if isinstance(questions, str) else list(questions)
+    settings = settings or make_settings()
     return run_ask(
-        settings or make_settings(), _roots(paths), asked, budget=budget, include=include,
+        settings, _roots(paths, settings), asked, budget=budget, include=include,
         exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
     )
 
@@ -220,8 +222,9 @@ def summarize(
     """One summary of the corpus (optionally with a focus) and a coverage row per document."""
     from longread.analysis.summarize import run_summarize
 
+    settings = settings or make_settings()
     return run_summarize(
-        settings or make_settings(), _roots(paths), focus=focus, budget=budget, include=include,
+        settings, _roots(paths, settings), focus=focus, budget=budget, include=include,
         exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
     )
 
@@ -265,9 +268,14 @@ def read_source(
     A caller that reads many keeps one `CorpusSource` instead: it reads the corpus once and
     again only when a file changed.
     """
-    return CorpusSource(_roots(corpus), settings=settings or make_settings(), include=include,
+    settings = settings or make_settings()
+    return CorpusSource(_roots(corpus, settings), settings=settings, include=include,
                         exclude=exclude).read(path, start_line, end_line, page)
 
 
-def _roots(paths: Paths) -> list[Path]:
-    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+def _roots(paths: Paths, settings: Settings) -> list[Path]:
+    """Local folders for `paths`; a git URL string (`URL[@ref]`) is fetched into the cache (its
+    own config file is never applied here)."""
+    from longread.analysis.remote_paths import resolve_paths
+
+    return resolve_paths([paths] if isinstance(paths, str | Path) else list(paths), settings)

@@ -15,8 +15,11 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
 
     from longread.analysis.cli_admin import cache_group, models_group, plan_command
     from longread.analysis.cli_base import (
+        TRUST_REMOTE_CONFIG,
+        CorpusPath,
         Group,
         SettingOption,
+        corpus_settings,
         importing,
         interrupted,
         setting_default,
@@ -72,6 +75,7 @@ def _report_skips(manifest: Any, hint: str) -> None:
 
 
 CORPUS_OPTIONS = (
+    TRUST_REMOTE_CONFIG,
     click.option("--budget", type=int,
                  help="Fit the pack into this many tokens (default: all of it)."),
     click.option("--include", multiple=True, help="Only files matching this glob (repeatable)."),
@@ -81,7 +85,8 @@ CORPUS_OPTIONS = (
 
 
 def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--budget, --include and --exclude: how every job chooses and fits its corpus."""
+    """--budget, --include, --exclude and --trust-remote-config: how every job chooses, fits
+    and trusts its corpus."""
     for option in reversed(CORPUS_OPTIONS):
         command = option(command)
     return command
@@ -177,7 +182,7 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
 def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tuple[str, ...],
                 questions_file: Any, budget: int | None, include: tuple[str, ...],
                 exclude: tuple[str, ...], no_cache: bool, refresh: bool, as_json: bool,
-                **engine_flags: Any) -> None:
+                trust_remote_config: bool, **engine_flags: Any) -> None:
     """Answer questions over PATH... : `longread ask PATH... "QUESTION"` or with -q/--questions."""
     with importing():
         from longread.analysis import api
@@ -194,9 +199,10 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
     questions = questions or list(args[-1:])
     if not paths:
         raise click.UsageError("give at least one PATH before the question")
-    settings = settings_from(ctx, **engine_flags)
+    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
+                                      **engine_flags)
     with progress_bar() as progress:
-        result = api.ask(paths, questions, budget=budget, include=include, exclude=exclude,
+        result = api.ask(roots, questions, budget=budget, include=include, exclude=exclude,
                          settings=settings, use_cache=not no_cache, refresh=refresh,
                          progress=progress)
     _report_skips(result.pack.manifest, "longread pack --manifest")
@@ -223,7 +229,7 @@ def _show_answers(result: Any) -> None:
 
 
 @cli.command("summarize", short_help="Summarize files, folders and repositories.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=CorpusPath())
 @click.option("--focus", help="What the summary should concentrate on.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the summary and its coverage table (Markdown) here ('-': stdout).")
@@ -234,18 +240,19 @@ def _show_answers(result: Any) -> None:
 @click.option("--refresh", is_flag=True, help="Summarize again and overwrite cached results.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary, coverage and usage as JSON.")
 @click.pass_context
-def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | None,
+def summarize_command(ctx: click.Context, paths: tuple[str, ...], focus: str | None,
                       output: str | None, out_alias: str | None, budget: int | None,
                       include: tuple[str, ...], exclude: tuple[str, ...], no_cache: bool,
-                      refresh: bool, as_json: bool,
+                      refresh: bool, as_json: bool, trust_remote_config: bool,
                       **engine_flags: Any) -> None:
     """Summarize PATH... (PDFs, docs, repositories) and say which documents the summary covers."""
     from longread.analysis import api
     from longread.analysis.output import STDOUT, write_atomically
 
-    settings = settings_from(ctx, **engine_flags)
+    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
+                                      **engine_flags)
     with progress_bar() as progress:
-        result = api.summarize(paths, focus=focus, budget=budget, include=include,
+        result = api.summarize(roots, focus=focus, budget=budget, include=include,
                                exclude=exclude, settings=settings, use_cache=not no_cache,
                                refresh=refresh, progress=progress)
     _report_skips(result.pack.manifest, "the coverage table")
@@ -264,7 +271,7 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
 
 
 @cli.command("pack", short_help="Pack files into one context pack within a token budget.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=CorpusPath())
 @corpus_options
 @click.option("--query", help="What the pack is for; ranks documents when not all fit in full.")
 @click.option("--format", "fmt", type=click.Choice(PACK_FORMATS), default="xml", show_default=True,
@@ -283,10 +290,11 @@ def summarize_command(ctx: click.Context, paths: tuple[Path, ...], focus: str | 
 @click.option("--json", "as_json", is_flag=True,
               help="Print the manifest as JSON on stdout (the pack then only goes to --output).")
 @click.pass_context
-def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None, query: str | None,
+def pack_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None, query: str | None,
                  fmt: str, line_numbers: bool, include: tuple[str, ...], exclude: tuple[str, ...],
                  tokenizer: str | None, no_redact: bool | None, manifest_file: str | None,
-                 output: str | None, no_cache: bool, stats: bool, as_json: bool) -> None:
+                 output: str | None, no_cache: bool, stats: bool, as_json: bool,
+                 trust_remote_config: bool) -> None:
     """Pack PATH... into one context pack within --budget tokens, with a manifest.
 
     --query without --budget packs everything in full (nothing to rank), and says so on stderr.
@@ -298,9 +306,10 @@ def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None
     if query and budget is None:
         click.echo("longread: warning: --query only ranks within a --budget; "
                    "without one every file is packed in full", err=True)
-    settings = settings_from(ctx, redact=False if no_redact else None)
+    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
+                                      redact=False if no_redact else None)
     with progress_bar() as progress:
-        pack = api.pack(paths, budget=budget, query=query, fmt=fmt, line_numbers=line_numbers,
+        pack = api.pack(roots, budget=budget, query=query, fmt=fmt, line_numbers=line_numbers,
                         include=include, exclude=exclude, tokenizer=tokenizer, settings=settings,
                         use_cache=not no_cache, progress=progress)
     manifest = json.dumps(pack.manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
@@ -320,22 +329,24 @@ def pack_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None
 
 
 @cli.command("mcp", short_help="Serve a corpus to agents over MCP (stdio).")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=CorpusPath(exists=True))
 @corpus_options
 @engine_options
 @click.pass_context
-def mcp_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None,
-                include: tuple[str, ...], exclude: tuple[str, ...], **engine_flags: Any) -> None:
+def mcp_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
+                include: tuple[str, ...], exclude: tuple[str, ...], trust_remote_config: bool,
+                **engine_flags: Any) -> None:
     """Serve PATH... (default: here) to an MCP client over stdin/stdout: the tools pack, ask,
     read (follow a citation) and summarize, with one engine kept warm between calls."""
     from longread.analysis.mcp_server import serve_stdio
 
-    serve_stdio(list(paths) or [Path(".")], settings=settings_from(ctx, **engine_flags),
-                budget=budget, include=include, exclude=exclude)
+    roots, settings = corpus_settings(ctx, list(paths) or ["."],
+                                      trust_remote_config=trust_remote_config, **engine_flags)
+    serve_stdio(roots, settings=settings, budget=budget, include=include, exclude=exclude)
 
 
 @cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=CorpusPath(exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs --token.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
@@ -345,19 +356,22 @@ def mcp_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None,
 @corpus_options
 @engine_options
 @click.pass_context
-def serve_command(ctx: click.Context, paths: tuple[Path, ...], host: str, port: int,
+def serve_command(ctx: click.Context, paths: tuple[str, ...], host: str, port: int,
                   token: str | None, budget: int | None, include: tuple[str, ...],
-                  exclude: tuple[str, ...], **engine_flags: Any) -> None:
+                  exclude: tuple[str, ...], trust_remote_config: bool,
+                  **engine_flags: Any) -> None:
     """Serve PATH... (default: here) with one warm engine: the page with clickable citations and
     the token map, /api/ask, /api/summarize, /api/source, /api/pack and MCP at /mcp."""
+    from longread.analysis.remote_paths import shown
     from longread.analysis.web import ServedCorpus, ServeOptions, WebServer
 
-    settings = settings_from(ctx, **engine_flags)
-    options = ServeOptions(paths or (Path("."),), host, port, token or None, budget,
-                           include, exclude)
+    roots, settings = corpus_settings(ctx, list(paths) or ["."],
+                                      trust_remote_config=trust_remote_config, **engine_flags)
+    options = ServeOptions(tuple(roots), host, port, token or None, budget, include, exclude)
     server = WebServer(ServedCorpus(settings, options))
     where = server.url + ("?token=…" if options.token else "")
-    click.echo(f"longread: serving {' '.join(map(str, options.roots))} at {where} "
+    named = " ".join(shown(root, settings) for root in options.roots)
+    click.echo(f"longread: serving {named} at {where} "
                "(Ctrl-C to stop)", err=True)
     server.run()
 

@@ -11,8 +11,9 @@ import errno
 import gc
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -125,10 +126,54 @@ class SettingOption(click.Option):
         return extra
 
 
-def settings_from(ctx: click.Context, **flags: Any) -> Settings:
+def settings_from(ctx: click.Context, *, trusted_dirs: Sequence[Path] = (),
+                  **flags: Any) -> Settings:
     """Settings for one command: its own flags over the group's, environment, file, defaults."""
     merged = {**(ctx.obj or {}), **flags}
-    return load_settings(merged, warn=lambda message: _warn_once(ctx, message))
+    return load_settings(merged, warn=lambda message: _warn_once(ctx, message),
+                         trusted_dirs=trusted_dirs)
+
+
+def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_config: bool,
+                    **flags: Any) -> tuple[list[Path], Settings]:
+    """The command's roots (git URLs fetched into the cache) and its Settings; a fetched
+    repository's own config file counts only with --trust-remote-config, and never moves the
+    cache folder its checkout is in."""
+    from longread.analysis.remote_paths import remote_roots, resolve_paths
+
+    settings = settings_from(ctx, **flags)
+    roots = resolve_paths(paths, settings)
+    trusted = remote_roots(roots, settings) if trust_remote_config else []
+    if trusted:
+        settings = settings_from(ctx, trusted_dirs=trusted,
+                                 **{**flags, "cache_dir": settings.cache_dir})
+    return roots, settings
+
+
+class CorpusPath(click.ParamType):
+    """A PATH argument: a git URL (`URL[@ref]`, kept as given) or a local path (which must exist
+    when `exists`); a string either way, since Path() would fold a URL's `//`."""
+
+    name = "path"
+
+    def __init__(self, *, exists: bool = False) -> None:
+        self.local = click.Path(exists=exists)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from longread.ingest.remote import parse_remote
+
+        try:
+            if parse_remote(str(value)) is not None:
+                return str(value)
+        except LongreadError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(self.local.convert(value, param, ctx))
+
+
+TRUST_REMOTE_CONFIG = click.option(
+    "--trust-remote-config", is_flag=True,
+    help="Apply a fetched repository's own longread.toml (ignored by default: it could turn "
+         "redaction off or choose the backend).")
 
 
 def _warn_once(ctx: click.Context, message: str) -> None:

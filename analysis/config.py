@@ -1,7 +1,9 @@
 """One frozen Settings object, built once: flags > LONGREAD_* environment > config file > defaults.
 
 The config file is `longread.toml` in the working directory, or the `[tool.longread]` table of its
-pyproject.toml. Nothing below the CLI reads the environment; it is handed what it needs from here.
+pyproject.toml; a fetched repository's own file is read only when the user trusts it
+(`--trust-remote-config`), then over the working directory's, key by key.
+Nothing below the CLI reads the environment; it is handed what it needs from here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import dataclasses
 import difflib
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -68,14 +70,20 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     warn: Callable[[str], None] | None = None,
+    trusted_dirs: Sequence[Path] = (),
 ) -> Settings:
     """Resolve every setting; `flags` holds the CLI's values (None where the flag was not given).
+
+    `trusted_dirs`: folders (trusted remote checkouts) whose config file counts too, over the
+    working directory's.
 
     An unknown key in the config file (a typo such as `modle`) is one `warn` line naming it, not
     an error: the same file may be read by an older or newer longread.
     """
     environ = os.environ if environ is None else environ
     file_values = _read_config_file(cwd or Path.cwd())
+    for folder in trusted_dirs:
+        file_values |= _read_config_file(folder)
     if warn is not None:
         for key in unknown_keys(file_values):
             warn(f"unknown key {key!r} in the config file, ignored{_did_you_mean(key)}")

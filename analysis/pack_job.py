@@ -17,8 +17,9 @@ from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import read_corpus
 from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import UsageError
-from longread.ingest.pack import Manifest, Pack, build_pack
+from longread.ingest.pack import Manifest, Pack, build_pack, with_sources
 from longread.ingest.progress import Progress, no_progress
+from longread.ingest.remote import source_of
 from longread.ingest.scrub import Scrubbed, scrub
 from longread.ingest.symbols import Symbols
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
@@ -103,6 +104,8 @@ def read_and_pack(
             priority=priority,
         )
         outlines.flush()
+    sources = [source_of(root, settings.cache_dir) for root in roots]
+    pack = with_sources(pack, [source for source in sources if source is not None])
     return PackedCorpus(scrubbed.documents, skipped, pack)
 
 

@@ -10,6 +10,7 @@ same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_b
 from longread.ingest.machine_made import held_back
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import Redaction
+from longread.ingest.remote import RemoteSource
 from longread.ingest.render import BlockLayout, Part, check_format, render_block, render_tree
 from longread.ingest.tokens import TokenCounter
 
@@ -76,8 +78,10 @@ class Manifest:
     format: str
     documents: tuple[ManifestEntry, ...]
     redactions: tuple[Redaction, ...] = ()  # where secrets were blanked out: never the secret
+    sources: tuple[RemoteSource, ...] = ()  # the git URLs (no credentials) and commits read
 
     def to_json(self) -> dict[str, Any]:
+        sources = {"sources": [s.to_json() for s in self.sources]} if self.sources else {}
         return {
             "budget": self.budget,
             "tokens": self.tokens,
@@ -86,7 +90,7 @@ class Manifest:
             "format": self.format,
             "documents": [entry.to_json() for entry in self.documents],
             "redactions": [_redaction_json(r) for r in self.redactions],
-        }
+        } | sources
 
 
 def _redaction_json(redaction: Redaction) -> dict[str, Any]:
@@ -266,6 +270,16 @@ def make_pack(
     pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
     pack.__dict__["data"] = data
     return pack
+
+
+def with_sources(pack: Pack, sources: Sequence[RemoteSource]) -> Pack:
+    """`pack` whose manifest names the remote repositories it was read from (same bytes)."""
+    if not sources:
+        return pack
+    manifest = dataclasses.replace(pack.manifest, sources=tuple(sources))
+    sourced = dataclasses.replace(pack, manifest=manifest)
+    sourced.__dict__["data"] = pack.data
+    return sourced
 
 
 def split_pack(pack: Pack, max_tokens: int, counter: TokenCounter) -> list[Pack]:
