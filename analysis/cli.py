@@ -340,21 +340,25 @@ def mcp_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None,
               help="Address to listen on; anything but loopback needs --token.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
 @click.option("--token", envvar="LONGREAD_SERVE_TOKEN",
-              help="Secret every request must carry (Authorization: Bearer or ?token=) "
+              help="Secret of 16+ characters every request must carry (Authorization: Bearer; "
+                   "the page: /?token=). Seen by ps: prefer the variable or --token-file "
                    "[LONGREAD_SERVE_TOKEN].")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the token from this file (its first line).")
 @corpus_options
 @engine_options
 @click.pass_context
 def serve_command(ctx: click.Context, paths: tuple[Path, ...], host: str, port: int,
-                  token: str | None, budget: int | None, include: tuple[str, ...],
-                  exclude: tuple[str, ...], **engine_flags: Any) -> None:
+                  token: str | None, token_file: Path | None, budget: int | None,
+                  include: tuple[str, ...], exclude: tuple[str, ...],
+                  **engine_flags: Any) -> None:
     """Serve PATH... (default: here) with one warm engine: the page with clickable citations and
     the token map, /api/ask, /api/summarize, /api/source, /api/pack and MCP at /mcp."""
-    from longread.analysis.web import ServedCorpus, ServeOptions, WebServer
+    from longread.analysis.web import ServedCorpus, ServeOptions, WebServer, given_token
 
     settings = settings_from(ctx, **engine_flags)
-    options = ServeOptions(paths or (Path("."),), host, port, token or None, budget,
-                           include, exclude)
+    options = ServeOptions(paths or (Path("."),), host, port, given_token(token, token_file),
+                           budget, include, exclude)
     server = WebServer(ServedCorpus(settings, options))
     where = server.url + ("?token=…" if options.token else "")
     click.echo(f"longread: serving {' '.join(map(str, options.roots))} at {where} "
