@@ -9,6 +9,8 @@
     JobQueue         at most `queue` jobs admitted (one on the engine, the rest waiting their
                      turn on the event loop, holding no thread); when full, Busy (429 with
                      Retry-After); a job whose client leaves before its turn is dropped there
+    QueuedEngine     the warm backend as MCP's tools borrow it over /mcp: through the same queue
+                     (Busy is the tool's error)
     header_deadline  uvicorn's HTTP protocol with a deadline for a request's headers: uvicorn
                      itself waits forever on a client that connects and never finishes them
 """
@@ -16,10 +18,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio.from_thread
+
+from longread.analysis import api
 from longread.ingest.errors import LongreadError
+from longread.ingest.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from longread.engine.backend import Backend
+
+T = TypeVar("T")
 
 RETRY_AFTER_S = 10
 
@@ -67,9 +79,6 @@ class Ticket:
     async def turn(self) -> None:
         """Waits until the jobs before this one are done; a client leaving cancels the wait."""
         await self.queue._turn.acquire()
-        if self.state == "done":  # abandoned while the lock was being handed over
-            self.queue._turn.release()
-            raise asyncio.CancelledError
         self.state = "turn"
 
     def start(self) -> None:
@@ -88,6 +97,26 @@ class Ticket:
         """The client left: a job not yet running is dropped; a running one finishes alone."""
         if self.state != "running":
             self.finish()
+
+
+class QueuedEngine(api.WarmBackend):
+    """`engine` for jobs run from a worker thread of the event loop that owns `jobs` (MCP's
+    tools): each takes a place and waits its turn, as the JSON API's jobs do."""
+
+    def __init__(self, engine: api.WarmBackend, jobs: JobQueue) -> None:  # no super(): a view
+        self.engine, self.jobs = engine, jobs
+
+    def run(self, job: Callable[[Backend], T], progress: Progress = no_progress) -> T:
+        ticket = anyio.from_thread.run_sync(self.jobs.admit)
+        try:
+            anyio.from_thread.run(ticket.turn)
+            ticket.start()
+            return self.engine.run(job, progress)
+        finally:
+            anyio.from_thread.run_sync(ticket.finish)
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 def header_deadline(timeout: float) -> type[asyncio.Protocol]:

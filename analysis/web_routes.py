@@ -40,7 +40,7 @@ from starlette.types import Receive, Scope, Send
 
 from longread.analysis.api import NotInCorpus
 from longread.analysis.web import ServedCorpus
-from longread.analysis.web_limits import Busy, Ticket
+from longread.analysis.web_limits import Busy, QueuedEngine, Ticket
 from longread.ingest.errors import LongreadError, UsageError
 from longread.ingest.progress import Progress
 
@@ -79,7 +79,8 @@ def _mcp_app(corpus: ServedCorpus) -> Starlette:
     options = corpus.options
     server = build_server(options.roots, settings=corpus.settings, budget=options.budget,
                           include=options.include, exclude=options.exclude,
-                          backend_source=corpus.engine, sources=corpus.sources)
+                          backend_source=QueuedEngine(corpus.engine, corpus.jobs),
+                          sources=corpus.sources)
     limits = options.limits
     return server.streamable_http_app(streamable_http_path="/mcp", host=options.host,
                                       max_sessions=limits.mcp_sessions,

@@ -95,6 +95,36 @@ def test_a_queued_job_whose_client_left_never_reaches_the_backend(
     assert asked(built) == ["Running?", "Kept?", "Kept too?"]
 
 
+def test_mcp_asks_take_their_places_in_the_same_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anyio
+    from mcp import Client
+
+    async def scenario(url: str, release: threading.Event) -> tuple[list, httpx.Response]:
+        results: list = []
+        async with Client(url + "mcp") as client, anyio.create_task_group() as asks:
+            async def ask(n: int) -> None:
+                results.append(await client.call_tool("ask", {"question": f"Tool {n}?"}))
+
+            for n in range(4):
+                asks.start_soon(ask, n)
+            with anyio.fail_after(10):  # two are in the queue, two were refused
+                while len(results) < 2:
+                    await anyio.sleep(0.02)
+            async with httpx.AsyncClient(timeout=10) as http:
+                full = await http.post(url + "api/ask", json={"question": "Page?"})
+            release.set()
+        return results, full
+
+    with busy(tmp_path, monkeypatch, Limits(queue=2)) as (url, built, release):
+        results, full = anyio.run(scenario, url, release)
+    refused = [part.text for r in results if r.is_error for part in r.content]
+    assert len(refused) == 2 and all("the server is busy" in text for text in refused)
+    assert [r.is_error for r in results[2:]] == [False, False]
+    assert full.status_code == 429 and len(asked(built)) == 2
+
+
 def _admitted(streams: ExitStack, client: httpx.Client, url: str, question: str, *,
               tries: int) -> httpx.Response:
     """An ask as server-sent events, posted until it is admitted (its 200 comes at once; the
