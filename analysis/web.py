@@ -146,7 +146,8 @@ class WebServer:
         check_token(options.token)
         check_bind(options.host, options.token)
         self.socket = _listen(options.host, options.port)
-        app = Guard(build_app(corpus), token=options.token, policy=page_policy())
+        app = Guard(build_app(corpus), token=options.token, policy=page_policy(),
+                    body_s=options.limits.body_s)
         self.server = uvicorn.Server(uvicorn.Config(
             app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
             http=header_deadline(options.limits.header_s)))

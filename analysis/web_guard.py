@@ -8,7 +8,7 @@
                  `Sec-Fetch-Site` other than same-origin/none is 403, and a POST must say
                  `Content-Type: application/json` (415), which no form and no `no-cors` fetch
                  of another page can send without a preflight, which gets 405
-    body cap     413 past MAX_BODY_BYTES
+    body cap     413 past MAX_BODY_BYTES; 408 when the body has not all come in `body_s` seconds
     headers      on every response, refusals included: the page's Content-Security-Policy,
                  nosniff, no referrer (the page's URL may hold the token)
 """
@@ -18,6 +18,8 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
+
+import anyio
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,9 +33,9 @@ SAME_SITE = ("same-origin", "none")  # Sec-Fetch-Site values of the page itself,
 class Guard:
     """Checks every request before the app sees it, and stamps every response's headers."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, policy: str,
+    def __init__(self, app: ASGIApp, *, token: str | None, policy: str, body_s: float,
                  max_body: int = MAX_BODY_BYTES) -> None:
-        self.app, self.token, self.max_body = app, token, max_body
+        self.app, self.token, self.max_body, self.body_s = app, token, max_body, body_s
         self.headers = [(b"content-security-policy", policy.encode()),
                         (b"x-content-type-options", b"nosniff"),
                         (b"referrer-policy", b"no-referrer")]
@@ -47,7 +49,12 @@ class Guard:
         if refusal is not None:
             await _refuse(scope, send, *refusal)
             return
-        body = await _read_body(receive, self.max_body)
+        body: bytes | None = b""
+        with anyio.move_on_after(self.body_s) as late:
+            body = await _read_body(receive, self.max_body)
+        if late.cancelled_caught:
+            await _refuse(scope, send, 408, f"the request body took over {self.body_s:g} s")
+            return
         if body is None:
             await _refuse(scope, send, 413, f"request body over {self.max_body} bytes")
             return

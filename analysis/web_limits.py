@@ -6,6 +6,7 @@
       mcp_sessions     open MCP sessions over /mcp (the SDK answers 503 past it), each closed
       mcp_idle_s       after this long without a request
       header_s         seconds a client has to send a request's headers (header_deadline)
+      body_s           and then its body (web_guard)
     JobQueue         at most `queue` jobs admitted (one on the engine, the rest waiting their
                      turn on the event loop, holding no thread); when full, Busy (429 with
                      Retry-After); a job whose client leaves before its turn is dropped there
@@ -45,6 +46,7 @@ class Limits:
     mcp_sessions: int = 64
     mcp_idle_s: float = 600.0
     header_s: float = 10.0
+    body_s: float = 30.0
 
 
 class Busy(LongreadError):

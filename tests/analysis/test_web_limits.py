@@ -186,8 +186,7 @@ def test_clients_that_never_finish_their_headers_are_closed_after_the_deadline(
     register_scripted(monkeypatch, scripted_reply)
     with serving(tmp_path, make_corpus(tmp_path), limits=Limits(header_s=1.0)) as url, \
             ExitStack() as stack:
-        port = int(url.rstrip("/").rsplit(":", 1)[1])
-        clients = [stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+        clients = [stack.enter_context(socket.create_connection(("127.0.0.1", _port(url))))
                    for _ in range(60)]
         for n, client in enumerate(clients):  # a third silent, a third mid-headers, a third slow
             client.sendall([b"", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"G"][n % 3])
@@ -199,6 +198,27 @@ def test_clients_that_never_finish_their_headers_are_closed_after_the_deadline(
         waited = time.monotonic() - started
     assert answered.status_code == 200
     assert closed == [True] * 60 and waited < 5
+
+
+def test_a_body_that_stops_coming_is_408_after_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = register_scripted(monkeypatch, scripted_reply)
+    with serving(tmp_path, make_corpus(tmp_path), limits=Limits(body_s=1.0)) as url, \
+            socket.create_connection(("127.0.0.1", _port(url))) as client:
+        client.sendall(b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                       b'{"question": ')
+        started = time.monotonic()
+        client.settimeout(10)
+        reply = client.recv(4096)
+        waited = time.monotonic() - started
+    assert reply.startswith(b"HTTP/1.1 408") and b"took over 1 s" in reply
+    assert 0.9 < waited < 5 and built == []
+
+
+def _port(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
 
 
 def _drip(clients: list[socket.socket]) -> None:
