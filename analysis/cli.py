@@ -337,7 +337,7 @@ def mcp_command(ctx: click.Context, paths: tuple[Path, ...], budget: int | None,
 @cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; anything but loopback needs --token.")
+              help="Address to listen on; anything but loopback needs a token.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
 @click.option("--token", envvar="LONGREAD_SERVE_TOKEN",
               help="Secret of 16+ characters every request must carry (Authorization: Bearer; "
@@ -360,6 +360,9 @@ def serve_command(ctx: click.Context, paths: tuple[Path, ...], host: str, port: 
     options = ServeOptions(paths or (Path("."),), host, port, given_token(token, token_file),
                            budget, include, exclude)
     server = WebServer(ServedCorpus(settings, options))
+    if ctx.get_parameter_source("token") is click.core.ParameterSource.COMMANDLINE:
+        click.echo("longread: note: every user here can read --token in ps; "
+                   "LONGREAD_SERVE_TOKEN or --token-file keeps it out", err=True)
     where = server.url + ("?token=…" if options.token else "")
     click.echo(f"longread: serving {' '.join(map(str, options.roots))} at {where} "
                "(Ctrl-C to stop)", err=True)

@@ -174,10 +174,13 @@ def test_a_token_file_keeps_the_token_out_of_the_command_line(
     good.write_text(TOKEN + "\n")
     weak.write_text("\n")
     served = _serve(tmp_path, corpus, ["--host", "0.0.0.0", "--token-file", str(good)], {})
+    flagged = _serve(tmp_path, corpus, ["--token", TOKEN], {})
     refused = _serve(tmp_path, corpus, ["--token-file", str(weak)], {})
     both = _serve(tmp_path, corpus, ["--token-file", str(good)], {"LONGREAD_SERVE_TOKEN": TOKEN})
     assert served.exit_code == 0, served.output
-    assert tokens == [TOKEN] and TOKEN not in served.output and "?token=…" in served.output
+    assert tokens == [TOKEN, TOKEN] and TOKEN not in served.output + flagged.output
+    assert "?token=…" in served.output and "note:" not in served.output
+    assert "every user here can read --token in ps" in flagged.output
     assert refused.exit_code == 2 and "16 or more characters" in refused.output
     assert both.exit_code == 2 and "give the token once" in both.output
 
