@@ -348,27 +348,34 @@ def mcp_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
 @cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
 @click.argument("paths", nargs=-1, type=CorpusPath(exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; anything but loopback needs --token.")
+              help="Address to listen on; anything but loopback needs a token.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
 @click.option("--token", envvar="LONGREAD_SERVE_TOKEN",
-              help="Secret every request must carry (Authorization: Bearer or ?token=) "
+              help="Secret of 16+ characters every request must carry (Authorization: Bearer; "
+                   "the page: /?token=). Seen by ps: prefer the variable or --token-file "
                    "[LONGREAD_SERVE_TOKEN].")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the token from this file (its first line).")
 @corpus_options
 @engine_options
 @click.pass_context
 def serve_command(ctx: click.Context, paths: tuple[str, ...], host: str, port: int,
-                  token: str | None, budget: int | None, include: tuple[str, ...],
-                  exclude: tuple[str, ...], trust_remote_config: bool,
+                  token: str | None, token_file: Path | None, budget: int | None,
+                  include: tuple[str, ...], exclude: tuple[str, ...], trust_remote_config: bool,
                   **engine_flags: Any) -> None:
     """Serve PATH... (default: here) with one warm engine: the page with clickable citations and
     the token map, /api/ask, /api/summarize, /api/source, /api/pack and MCP at /mcp."""
     from longread.analysis.remote_paths import shown
-    from longread.analysis.web import ServedCorpus, ServeOptions, WebServer
+    from longread.analysis.web import ServedCorpus, ServeOptions, WebServer, given_token
 
     roots, settings = corpus_settings(ctx, list(paths) or ["."],
                                       trust_remote_config=trust_remote_config, **engine_flags)
-    options = ServeOptions(tuple(roots), host, port, token or None, budget, include, exclude)
+    options = ServeOptions(tuple(roots), host, port, given_token(token, token_file),
+                           budget, include, exclude)
     server = WebServer(ServedCorpus(settings, options))
+    if ctx.get_parameter_source("token") is click.core.ParameterSource.COMMANDLINE:
+        click.echo("longread: note: every user here can read --token in ps; "
+                   "LONGREAD_SERVE_TOKEN or --token-file keeps it out", err=True)
     where = server.url + ("?token=…" if options.token else "")
     named = " ".join(shown(root, settings) for root in options.roots)
     click.echo(f"longread: serving {named} at {where} "

@@ -4,35 +4,33 @@
                      use and lent to one request at a time, so vLLM's prefix cache serves later
                      questions, and ONE api.CorpusSource, the corpus read and redacted once for
                      every citation opened; the page, the JSON API and MCP share both
-    Guard            ASGI middleware in front of everything, /mcp included: the token (when one
-                     is set) on every request, the Host header (when none is: DNS rebinding),
-                     and a cap on request bodies (413)
+    check_token      a token long enough to guess at no faster than the network allows
+    web_guard        ASGI middleware in front of everything, /mcp included: token, Host, other
+                     sites' pages, body cap, security headers (see there)
+    web_limits       how much work the server takes on at once (see there)
     web_routes       the page, /api/ask, /api/summarize, /api/source, /api/pack (see there)
 
-Safe by default: bound to loopback; any other address needs a token, or the server does not
-start. Documents are read through `api.CorpusSource`, which serves corpus documents only.
+Safe by default: bound to loopback; any other address needs a token (16 characters or more), or
+the server does not start. Documents are read through `api.CorpusSource`, which serves corpus
+documents only.
 """
 
 from __future__ import annotations
 
-import hmac
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from typing import Any
 
 from longread.analysis import api
 from longread.analysis.config import Settings
+from longread.analysis.web_guard import LOOPBACK
+from longread.analysis.web_limits import JobQueue, Limits, header_deadline
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 
-if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-MAX_BODY_BYTES = 64 * 1024
+MIN_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -46,13 +44,35 @@ class ServeOptions:
     budget: int | None = None
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    limits: Limits = Limits()
 
 
 def check_bind(host: str, token: str | None) -> None:
     """Loopback needs nothing; any other address serves the corpus to a network, so a token."""
     if host not in LOOPBACK and not token:
-        raise UsageError(f"serving on {host} needs a token: give --token or LONGREAD_SERVE_TOKEN "
-                         "(or bind to 127.0.0.1)")
+        raise UsageError(f"serving on {host} needs a token: give LONGREAD_SERVE_TOKEN or "
+                         "--token-file (or bind to 127.0.0.1)")
+
+
+def check_token(token: str | None) -> None:
+    """A token is at least MIN_TOKEN characters with no white space (a blank one guards nothing)."""
+    if token is not None and (len(token) < MIN_TOKEN or any(c.isspace() for c in token)):
+        raise UsageError(f"the token needs {MIN_TOKEN} or more characters and no spaces; make "
+                         "one with: python -c 'import secrets; print(secrets.token_urlsafe())'")
+
+
+def given_token(token: str | None, token_file: Path | None) -> str | None:
+    """The token from --token / LONGREAD_SERVE_TOKEN, or the first line of --token-file (which,
+    unlike a flag, no other user sees in `ps`)."""
+    if token_file is None:
+        return token or None
+    if token:
+        raise UsageError("give the token once: --token (or LONGREAD_SERVE_TOKEN) or --token-file")
+    try:
+        lines = token_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the token file {token_file}: {exc}") from exc
+    return lines[0] if lines else ""
 
 
 class ServedCorpus:
@@ -63,6 +83,7 @@ class ServedCorpus:
         self.engine = api.WarmBackend(settings)
         self.sources = api.CorpusSource(options.roots, settings=settings, include=options.include,
                                         exclude=options.exclude)
+        self.jobs = JobQueue(options.limits.queue)
         self._manifest: dict[str, Any] | None = None
 
     def ask(self, questions: Sequence[str], progress: Progress = no_progress) -> dict[str, Any]:
@@ -82,6 +103,11 @@ class ServedCorpus:
             settings=self.settings, backend=backend, progress=progress), progress)
         self._manifest = result.pack.manifest.to_json()
         return result.to_json()
+
+    @property
+    def manifest_known(self) -> bool:
+        """True once `manifest` needs no job on the engine."""
+        return self._manifest is not None
 
     def manifest(self) -> dict[str, Any]:
         """The manifest of the last pack a job used; before any, the pack a question would get,
@@ -106,87 +132,6 @@ class ServedCorpus:
         self.engine.close()
 
 
-class Guard:
-    """Checks every request before the app sees it: token, Host, body size."""
-
-    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int = MAX_BODY_BYTES) -> None:
-        self.app, self.token, self.max_body = app, token, max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.token is not None and not self._authorized(scope, headers):
-            await _refuse(scope, send, 401, "a token is needed: Authorization: Bearer or ?token=")
-            return
-        if self.token is None and not _loopback_host(headers.get("host", "")):
-            await _refuse(scope, send, 403, "this server answers to 127.0.0.1 and localhost only")
-            return
-        body = await _read_body(receive, self.max_body)
-        if body is None:
-            await _refuse(scope, send, 413, f"request body over {self.max_body} bytes")
-            return
-        await self.app(scope, _replay(body, receive), send)
-
-    def _authorized(self, scope: Scope, headers: dict[str, str]) -> bool:
-        given = headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not given:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            given = (query.get("token") or [""])[0]
-        assert self.token is not None
-        return hmac.compare_digest(given.encode(), self.token.encode())
-
-
-def _loopback_host(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return name.strip("[]") in LOOPBACK
-
-
-async def _read_body(receive: Receive, cap: int) -> bytes | None:
-    """The whole request body, or None past `cap` bytes (bodies here are small JSON)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that gives the buffered body once, then waits on the client (disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
-    from starlette.responses import JSONResponse
-
-    response = JSONResponse({"error": message}, status_code=status)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    await response(scope, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
 class WebServer:
     """uvicorn serving the app on a socket bound up front: a busy port is one clear error, and
     port 0 (tests) gives a free port whose URL is known before the server runs."""
@@ -194,14 +139,18 @@ class WebServer:
     def __init__(self, corpus: ServedCorpus) -> None:
         import uvicorn
 
-        from longread.analysis.web_routes import build_app
+        from longread.analysis.web_guard import Guard
+        from longread.analysis.web_routes import build_app, page_policy
 
         options = corpus.options
+        check_token(options.token)
         check_bind(options.host, options.token)
         self.socket = _listen(options.host, options.port)
-        app = Guard(build_app(corpus), token=options.token)
+        app = Guard(build_app(corpus), token=options.token, policy=page_policy(),
+                    body_s=options.limits.body_s)
         self.server = uvicorn.Server(uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+            http=header_deadline(options.limits.header_s)))
 
     @property
     def url(self) -> str:

@@ -11,11 +11,17 @@
 A POST with `Accept: text/event-stream` gets server-sent events instead: `progress` while the job
 runs (reading, packing, engine start, shards), then one `result` (or `error`). The backends return
 whole completions, so an answer arrives whole; what streams is the progress before it.
+
+Jobs for the engine (asks, summaries, the first manifest) take a place in the corpus's JobQueue
+(web_limits): 429 with Retry-After when it is full; a job whose client leaves before its turn
+never runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import threading
@@ -30,9 +36,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from longread.analysis.api import NotInCorpus
 from longread.analysis.web import ServedCorpus
+from longread.analysis.web_limits import Busy, QueuedEngine, Ticket
 from longread.ingest.errors import LongreadError, UsageError
 from longread.ingest.progress import Progress
 
@@ -71,8 +79,12 @@ def _mcp_app(corpus: ServedCorpus) -> Starlette:
     options = corpus.options
     server = build_server(options.roots, settings=corpus.settings, budget=options.budget,
                           include=options.include, exclude=options.exclude,
-                          backend_source=corpus.engine, sources=corpus.sources)
-    return server.streamable_http_app(streamable_http_path="/mcp", host=options.host)
+                          backend_source=QueuedEngine(corpus.engine, corpus.jobs),
+                          sources=corpus.sources)
+    limits = options.limits
+    return server.streamable_http_app(streamable_http_path="/mcp", host=options.host,
+                                      max_sessions=limits.mcp_sessions,
+                                      session_idle_timeout=limits.mcp_idle_s)
 
 
 async def _page(_request: Request) -> Response:
@@ -81,11 +93,28 @@ async def _page(_request: Request) -> Response:
 
 @cache
 def _page_html() -> str:
-    web = files("longread.analysis") / "web"
-    html = (web / "index.html").read_text(encoding="utf-8")
+    html = _page_file("index.html")
     for name in ("style.css", "app.js"):
-        html = html.replace("{{" + name + "}}", (web / name).read_text(encoding="utf-8"))
+        html = html.replace("{{" + name + "}}", _page_file(name))
     return html
+
+
+@cache
+def page_policy() -> str:
+    """The Content-Security-Policy of every response: the page's own inlined style and script
+    (by hash) and nothing else; requests to this server only; no framing by another page."""
+    style, script = (_sha256(_page_file(name)) for name in ("style.css", "app.js"))
+    return (f"default-src 'self'; script-src '{script}'; style-src '{style}'; "
+            "connect-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'")
+
+
+def _page_file(name: str) -> str:
+    return (files("longread.analysis") / "web" / name).read_text(encoding="utf-8")
+
+
+def _sha256(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
 def _ask_job(corpus: ServedCorpus, body: dict[str, Any]) -> Job:
@@ -96,6 +125,10 @@ def _ask_job(corpus: ServedCorpus, body: dict[str, Any]) -> Job:
         asked = questions
     else:
         raise UsageError('give {"question": "..."} or {"questions": ["...", ...]}')
+    cap = corpus.options.limits.questions
+    if len(asked) > cap:
+        raise UsageError(f'at most {cap} questions in one request ("questions" has '
+                         f"{len(asked)}): send the rest in another request")
     return lambda progress: corpus.ask(asked, progress)
 
 
@@ -114,32 +147,59 @@ def _endpoint(corpus: ServedCorpus,
             if not isinstance(body, dict):
                 raise UsageError("the request body is a JSON object")
             job = make_job(corpus, body)
+            ticket = corpus.jobs.admit()
         except json.JSONDecodeError as exc:
             return _error(UsageError(f"the request body is not JSON: {exc}"))
         except LongreadError as exc:
             return _error(exc)
         if "text/event-stream" in request.headers.get("accept", ""):
-            return StreamingResponse(_events(job), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-store"})
-        return await _outcome(job)
+            return _EventStream(job, ticket)
+        return await _outcome(job, ticket, request.receive)
 
     return endpoint
 
 
-async def _outcome(job: Job) -> Response:
-    """The job's result as JSON, its progress ignored (a plain request waits for the result)."""
-    async with aclosing(_run(job)) as updates:
-        async for update in updates:  # the last one is the outcome
-            outcome = update
+async def _outcome(job: Job, ticket: Ticket, receive: Receive) -> Response:
+    """The job's result as JSON, its progress ignored (a plain request waits for the result);
+    the client leaving is heard while it waits, so a job still queued is dropped."""
+    outcome: tuple[str, Any] = ("error", UsageError("the client left"))  # read by no one
+    async with anyio.create_task_group() as waiting:
+        waiting.start_soon(_cancel_on_disconnect, receive, waiting.cancel_scope)
+        async with aclosing(_run(job, ticket)) as updates:
+            async for update in updates:  # the last one is the outcome
+                outcome = update
+        waiting.cancel_scope.cancel()
     event, data = outcome
     if event == "result":
         return JSONResponse(data)
     return _error(data) if data else JSONResponse({"error": INTERNAL_ERROR}, status_code=500)
 
 
-async def _events(job: Job) -> AsyncIterator[str]:
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+class _EventStream(StreamingResponse):
+    """The job as server-sent events; the client leaving at any point, even before the stream
+    starts, gives up the job's place unless it is running already."""
+
+    def __init__(self, job: Job, ticket: Ticket) -> None:
+        super().__init__(_events(job, ticket), media_type="text/event-stream",
+                         headers={"Cache-Control": "no-store"})
+        self.ticket = ticket
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.ticket.abandon()
+
+
+async def _events(job: Job, ticket: Ticket) -> AsyncIterator[str]:
     """The job's progress and its outcome as server-sent events."""
-    async with aclosing(_run(job)) as updates:
+    async with aclosing(_run(job, ticket)) as updates:
         async for event, data in updates:
             if event == "error":
                 data = {"error": str(data), "exit_code": data.exit_code} if data else \
@@ -147,12 +207,13 @@ async def _events(job: Job) -> AsyncIterator[str]:
             yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _run(job: Job) -> AsyncGenerator[tuple[str, Any], None]:
-    """Runs `job` in a thread of its own; yields ("progress", {...})..., then ("result", json) or
-    ("error", LongreadError | None). The wait holds no thread: anyio's pool, which serves
-    /api/source and MCP's tools, stays free however many jobs queue for the one engine. When the
-    client leaves, the wait is cancelled and updates stop; the job, which cannot be stopped
-    midway, finishes alone (its answer still reaches the cache)."""
+async def _run(job: Job, ticket: Ticket) -> AsyncGenerator[tuple[str, Any], None]:
+    """Runs `job` in a thread of its own once its ticket's turn comes; yields ("progress",
+    {...})..., then ("result", json) or ("error", LongreadError | None). Waiting for the turn
+    holds no thread: anyio's pool, which serves /api/source and MCP's tools, stays free. When the
+    client leaves before the turn, the job is dropped; after, updates stop, and the job, which
+    cannot be stopped midway, finishes alone (its answer still reaches the cache) and only then
+    gives the turn to the next one."""
     loop = asyncio.get_running_loop()
     updates: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     gone = threading.Event()
@@ -173,14 +234,20 @@ async def _run(job: Job) -> AsyncGenerator[tuple[str, Any], None]:
         except Exception:
             _log.exception("a served job failed")
             post("error", None)
+        finally:
+            with suppress(RuntimeError):
+                loop.call_soon_threadsafe(ticket.finish)
 
-    threading.Thread(target=work, daemon=True, name="longread-job").start()
     try:
+        await ticket.turn()
+        ticket.start()
+        threading.Thread(target=work, daemon=True, name="longread-job").start()
         while (update := await updates.get())[0] == "progress":
             yield update
         yield update
     finally:
         gone.set()
+        ticket.abandon()
 
 
 def _source(corpus: ServedCorpus) -> Callable[..., Any]:
@@ -198,8 +265,14 @@ def _source(corpus: ServedCorpus) -> Callable[..., Any]:
 
 
 def _pack(corpus: ServedCorpus) -> Callable[..., Any]:
-    async def pack(_request: Request) -> Response:
-        return await _outcome(lambda _progress: corpus.manifest())  # it may wait on the engine
+    async def pack(request: Request) -> Response:
+        if corpus.manifest_known:
+            return JSONResponse(corpus.manifest())
+        try:
+            ticket = corpus.jobs.admit()  # the first manifest is counted on the engine
+        except Busy as exc:
+            return _error(exc)
+        return await _outcome(lambda _progress: corpus.manifest(), ticket, request.receive)
 
     return pack
 
@@ -213,5 +286,8 @@ def _number(value: str | None) -> int | None:
 
 
 def _error(exc: LongreadError) -> JSONResponse:
+    if isinstance(exc, Busy):
+        return JSONResponse({"error": str(exc)}, status_code=429,
+                            headers={"Retry-After": str(exc.retry_after)})
     status = 404 if isinstance(exc, NotInCorpus) else _STATUS.get(exc.exit_code, 500)
     return JSONResponse({"error": str(exc), "exit_code": exc.exit_code}, status_code=status)

@@ -1,14 +1,26 @@
 // The longread page: ask, follow citations into the source, see where the pack's tokens went.
 // No libraries; the server inlines this file into the page so one URL (with ?token=) is enough.
+// The token goes from the address bar (and so from history) at once; API calls send it as a header.
 "use strict";
 
-const TOKEN = new URLSearchParams(location.search).get("token");
+const TOKEN = takeToken();
 const $ = (id) => document.getElementById(id);
 
 function headers(extra) {
   const h = Object.assign({}, extra || {});
   if (TOKEN) h.Authorization = "Bearer " + TOKEN;
   return h;
+}
+
+function takeToken() {
+  const query = new URLSearchParams(location.search);
+  const token = query.get("token");
+  if (token !== null) {
+    query.delete("token");
+    const rest = query.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
+  return token;
 }
 
 function el(tag, cls, text) {

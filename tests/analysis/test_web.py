@@ -27,11 +27,13 @@ from trees import write_files  # noqa: E402
 from longread.analysis.cli import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
 from longread.analysis.web import ServedCorpus, ServeOptions, WebServer  # noqa: E402
+from longread.analysis.web_limits import Limits  # noqa: E402
 
 APP = 'import sqlite3\n\ndef save(note):\n    db = sqlite3.connect("notes.db")\n' \
       '    return db.execute("insert into notes values (?)", (note,))\n'
 REPLY = "Notes are saved by `save` in `app.py:3-4`; see also `gone.py:1`."
 SECRET = "TOP-SECRET-OUTSIDE-THE-CORPUS"
+TOKEN = "s3cret-s3cret-s3cret"
 
 
 def scripted_reply(_system: str) -> str:
@@ -53,12 +55,14 @@ def make_corpus(root: Path) -> Path:
 
 @contextmanager
 def serving(tmp_path: Path, corpus: Path, *, host: str = "127.0.0.1",
-            token: str | None = None, budget: int | None = None) -> Iterator[str]:
+            token: str | None = None, budget: int | None = None,
+            limits: Limits | None = None) -> Iterator[str]:
     """A real server on a free port in a thread of this process (it sees the scripted backend);
     yields its URL on 127.0.0.1."""
     settings = load_settings({"cache_dir": str(tmp_path / "cache"), "backend": "scripted"},
                              environ={}, cwd=tmp_path)
-    options = ServeOptions((corpus,), host=host, port=0, token=token, budget=budget)
+    options = ServeOptions((corpus,), host=host, port=0, token=token, budget=budget,
+                           limits=limits or Limits())
     server = WebServer(ServedCorpus(settings, options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -175,7 +179,8 @@ def test_no_url_path_reaches_a_file(tmp_path: Path, corpus: Path, built: list, r
 
 def test_a_bad_request_is_one_line_and_a_4xx(tmp_path: Path, corpus: Path, built: list) -> None:
     with serving(tmp_path, corpus) as url:
-        not_json = httpx.post(url + "api/ask", content=b"{nope", timeout=30)
+        not_json = httpx.post(url + "api/ask", content=b"{nope", timeout=30,
+                              headers={"Content-Type": "application/json"})
         no_question = httpx.post(url + "api/ask", json={"questions": "Where?"}, timeout=30)
         bad_line = httpx.get(url + "api/source", params={"path": "app.py", "start": "x"})
         past_end = httpx.get(url + "api/source", params={"path": "app.py", "start": 40})
@@ -195,9 +200,10 @@ def test_request_bodies_are_capped(tmp_path: Path, corpus: Path, built: list) ->
             yield big[start:start + 8192]
 
     with serving(tmp_path, corpus) as url:
-        sized = httpx.post(url + "api/ask", content=big, timeout=30)
-        chunked = httpx.post(url + "api/ask", content=chunks(), timeout=30)
-        to_mcp = httpx.post(url + "mcp", content=big, timeout=30)
+        as_json = {"Content-Type": "application/json"}
+        sized = httpx.post(url + "api/ask", content=big, timeout=30, headers=as_json)
+        chunked = httpx.post(url + "api/ask", content=chunks(), timeout=30, headers=as_json)
+        to_mcp = httpx.post(url + "mcp", content=big, timeout=30, headers=as_json)
     assert sized.status_code == 413 and chunked.status_code == 413 and to_mcp.status_code == 413
     assert built == []
 
@@ -220,19 +226,19 @@ def test_off_loopback_the_server_does_not_start_without_a_token(tmp_path: Path) 
               "--port", "0"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "longread: error: serving on 0.0.0.0 needs a token: give --token or "
-        "LONGREAD_SERVE_TOKEN (or bind to 127.0.0.1)"]
+        "longread: error: serving on 0.0.0.0 needs a token: give LONGREAD_SERVE_TOKEN or "
+        "--token-file (or bind to 127.0.0.1)"]
 
 
 def test_with_a_token_every_request_needs_it(tmp_path: Path, corpus: Path, built: list) -> None:
-    with serving(tmp_path, corpus, host="0.0.0.0", token="s3cret") as url:
+    with serving(tmp_path, corpus, host="0.0.0.0", token=TOKEN) as url:
         bare = [httpx.get(url), httpx.get(url + "api/pack"),
                 httpx.get(url + "api/source", params={"path": "app.py"}),
                 httpx.post(url + "api/ask", json={"question": "Where?"}),
                 httpx.post(url + "mcp", json={})]
         wrong = httpx.get(url + "api/pack", headers={"Authorization": "Bearer nope"})
-        bearer = httpx.get(url + "api/pack", headers={"Authorization": "Bearer s3cret"})
-        page = httpx.get(url, params={"token": "s3cret"})
+        bearer = httpx.get(url + "api/pack", headers={"Authorization": f"Bearer {TOKEN}"})
+        page = httpx.get(url, params={"token": TOKEN})
     assert [r.status_code for r in bare] == [401] * 5 and wrong.status_code == 401
     assert bare[0].headers["www-authenticate"] == "Bearer"
     assert bearer.status_code == 200 and bearer.json()["documents"]

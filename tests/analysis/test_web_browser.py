@@ -49,6 +49,7 @@ def chromium(width: int = 1400, height: int = 900) -> Iterator[Any]:
         _unavailable("chromium or /usr/bin/chromedriver is not installed")
     options = webdriver.ChromeOptions()
     options.binary_location = str(browser)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  f"--window-size={width},{height}"):
         options.add_argument(flag)
@@ -128,6 +129,70 @@ def test_a_citation_opens_its_lines_and_the_map_shows_the_pack(
         covered = {row.find_elements(By.TAG_NAME, "td")[0].text: row.text for row in rows[1:]}
         assert sorted(covered) == sorted(d["path"] for d in manifest["documents"])
         assert "cited" in covered["app.py"] and "skipped" in covered["logo.png"]
+        assert not _policy_reports(driver)  # the page's inlined script and style are allowed
+
+
+def _policy_reports(driver: Any) -> list[str]:
+    """What the browser console said about the Content-Security-Policy."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if "Content Security Policy" in entry["message"]]
+
+
+def test_the_page_takes_the_token_out_of_the_address_bar_and_keeps_using_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: Any
+) -> None:
+    from test_web import TOKEN
+
+    register_scripted(monkeypatch, scripted_reply)
+    with serving(tmp_path, make_corpus(tmp_path), host="0.0.0.0", token=TOKEN) as url:
+        highlighted = ask_and_follow(driver, f"{url}?token={TOKEN}", "Where?", "app.py:3-4")
+        address = driver.current_url
+        back = driver.execute_script("return history.length")
+    assert [row.get_attribute("data-line") for row in highlighted] == ["3", "4"]
+    assert address == url and TOKEN not in address and back == 2
+    assert not _policy_reports(driver)
+
+
+ATTACK = """<!doctype html><title>cat pictures</title>
+<iframe name="sink"></iframe>
+<form id="f" method="post" action="{url}api/ask" enctype="text/plain" target="sink">
+<input name='{{"question": "Form?", "x": "' value='"}}'></form>
+<script>
+const body = JSON.stringify({{question: "Fetched?"}});
+Promise.allSettled([
+  fetch("{url}api/ask", {{method: "POST", mode: "no-cors", body}}),
+  fetch("{url}api/ask", {{method: "POST", mode: "no-cors", body,
+                         headers: {{"Content-Type": "text/plain"}}}}),
+  fetch("{url}api/summarize", {{method: "POST", mode: "no-cors"}}),
+]).then(() => {{ document.getElementById("f").submit(); document.title = "sent"; }});
+</script>"""
+
+
+def test_a_page_on_another_port_cannot_make_the_server_ask_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: Any
+) -> None:
+    import functools
+    import threading
+    import time
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    built = register_scripted(monkeypatch, scripted_reply)
+    site = tmp_path / "attacker"
+    site.mkdir()
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            """No access log on the test's stderr."""
+
+    handler = functools.partial(Quiet, directory=str(site))
+    with serving(tmp_path, make_corpus(tmp_path)) as url, \
+            ThreadingHTTPServer(("127.0.0.1", 0), handler) as attacker:
+        (site / "index.html").write_text(ATTACK.format(url=url))
+        threading.Thread(target=attacker.serve_forever, daemon=True).start()
+        driver.get(f"http://127.0.0.1:{attacker.server_address[1]}/index.html")
+        _wait(driver, lambda d: d.title == "sent")
+        time.sleep(1.0)  # the form's post is on its way into the iframe
+        attacker.shutdown()
+    assert built == []  # no request opened the engine, let alone asked it
 
 
 def screenshots(out: Path) -> None:

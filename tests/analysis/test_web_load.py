@@ -1,6 +1,7 @@
 """`longread serve` under load: asks that wait on the one engine, or whose client left, hold none of
 the threads that serve /api/source, /api/pack and MCP (a real server on 127.0.0.1, in a thread of
-this process, its engine a scripted backend held busy by the test)."""
+this process, its engine a scripted backend held busy by the test). test_web_limits.py holds the
+caps themselves."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import register_scripted  # noqa: E402
 from test_web import APP, REPLY, make_corpus, serving  # noqa: E402
 
-# anyio's default pool has 40 threads; more asks than that used to take every one of them
+from longread.analysis.web_limits import Limits  # noqa: E402
+
+# anyio's default pool has 40 threads; more asks than that used to take every one of them (the
+# queue's cap is raised past it here, to show that waiting asks hold none)
 ASKS = 44
 
 
@@ -42,7 +46,7 @@ def engine_busy(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
 def busy_serving(tmp_path: Path, release: threading.Event) -> Iterator[str]:
     """`serving` a corpus whose engine is busy until `release` is set (at the latest on the way
     out, so a failing test does not leave jobs blocked in a stopping server)."""
-    with serving(tmp_path, make_corpus(tmp_path)) as url:
+    with serving(tmp_path, make_corpus(tmp_path), limits=Limits(queue=ASKS + 1)) as url:
         try:
             yield url
         finally:
@@ -65,7 +69,7 @@ def test_abandoned_event_streams_hold_no_thread_and_the_server_stays_answerable(
                 assert response.status_code == 200
         source = _source_answers(url)
         manifest = httpx.get(url + "api/pack", timeout=10)
-        engine_busy.set()  # the abandoned jobs finish alone; a new question is answered
+        engine_busy.set()  # the abandoned jobs were dropped; a new question is answered
         answer = httpx.post(url + "api/ask", json={"question": "Where?"}, timeout=60)
     assert source.status_code == 200 and source.json()["lines"] == APP.split("\n")[2:4]
     assert manifest.status_code == 200 and manifest.json() == packed.json()
