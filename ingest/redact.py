@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 from longread.ingest.document import Document, Section, Symbol
-from longread.ingest.secret_patterns import DOC_ANCHORS, QUOTED_RUN, line_values, looks_random
+from longread.ingest.secret_patterns import DOC_ANCHORS, UNANCHORED, line_values, looks_random
 
-REDACTOR_VERSION = "redact-1"  # bump when detection changes: cached clean verdicts expire
+REDACTOR_VERSION = "redact-2"  # bump when detection changes: cached clean verdicts expire
 _MIN_REPEAT = 8  # values shorter than this are not hunted down elsewhere in the text
 
 
@@ -62,10 +62,11 @@ def _anchors() -> Any:
 
 
 def _candidate_starts(raw: bytes) -> list[int]:
-    """Byte offsets of the lines of `raw` that hold an anchor or a long quoted run, sorted."""
+    """Byte offsets of the lines of `raw` that hold an anchor or an UNANCHORED shape, sorted."""
     lowered = raw.lower().decode("latin-1")  # one character per byte: offsets stay byte offsets
     starts = {lowered.rfind("\n", 0, end + 1 - size) + 1 for end, size in _anchors().iter(lowered)}
-    starts.update(raw.rfind(b"\n", 0, m.start()) + 1 for m in QUOTED_RUN.finditer(raw))
+    for shape in UNANCHORED:
+        starts.update(raw.rfind(b"\n", 0, m.start()) + 1 for m in shape.finditer(raw))
     return sorted(starts)
 
 
