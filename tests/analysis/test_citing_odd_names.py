@@ -1,0 +1,55 @@
+"""A file whose name holds `<`, `>`, quotes or spaces is cited like any other: as the file tree
+writes it, or as an xml block's id attribute escapes it (`longread ask` through the CLI)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fakes import register_scripted  # noqa: E402
+from trees import write_files  # noqa: E402
+
+from longread.analysis.cli import cli  # noqa: E402
+
+ODD = """odd dir/a<b> "q" 'c'.py"""
+
+
+def _cite_the_odd_file(system: str) -> str:
+    """Cites the odd file as its block's id shows it (escaped), as the tree shows it (raw), by
+    its name without the folder, and past its end; and a name that is in no corpus."""
+    shown = re.search(r'<document id="([^"]*a&lt;b&gt;[^"]*)"', system)
+    assert shown is not None, system
+    escaped = shown[1]
+    return "\n".join([
+        f"As the block names it: `{escaped}:1` `def area(w, h):`.",
+        f"As the tree names it: {ODD}:2 \"return w * h\".",
+        """By its name: `a<b> "q" 'c'.py:1-2`.""",
+        f"Past its end: `{ODD}:40`.",
+        "Nowhere: `a<b>.py:1`.",
+    ])
+
+
+def test_a_file_named_with_brackets_quotes_and_spaces_is_cited_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_scripted(monkeypatch, _cite_the_odd_file)
+    root = tmp_path / "repo"
+    write_files(root, {ODD: "def area(w, h):\n    return w * h\n", "app.py": "import os\n"})
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+                                      "scripted", str(root), "Where is the area?", "--json"])
+    assert result.exit_code == 0, result.output
+    citations = json.loads(result.stdout)["answers"][0]["citations"]
+    found = [(c["path"], c["start"], c["end"], c["status"]) for c in citations]
+    assert found == [(ODD, 1, 1, "ok"), (ODD, 2, 2, "ok"), (ODD, 1, 2, "ok"),
+                     (ODD, 40, 40, "out-of-range"), (".py", 1, 1, "unknown-path")]
+    assert [c["quote"] for c in citations[:2]] == ["def area(w, h):", "return w * h"]
