@@ -327,7 +327,8 @@ def _report(
     cached: bool,
     failure: str | None = None,
 ) -> ReviewReport:
-    near = keep_near_changes(findings, change.diff)
+    aliases = {shown: path for path, shown in _ids(change).items() if shown != path}
+    near = keep_near_changes(findings, change.diff, aliases)
     merged = merge_duplicates(near)
     return ReviewReport(
         tuple(merged),
