@@ -110,7 +110,7 @@ _PATTERNS = (
     ),
     _Pattern(  # a password inside a string: "host=db password=Tr0ub4dor&3xyz", "--password=..."
         "Password",
-        re.compile(r"(?i)(?:passw(?:or)?d|pwd)\s*=\s*([^\s'\"`;,()\[\]{}<>\\]{6,}+)(?![(\[])"),
+        re.compile(r"(?i)(?:passw(?:or)?d|pwd)\s*[=:]\s*(?!/)([^\s'\"`;,()\[\]{}<>]{6,}+)(?![(\[])"),
         ("passw", "pwd"),
         1,
         looks_random,  # not a name, a placeholder or a template

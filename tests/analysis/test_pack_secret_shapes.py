@@ -65,6 +65,10 @@ def _in_strings(rng: random.Random) -> dict[str, tuple[str, str, str]]:
                       "Authorization Header"),
         "dsn.py": ('DSN = "host=db.internal user=app password=Tr0ub4dor&3xyz"\n',
                    "Tr0ub4dor&3xyz", "Password"),
+        "odbc.cs": ('var cs = "Server=db;Uid=sa;Pwd=Tr0ub4dor&3xyz;";\n', "Tr0ub4dor&3xyz",
+                    "Password"),
+        "login.py": ('hint = "password: Tr0ub4dor&3xyz"\n', "Tr0ub4dor&3xyz", "Password"),
+        "run.sh": ("mysql --password=Tr0ub4dor\\&3xyz app\n", "Tr0ub4dor\\&3xyz", "Password"),
         "sid.py": (f'ACCOUNT = "{twilio_sid}"\n', twilio_sid, "Twilio Key"),
         "key.py": (f"client = Client('{twilio_key}', region='ie1')\n", twilio_key, "Twilio Key"),
         "azure.py": ('CONN = "DefaultEndpointsProtocol=https;AccountName=notes;'
