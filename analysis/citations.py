@@ -13,6 +13,7 @@ import bisect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from longread.ingest.document import Document
@@ -25,12 +26,17 @@ LINE_TOLERANCE = 2
 _MIN_QUOTE = 3
 
 _PATH = r"(?P<path>[\w.~@+\-]+(?:/[\w.~@+\-]+)*)"
-_PATTERNS = (
-    re.compile(_PATH + r"#page=(?P<page>\d+)"),
-    re.compile(r"\bpages?\s+(?P<page>\d+)\s+(?:of|in)\s+`?(?P<path>[\w.~@+\-/]+\.pdf)\b", re.I),
-    re.compile(_PATH + r"#L(?P<start>\d+)(?:-L?(?P<end>\d+))?"),
-    re.compile(_PATH + r":(?P<start>\d+)(?:\s?[-–]\s?(?P<end>\d+))?(?!\d)"),
+_PAGE = r"#page=(?P<page>\d+)"
+_LINES = (
+    r"#L(?P<start>\d+)(?:-L?(?P<end>\d+))?",
+    r":(?P<start>\d+)(?:\s?[-–]\s?(?P<end>\d+))?(?!\d)",
 )
+_PATTERNS = (
+    re.compile(_PATH + _PAGE),
+    re.compile(r"\bpages?\s+(?P<page>\d+)\s+(?:of|in)\s+`?(?P<path>[\w.~@+\-/]+\.pdf)\b", re.I),
+    *(re.compile(_PATH + lines) for lines in _LINES),
+)
+_ESCAPES = (("&", "&amp;"), ('"', "&quot;"), ("<", "&lt;"), (">", "&gt;"))  # as render's ids
 _QUOTES = re.compile(r"`(?P<tick>[^`\n]+)`|\"(?P<dq>[^\"\n]+)\"|“(?P<curly>[^”\n]+)”")
 # A back-ticked name (`Flask.register_blueprint`, `os.path`, `Vec::new`, `run()`) names a symbol;
 # it is not text copied from the file, so it is not verified as a quote.
@@ -69,15 +75,19 @@ class _Hit:
     citation: Citation
 
 
-def parse_citations(text: str) -> list[Citation]:
+def parse_citations(text: str, paths: Iterable[str] = ()) -> list[Citation]:
     """Every citation in `text`, in order of appearance, each with the quote that belongs to it.
+
+    `paths` are the corpus ids: one holding what a bare path cannot (spaces, quotes, `<`, `>`,
+    a redaction marker's `[` and `:`) is found as written, or as an xml pack's id attribute
+    escapes it, whole or from any of its folders down.
 
     A quote is a double-quoted (or curly-quoted) snippet, or a back-ticked span that is not a bare
     name: `def add(self, text)` and `return 42` are quotes, `Flask.register_blueprint`, `os.path`
     and `run()` are names and are not verified. A quote belongs to the nearest citation in its own
     sentence (sentences end at . ! ? before a space, or at a line break), never to one in another.
     """
-    hits = _find_hits(text)
+    hits = _find_hits(text, _odd_patterns(text, paths))
     quotes = [m for m in _QUOTES.finditer(text) if not _overlaps_any(m.span(), hits)]
     sentence = _sentence_of(text, [hit.span for hit in hits] + [m.span() for m in quotes])
     best: dict[int, tuple[int, str]] = {}
@@ -118,21 +128,55 @@ def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
     return max(a[0] - b[1], b[0] - a[1], 0)
 
 
-def _find_hits(text: str) -> list[_Hit]:
+def _odd_patterns(
+    text: str, paths: Iterable[str]
+) -> tuple[tuple[re.Pattern[str], dict[str, str]], ...]:
+    """Citation patterns for the ids a bare path cannot match that `text` names, with each
+    written form (whole or a folder-suffix, raw or escaped) mapped to the id it names."""
+    forms = {form: path for form, path in _odd_forms(frozenset(paths)).items() if form in text}
+    if not forms:
+        return ()
+    named = "|".join(re.escape(form) for form in sorted(forms, key=lambda f: (-len(f), f)))
+    path = rf"(?<![\w.~@+\-/])(?P<path>{named})"
+    return tuple((re.compile(path + suffix), forms) for suffix in (_PAGE, *_LINES))
+
+
+@lru_cache(maxsize=8)
+def _odd_forms(paths: frozenset[str]) -> dict[str, str]:
+    forms: dict[str, str] = {}
+    for path in sorted(p for p in paths if not re.fullmatch(_PATH, p)):
+        parts = path.split("/")
+        for tail in ("/".join(parts[i:]) for i in range(len(parts))):
+            for form in (tail, _escaped(tail)):
+                forms.setdefault(form, tail)  # a tail resolves as a unique suffix
+    return forms
+
+
+def _escaped(path: str) -> str:
+    for char, entity in _ESCAPES:
+        path = path.replace(char, entity)
+    return path
+
+
+def _find_hits(
+    text: str, odd: Sequence[tuple[re.Pattern[str], dict[str, str]]] = ()
+) -> list[_Hit]:
+    """Citations of ids with odd characters first (a bare path would take only their tail)."""
     hits: list[_Hit] = []
-    for pattern in _PATTERNS:
+    patterns = [*odd, *((pattern, None) for pattern in _PATTERNS)]
+    for pattern, forms in patterns:
         for match in pattern.finditer(text):
             if _overlaps_any(match.span(), hits) or _looks_like_url(text, match):
                 continue
-            citation = _citation_from(match)
+            citation = _citation_from(match, forms)
             if citation is not None:
                 hits.append(_Hit(match.span(), citation))
     return sorted(hits, key=lambda hit: hit.span)
 
 
-def _citation_from(match: re.Match[str]) -> Citation | None:
+def _citation_from(match: re.Match[str], forms: Mapping[str, str] | None = None) -> Citation | None:
     groups = match.groupdict()
-    path = groups["path"].removeprefix("./")
+    path = groups["path"].removeprefix("./") if forms is None else forms[groups["path"]]
     if not path or not any(ch.isalpha() for ch in path) or not ("." in path or "/" in path):
         return None
     page = int(groups["page"]) if groups.get("page") else None
@@ -255,6 +299,11 @@ class CorpusIndex:
         """The index that checks citations against exactly what `pack` showed."""
         return cls(documents, shown_in(pack))
 
+    @cached_property
+    def paths(self) -> frozenset[str]:
+        """Every id a citation may name: the documents read, and what the pack listed."""
+        return frozenset(self._documents) | frozenset(self._shown or ())
+
     def resolve(self, path: str) -> str | None:
         """The corpus path `path` names: exact, or the one path it is a unique suffix of."""
         if path in self._documents:
@@ -288,7 +337,7 @@ class CorpusIndex:
 def check_citations(answer: str, corpus: CorpusIndex | Mapping[str, Document]) -> list[Citation]:
     """Parse and check every citation of `answer`; each comes back with a status and a detail."""
     index = corpus if isinstance(corpus, CorpusIndex) else CorpusIndex(corpus.values())
-    return [check_citation(citation, index) for citation in parse_citations(answer)]
+    return [check_citation(citation, index) for citation in parse_citations(answer, index.paths)]
 
 
 def check_citation(citation: Citation, index: CorpusIndex) -> Citation:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -144,17 +144,22 @@ def _finding(item: dict[str, Any]) -> Finding:
     )
 
 
-def keep_near_changes(findings: Iterable[Finding], diff: Diff) -> list[Finding]:
+def keep_near_changes(
+    findings: Iterable[Finding], diff: Diff, aliases: Mapping[str, str] | None = None
+) -> list[Finding]:
     """Only findings within NEAR_CHANGE lines of a line the diff adds to that file, or of
-    the place where it deletes lines (so a deletion-only change can be reviewed too)."""
+    the place where it deletes lines (so a deletion-only change can be reviewed too).
+    `aliases` maps a redacted id the model saw to the diff's path; such a finding keeps the id."""
     kept = []
     for finding in findings:
-        changed = diff.file(_diff_path(finding.path, diff))
+        path = _diff_path(finding.path, diff)
+        alias = (aliases or {}).get(path)
+        changed = diff.file(path) or (diff.file(alias) if alias else None)
         if changed is None:
             continue
         low, high = finding.start_line - NEAR_CHANGE, finding.end_line + NEAR_CHANGE
         if any(low <= line <= high for line in changed.changed_positions):
-            kept.append(replace(finding, path=changed.path))
+            kept.append(replace(finding, path=path if alias else changed.path))
     return kept
 
 

@@ -121,13 +121,10 @@ def read_documents(
     """The corpus as the pack shows it: read through `cache`, secrets kept out unless
     `settings.redact` is off; `skipped` holds the skips of both steps, sorted by path."""
     corpus = read_corpus(roots, include=include, exclude=exclude, cache=cache, progress=progress)
-    scrubbed = (
-        scrub(corpus.documents, cache=cache, progress=progress)
-        if settings.redact
-        else Scrubbed(corpus.documents, (), ())
-    )
-    skipped = tuple(sorted((*corpus.skipped, *scrubbed.skipped), key=lambda s: s.path))
-    return Scrubbed(scrubbed.documents, skipped, scrubbed.redactions)
+    if settings.redact:  # file names too: ids, tree and manifest show the redacted paths
+        return scrub(corpus.documents, corpus.skipped, cache=cache, progress=progress)
+    skipped = tuple(sorted(corpus.skipped, key=lambda s: s.path))
+    return Scrubbed(corpus.documents, skipped, ())
 
 
 def lazy_counter(spec: str | None) -> TokenCounter:

@@ -54,7 +54,7 @@ from longread.ingest.outline import OUTLINER_VERSION, extract_outline
 from longread.ingest.pack import Pack
 from longread.ingest.pdf import pdf_reader_version
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.redact import REDACTOR_VERSION, redact_text
+from longread.ingest.redact import REDACTOR_VERSION, redact_paths, redact_text
 from longread.ingest.render import wrap_body
 from longread.ingest.secret_files import is_secret_file
 from longread.ingest.textfile import TEXT_READER
@@ -88,8 +88,9 @@ def changed_symbols(change: Change, documents: Sequence[Document]) -> set[str]:
     """Names of the definitions that enclose an added line of a changed file."""
     names: set[str] = set()
     by_path = {document.path: document for document in documents}
+    ids = _ids(change)
     for item in change.diff.files:
-        document = by_path.get(item.path)
+        document = by_path.get(item.path) or by_path.get(ids[item.path])
         if document is None or document.language is None or document.kind != "code":
             continue
         added = item.added_lines
@@ -103,7 +104,9 @@ def review_priority(change: Change) -> Callable[[Sequence[Document]], Mapping[st
     """The fitter's order for a review: changed files, then files naming a changed symbol."""
 
     def scores(documents: Sequence[Document]) -> Mapping[str, float]:
-        changed = {item.path for item in change.diff.files if not item.binary}
+        ids = _ids(change)
+        changed = {name for item in change.diff.files if not item.binary
+                   for name in (item.path, ids[item.path])}
         names = changed_symbols(change, documents)
         uses = re.compile(r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b")
         related = {
@@ -116,6 +119,11 @@ def review_priority(change: Change) -> Callable[[Sequence[Document]], Mapping[st
         }
 
     return scores
+
+
+def _ids(change: Change) -> dict[str, str]:
+    """Each changed file's path as a redacted pack names it (a name may hold a secret)."""
+    return redact_paths([item.path for item in change.diff.files])
 
 
 def redact_diff(change: Change) -> str:
@@ -135,9 +143,10 @@ def _headers_only(item: FileDiff, text: str, reason: str) -> str:
     """A secrets file's part of the diff: its header lines, then one line saying why no more."""
     lines = split_lines(text, keepends=True)
     hunk = next((n for n, line in enumerate(lines) if line.startswith("@@ ")), len(lines))
-    head = "".join(lines[:hunk])
+    head = redact_text("".join(lines[:hunk]), path=item.path)[0]  # a name may hold a secret
     head += "" if head.endswith("\n") else "\n"
-    return f"{head}[{item.path}: its lines are left out ({reason})]\n"
+    shown = redact_paths([item.path])[item.path]
+    return f"{head}[{shown}: its lines are left out ({reason})]\n"
 
 
 def diff_block(diff_text: str) -> str:
@@ -318,7 +327,8 @@ def _report(
     cached: bool,
     failure: str | None = None,
 ) -> ReviewReport:
-    near = keep_near_changes(findings, change.diff)
+    aliases = {shown: path for path, shown in _ids(change).items() if shown != path}
+    near = keep_near_changes(findings, change.diff, aliases)
     merged = merge_duplicates(near)
     return ReviewReport(
         tuple(merged),

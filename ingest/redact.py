@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from longread.ingest.document import Document, Section, Symbol
-from longread.ingest.secret_patterns import DOC_ANCHORS, QUOTED_RUN, line_values, looks_random
+from longread.ingest.secret_patterns import DOC_ANCHORS, UNANCHORED, line_values, looks_random
 
-REDACTOR_VERSION = "redact-1"  # bump when detection changes: cached clean verdicts expire
+REDACTOR_VERSION = "redact-2"  # bump when detection changes: cached clean verdicts expire
 _MIN_REPEAT = 8  # values shorter than this are not hunted down elsewhere in the text
 
 
@@ -62,10 +62,11 @@ def _anchors() -> Any:
 
 
 def _candidate_starts(raw: bytes) -> list[int]:
-    """Byte offsets of the lines of `raw` that hold an anchor or a long quoted run, sorted."""
+    """Byte offsets of the lines of `raw` that hold an anchor or an UNANCHORED shape, sorted."""
     lowered = raw.lower().decode("latin-1")  # one character per byte: offsets stay byte offsets
     starts = {lowered.rfind("\n", 0, end + 1 - size) + 1 for end, size in _anchors().iter(lowered)}
-    starts.update(raw.rfind(b"\n", 0, m.start()) + 1 for m in QUOTED_RUN.finditer(raw))
+    for shape in UNANCHORED:
+        starts.update(raw.rfind(b"\n", 0, m.start()) + 1 for m in shape.finditer(raw))
     return sorted(starts)
 
 
@@ -172,6 +173,25 @@ def redact_text(
         for span in spans
     )
     return _replace(text, spans), redactions
+
+
+def redact_paths(paths: Sequence[str], clean: Collection[str] = ()) -> dict[str, str]:
+    """Each path's citable id: the path itself, or, when a file or folder name holds a secret,
+    the path with it replaced by its marker (then a `~N` suffix when two names redact alike), so
+    a key used as a name reaches no tree, id, manifest or token map. One scan over all names but
+    those in `clean` (known to hold none)."""
+    todo = [path for path in paths if path not in clean]
+    joined = "\n".join(todo)  # ids hold no line break (discover escapes control characters)
+    found = redact_text(joined, path="")[0].split("\n") if todo else []
+    shown = {path: path for path in paths} | dict(zip(todo, found, strict=True))
+    taken = {path for path, display in shown.items() if display == path}
+    for path in sorted(path for path, display in shown.items() if display != path):
+        display, n = shown[path], 2
+        while display in taken:
+            display, n = f"{shown[path]}~{n}", n + 1
+        shown[path] = display
+        taken.add(display)
+    return shown
 
 
 def _redact_section(path: str, section: Section) -> tuple[Section, tuple[Redaction, ...]]:

@@ -104,9 +104,18 @@ def render_header(
 
 
 def render_tree(lines: Sequence[str], fmt: str, *, with_tree: bool = True) -> str:
-    """Note and file tree made of ready tree lines (see ingest/listing.py)."""
+    """Note and file tree made of ready tree lines (see ingest/listing.py). A file name cannot
+    close the tree early: a tag or fence it contains (`x</file_tree>`, three backticks) makes the
+    tree's own one it does not contain, as a block's is."""
     body = "".join(lines) if with_tree else ""
-    return header_open(fmt, with_tree=with_tree) + body + header_close(fmt, with_tree=with_tree)
+    opener, closer = header_open(fmt, with_tree=with_tree), header_close(fmt, with_tree=with_tree)
+    if with_tree and fmt == "xml" and "</file_tree" in body:
+        tag = _safe_tag("file_tree", body)
+        opener, closer = opener.replace("<file_tree>", f"<{tag}>"), f"</{tag}>\n"
+    elif with_tree and fmt == "markdown" and "```" in body:
+        fence = _fence(body)
+        opener, closer = opener.replace("```text", f"{fence}text"), f"{fence}\n"
+    return opener + body + closer
 
 
 def render_block(

@@ -389,3 +389,28 @@ def test_a_work_tree_review_misses_the_cache_when_a_context_file_changes(
     assert again.exit_code == 0 and json.loads(again.stdout)["cached"] is False
     assert git(repo, "status", "--porcelain").splitlines() == [" M app.py", "?? notes.py"]
     assert git(repo, "count-objects") == objects  # the key's tree was written elsewhere
+
+
+def test_a_secret_in_a_changed_file_name_never_reaches_the_model(
+    repo: Path, tmp_path: Path, scripted: Built
+) -> None:
+    """A changed file named after a key, and a secrets file in a folder named after one: the diff
+    and the context name them by their redacted ids, the changed file is in the context, and a
+    finding on it is kept under its id."""
+    aws = "AKIAQ7RX2MZ9KP4WLT3B"
+    (repo / "keys").mkdir()
+    (repo / "keys" / f"{TOKEN}.py").write_text("REGION = 'eu-west-1'\n")
+    (repo / aws).mkdir()
+    (repo / aws / ".env").write_text("DB_PASSWORD=correct-horse-battery-staple\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "keys")
+    shown = "keys/[REDACTED:github-token].py"
+    scripted.replies[:] = [findings_json(finding(1, path=shown, message="hard-coded region"))]
+    result = run(repo, tmp_path, "--base", "main", "--format", "json", "--no-cache")
+    prompt = scripted[0].requests[0].messages[0].content
+    assert TOKEN not in prompt and aws not in prompt and "correct-horse" not in prompt
+    assert f'<document id="{shown}"' in prompt and f"+++ b/{shown}" in prompt
+    assert "[[REDACTED:aws-access-key]/.env: its lines are left out (secrets" in prompt
+    assert TOKEN not in result.output and aws not in result.output
+    found = [(f["path"], f["start_line"]) for f in json.loads(result.stdout)["findings"]]
+    assert found == [(shown, 1)]  # the finding on the redacted id is kept, under that id

@@ -19,6 +19,7 @@ from longread.ingest.redact import (
     Redaction,
     marker,
     redact_document,
+    redact_paths,
     redact_text,
 )
 from longread.ingest.secret_files import is_secret_file
@@ -369,3 +370,43 @@ def test_redact_text_never_raises_and_keeps_lines(text: str, data: st.DataObject
         assert len(redacted.splitlines()) == len(sample.splitlines())
         assert all(1 <= r.line <= sample.count("\n") + 1 for r in redactions)
     assert secret not in redacted
+
+
+def test_headers_passwords_and_sids_in_code_are_left_alone_when_they_are_not_secrets() -> None:
+    """The shapes found inside strings (Authorization values, `password=` in a string, Twilio
+    ids) are not found in the code that only builds them."""
+    text = "\n".join([
+        'headers["Authorization"] = f"Bearer {token}"',
+        'headers = {"Authorization": "Bearer " + access_token}',
+        'challenge = "Authorization: Basic realm=\\"api\\""',
+        "# curl -H 'Authorization: Bearer YOUR_ACCESS_TOKEN_HERE' https://api.example.com",
+        'url = f"postgres://db/app?password={password}"',
+        'cmd = ["mysql", "--password=$DB_PASSWORD"]',
+        'DSN = "host=db user=app password=%s" % pw',
+        "conn = connect(password=password, user=user1)",
+        "conn = connect(password=self.password)",
+        'conn = connect(password=os.environ.get("DB_PASSWORD_2"))',
+        "conn = connect(password=get_password(user1))",
+        "def connect(password: str, pwd: Optional[str] = None) -> None:",
+        'log.info("password: %s", masked)',
+        'env = "PWD=/home/runner/work"',
+        'cmd = f"--password={password}"',
+        'ACCOUNT_SID = "AC" + sid',
+        "ACCESS_LEVEL_DEFAULT = 'read'",
+        "commit = 'ac0123456789abcdef0123456789abcdef'",
+        "",
+    ])
+    assert redact_text(text, path="app/client.py") == (text, ())
+
+
+def test_a_secret_in_a_file_name_is_redacted_and_ids_stay_unique() -> None:
+    rng = random.Random(5)
+    first, second = ("AKIA" + _fake(rng, UPPER_DIGITS, 16) for _ in range(2))
+    paths = [f"keys/{first}.txt", f"keys/{second}.txt", "keys/[REDACTED:aws-access-key].txt",
+             "src/tokenizer.py", "tests/test_password_reset.py", "docs/secret-handling.md"]
+    ids = redact_paths(paths)
+    marked = "keys/[REDACTED:aws-access-key].txt"
+    assert {ids[paths[0]], ids[paths[1]]} == {f"{marked}~2", f"{marked}~3"}  # that id is taken
+    assert all(ids[path] == path for path in paths[2:])
+    assert redact_paths(paths, clean=paths) == {path: path for path in paths}
+    assert redact_paths([]) == {}
