@@ -72,7 +72,8 @@ def _create_tables(conn: Connection) -> None:
 def _create_clean_verdicts(conn: Connection) -> None:
     from sqlalchemy import Column, MetaData, Table, Text
 
-    create_tables(conn, Table("clean_verdicts", MetaData(), Column("redactor", Text, primary_key=True),
+    create_tables(conn, Table("clean_verdicts", MetaData(),
+                              Column("redactor", Text, primary_key=True),
                               Column("item", Text, primary_key=True)))
 
 

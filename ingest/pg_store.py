@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from longread.ingest.errors import CacheError, UsageError
 
@@ -39,8 +40,10 @@ def check_url(url: str, source: str = "--cache-url") -> None:
 
 
 def shown(url: str) -> str:
-    """The URL with its password replaced by ***, for messages, stats and logs."""
-    return re.sub(r"^([^:/]+://[^:@/]*:)[^@/]*@", r"\1***@", url)
+    """The URL with its password (user:PASSWORD@ or ?password=) replaced by ***, for messages,
+    stats and logs."""
+    masked = re.sub(r"^([^:/]+://[^:@/]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", masked)
 
 
 class PgStore:
@@ -90,7 +93,8 @@ class PgStore:
         """Bytes of this schema's tables with their indexes and TOAST."""
         found = self.rows(
             "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'",
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = ? AND c.relkind = 'r'",
             (self.schema,),
         )
         return int(found[0][0])
@@ -172,7 +176,10 @@ def _check_columns(conn: Connection, schema: Schema, namespace: str, url: str) -
     ):
         found.setdefault(table, set()).add(name)
     for table, columns in schema.tables.items():
-        if found.get(table) != set(columns):
+        if table not in found:
+            raise CacheError(f"the cache database {shown(url)} lacks the table {namespace}.{table}"
+                             f" its migrations made; use another database or drop that schema")
+        if found[table] != set(columns):
             raise CacheError(
                 f"the cache database {shown(url)} has a table {namespace}.{table} with other"
                 f" columns than longread's; use another database or drop that schema"
@@ -201,16 +208,16 @@ class _Translate:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
+                 tb: object) -> None:
         from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
         if exc is None or not isinstance(exc, SQLAlchemyError | _driver_errors()):
-            return False
+            return
         cause = exc.orig if isinstance(exc, DBAPIError) else exc
         line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         password = _password(self._url)
-        if password:
-            line = line.replace(password, "***")
+        for secret in {password, unquote(password)} - {""}:
+            line = line.replace(secret, "***")
         raise CacheError(f"cannot {self._doing} the cache database {shown(self._url)}: {line}") \
             from None
 
@@ -222,5 +229,5 @@ def _driver_errors() -> type[BaseException]:
 
 
 def _password(url: str) -> str:
-    match = re.match(r"^[^:/]+://[^:@/]*:([^@/]*)@", url)
+    match = re.match(r"^[^:/]+://[^:@/]*:([^@/]*)@", url) or re.search(r"[?&]password=([^&]*)", url)
     return match.group(1) if match else ""

@@ -51,7 +51,9 @@ def create_tables(conn: Connection, *tables: Table) -> None:
     from sqlalchemy.schema import CreateIndex, CreateTable
 
     for table in tables:
-        statements = [CreateTable(table), *(CreateIndex(index) for index in table.indexes)]
+        statements: list[CreateTable | CreateIndex] = [
+            CreateTable(table), *(CreateIndex(index) for index in table.indexes)
+        ]
         for statement in statements:
             conn.exec_driver_sql(str(statement.compile(dialect=conn.dialect)).strip())
 

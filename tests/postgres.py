@@ -1,4 +1,4 @@
-"""A real PostgreSQL for the tests: Debian's package, a cluster in a temporary folder, a non-root user.
+"""A real PostgreSQL for the tests: Debian's package, a cluster in a temp folder, a non-root user.
 
 `start()` runs initdb in a fresh folder owned by that user (root creates `longread-pg` when it is
 missing: PostgreSQL refuses to run as root), starts `postgres` on a free 127.0.0.1 port with a

@@ -1,6 +1,7 @@
 """`--cache-url postgresql://…`: both caches in one real PostgreSQL (tests/postgres.py), through the
 CLI — a second ask is a hit, a warm pack reads the ingest cache from the database, and an
-unreachable server, a refused password or a foreign schema is one line, exit 5, without the password.
+unreachable server, a refused password or a foreign schema is one line, exit 5, without the
+password.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def test_a_second_ask_is_a_hit_from_postgresql(
 
 
 def test_a_second_runner_with_an_empty_cache_folder_hits_the_shared_database(
-    tmp_path: Path, repo: Path, fake: list[FakeBackend], pg_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, repo: Path, fake: list[FakeBackend], pg_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     args = ("ask", "--backend", "fake", "--json", str(repo), QUESTION)
     assert _run(tmp_path / "runner-1", pg_url, *args).exit_code == 0
