@@ -53,9 +53,9 @@ def _one_line_exit_5(result: Result, password: str) -> str:
 
 
 def test_a_second_ask_is_a_hit_from_postgresql(
-    tmp_path: Path, repo: Path, fake: list[FakeBackend], pg_url: str
+    tmp_path: Path, repo: Path, fake: list[FakeBackend], pg_url: str, postgres_server: object
 ) -> None:
-    args = ("ask", "--backend", "fake", "--json", str(repo), QUESTION)
+    args = ("--verbose", "ask", "--backend", "fake", "--json", str(repo), QUESTION)
     first = _run(tmp_path, pg_url, *args)
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["answers"][0]["from_cache"] is False
@@ -64,6 +64,10 @@ def test_a_second_ask_is_a_hit_from_postgresql(
     assert json.loads(second.stdout)["answers"][0]["from_cache"] is True
     assert [len(backend.requests) for backend in fake] == [1, 0]
     assert not list((tmp_path / "cache").glob("*.sqlite"))  # nothing went to the SQLite files
+    password = postgres_server.password  # type: ignore[attr-defined]
+    assert password not in first.output + second.output  # --verbose logs to stderr
+    kept = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert not [path for path in kept if password.encode() in path.read_bytes()]
 
 
 def test_a_second_runner_with_an_empty_cache_folder_hits_the_shared_database(
