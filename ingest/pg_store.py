@@ -125,8 +125,8 @@ def _engine(url: str, namespace: str) -> Engine:
         import psycopg  # noqa: F401
         from sqlalchemy import create_engine
         from sqlalchemy.engine import make_url
-    except ImportError as exc:
-        raise UsageError(
+    except ImportError as exc:  # the `postgres` extra is not installed: this cache cannot be used
+        raise CacheError(
             "a postgresql:// cache needs psycopg: pip install 'longread[postgres]'"
         ) from exc
     try:

@@ -117,10 +117,16 @@ def _wait_ready(server: Server) -> None:
 def _ensure_user() -> None:
     if os.geteuid() != 0:
         return
-    known = subprocess.run(["id", "-u", USER], capture_output=True)
-    if known.returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        USER], check=True, capture_output=True)
+    if _known(USER):
+        return
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                           "/usr/sbin/nologin", USER], capture_output=True, text=True)
+    if made.returncode != 0 and not _known(USER):  # another session may have made it meanwhile
+        raise RuntimeError(f"useradd {USER} failed: {made.stderr.strip()}")
+
+
+def _known(user: str) -> bool:
+    return subprocess.run(["id", "-u", user], capture_output=True).returncode == 0
 
 
 def _user_prefix() -> list[str]:

@@ -181,3 +181,11 @@ def test_a_cache_url_that_is_not_postgresql_is_a_usage_error(tmp_path: Path, rep
     result = _run(tmp_path, "mysql://root:hunter2@db/longread", "pack", str(repo))
     assert result.exit_code == 2 and "hunter2" not in result.output
     assert "--cache-url" in result.output
+
+
+def test_without_the_postgres_extra_a_cache_url_is_one_line_naming_it(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the `postgres` extra were missing
+    result = _run(tmp_path, "postgresql://ci:hunter2@127.0.0.1:1/longread", "pack", str(repo))
+    assert _one_line_exit_5(result, "hunter2").endswith("pip install 'longread[postgres]'")
