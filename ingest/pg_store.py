@@ -144,11 +144,13 @@ def _migrate(conn: Connection, schema: Schema, namespace: str) -> None:
     from sqlalchemy import text
 
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {namespace}")
-    conn.exec_driver_sql(
-        f"CREATE TABLE IF NOT EXISTS {namespace}.schema_migrations"
-        " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)"
-    )
+    record = f"{namespace}.schema_migrations"
+    if conn.execute(text("SELECT to_regclass(:t)"), {"t": record}).scalar() is None:
+        # Only a new database is created in: a role that may not CREATE can use a migrated one.
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {namespace}")
+        conn.exec_driver_sql(
+            f"CREATE TABLE {record} (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)"
+        )
     done = {row[0] for row in conn.exec_driver_sql(
         f"SELECT name FROM {namespace}.schema_migrations")}
     known = {migration.name for migration in schema.migrations}

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
@@ -189,3 +190,23 @@ def test_without_the_postgres_extra_a_cache_url_is_one_line_naming_it(
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the `postgres` extra were missing
     result = _run(tmp_path, "postgresql://ci:hunter2@127.0.0.1:1/longread", "pack", str(repo))
     assert _one_line_exit_5(result, "hunter2").endswith("pip install 'longread[postgres]'")
+
+
+def test_a_role_that_may_not_create_uses_a_database_migrated_before(
+    tmp_path: Path, repo: Path, fake: list[FakeBackend], pg_url: str
+) -> None:
+    """CI runners often log in with a role that may read and write rows but not create."""
+    args = ("ask", "--backend", "fake", "--json", str(repo), QUESTION)
+    assert _run(tmp_path, pg_url, *args).exit_code == 0  # the owner migrates it once
+    _psql(pg_url, "CREATE ROLE runner LOGIN PASSWORD 'runner-Pa55'")
+    for schema in ("longread_ingest", "longread_answers"):
+        _psql(pg_url, f"GRANT USAGE ON SCHEMA {schema} TO runner")
+        _psql(pg_url, f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema}"
+                      " TO runner")
+    where = urlsplit(pg_url)
+    runner = f"postgresql://runner:runner-Pa55@{where.hostname}:{where.port}{where.path}"
+    hit = _run(tmp_path / "runner", runner, *args)
+    assert hit.exit_code == 0, hit.output
+    assert json.loads(hit.stdout)["answers"][0]["from_cache"] is True
+    other = _run(tmp_path / "runner", runner, "ask", "--backend", "fake", str(repo), "Why?")
+    assert other.exit_code == 0, other.output  # and it writes new answers
