@@ -137,7 +137,7 @@ def _answer(
     sampling = SamplingSettings(max_tokens=settings.max_tokens, temperature=settings.temperature)
     if not use_cache:
         return answer_questions(pack, questions, backend, sampling=sampling, progress=progress)
-    with AnswerCache(settings.answer_cache_path) as cache:
+    with AnswerCache(settings.answer_cache) as cache:
         return answer_questions(
             pack,
             questions,

@@ -60,11 +60,15 @@ _SIGINT_BEFORE = _swap_sigint(_interrupted_while_loading)  # restored at the end
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Cache folder [LONGREAD_CACHE_DIR].", cls=SettingOption,
               show_default="$XDG_CACHE_HOME/longread, else ~/.cache/longread")
+@click.option("--cache-url", metavar="postgresql://USER@HOST/DB",
+              help="Keep both caches in this PostgreSQL database instead, shared by every "
+                   "runner (password: PGPASSWORD or ~/.pgpass) [LONGREAD_CACHE_URL].",
+              cls=SettingOption, show_default="the SQLite files in the cache folder")
 @click.version_option(package_name="longread")
 @click.pass_context
-def cli(ctx: click.Context, cache_dir: str | None) -> None:
+def cli(ctx: click.Context, cache_dir: str | None, cache_url: str | None) -> None:
     """Answer questions over a whole corpus — a repository, a folder of PDFs, or both."""
-    ctx.obj = {"cache_dir": cache_dir}
+    ctx.obj = {"cache_dir": cache_dir, "cache_url": cache_url}
 
 
 def _report_skips(manifest: Any, hint: str) -> None:

@@ -25,8 +25,25 @@ def cache_group() -> None:
 def cache_path_command(ctx: click.Context) -> None:
     """Print where the ingest and answer caches live."""
     settings = settings_from(ctx)
-    click.echo(f"ingest:  {settings.ingest_cache_path}")
-    click.echo(f"answers: {settings.answer_cache_path}")
+    click.echo(f"ingest:  {_shown(settings.ingest_cache)}")
+    click.echo(f"answers: {_shown(settings.answer_cache)}")
+
+
+def _shown(where: object) -> str:
+    """A cache's place for the terminal: the file, or the database URL with its password masked."""
+    from longread.ingest.pg_store import shown
+
+    return shown(where) if isinstance(where, str) else str(where)
+
+
+def _ingest_bytes(where: object) -> int:
+    from longread.ingest.cache import IngestCache
+    from longread.ingest.store import bytes_on_disk
+
+    if isinstance(where, str):
+        with IngestCache(where) as cache:
+            return cache.size()
+    return bytes_on_disk(where)  # type: ignore[arg-type]
 
 
 @cache_group.command("stats")
@@ -35,13 +52,11 @@ def cache_path_command(ctx: click.Context) -> None:
 def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
     """Size of both caches; rows (per kind), oldest and newest entry of the answer cache."""
     from longread.engine.answer_cache import AnswerCache
-    from longread.ingest.store import bytes_on_disk
 
     settings = settings_from(ctx)
-    with AnswerCache(settings.answer_cache_path) as cache:
+    with AnswerCache(settings.answer_cache) as cache:
         answers = cache.stats()
-    ingest = {"path": str(settings.ingest_cache_path),
-              "bytes": bytes_on_disk(settings.ingest_cache_path)}
+    ingest = {"path": _shown(settings.ingest_cache), "bytes": _ingest_bytes(settings.ingest_cache)}
     if as_json:
         click.echo(json.dumps({"answers": answers, "ingest": ingest}, indent=2))
         return
@@ -66,21 +81,32 @@ def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
 def cache_clear_command(ctx: click.Context, which: str | None, yes: bool) -> None:
     """Delete every cached answer and shard result (by default), the ingest cache, or both."""
     from longread.engine.answer_cache import AnswerCache
-    from longread.ingest.store import remove_store
 
     settings = settings_from(ctx)
     which = which or "answers"
-    targets = {"answers": [settings.answer_cache_path], "ingest": [settings.ingest_cache_path],
-               "all": [settings.answer_cache_path, settings.ingest_cache_path]}[which]
+    answers, ingest = _shown(settings.answer_cache), _shown(settings.ingest_cache)
+    targets = {"answers": [answers], "ingest": [ingest], "all": [answers, ingest]}[which]
     if not yes:
-        confirm(f"Delete {' and '.join(map(str, targets))}?")
+        confirm(f"Delete {' and '.join(targets)}?")
     if which in ("answers", "all"):
-        with AnswerCache(settings.answer_cache_path) as cache:
+        with AnswerCache(settings.answer_cache) as cache:
             removed = cache.clear()
-        click.echo(f"removed {removed} cached answers from {settings.answer_cache_path}")
+        click.echo(f"removed {removed} cached answers from {answers}")
     if which in ("ingest", "all"):
-        freed = remove_store(settings.ingest_cache_path)
-        click.echo(f"removed the ingest cache {settings.ingest_cache_path} ({human_size(freed)})")
+        click.echo(_clear_ingest(settings.ingest_cache))
+
+
+def _clear_ingest(where: object) -> str:
+    """Delete the SQLite file (and its WAL), or every ingest row of the shared database."""
+    from longread.ingest.cache import IngestCache
+    from longread.ingest.store import remove_store
+
+    if isinstance(where, str):
+        with IngestCache(where) as cache:
+            cache.clear()
+        return f"removed every ingest row from {_shown(where)}"
+    freed = remove_store(where)  # type: ignore[arg-type]
+    return f"removed the ingest cache {where} ({human_size(freed)})"
 
 
 @click.group("models", cls=Group, short_help="The embedded default model and the presets.")

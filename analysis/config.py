@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from longread.ingest.errors import UsageError
+from longread.ingest.pg_store import check_url
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Path:
@@ -28,6 +29,8 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
 @dataclass(frozen=True)
 class Settings:
     cache_dir: Path = Path()  # filled from XDG_CACHE_HOME when not given
+    # A postgresql:// URL: both caches live in that database instead of cache_dir (CI fleets).
+    cache_url: str = ""
     backend: str = "vllm"  # "vllm" (in-process) or "openai" (any OpenAI-compatible server)
     # A preset name, a model directory, or the server's model name; "" means the embedded
     # default (vllm) or the one model the server serves (openai).
@@ -58,6 +61,15 @@ class Settings:
     @property
     def answer_cache_path(self) -> Path:
         return self.cache_dir / "answers.sqlite"
+
+    @property
+    def ingest_cache(self) -> Path | str:
+        """Where the ingest cache lives: the shared database's URL, else the SQLite file."""
+        return self.cache_url or self.ingest_cache_path
+
+    @property
+    def answer_cache(self) -> Path | str:
+        return self.cache_url or self.answer_cache_path
 
     @property
     def models_dir(self) -> Path:
@@ -93,6 +105,8 @@ def load_settings(
         if raw is not None:
             values[spec.name] = _convert(spec, raw, source)
     settings = Settings(**values)
+    if settings.cache_url:
+        check_url(settings.cache_url, _pick("cache_url", flags, environ, file_values)[1])
     if settings.cache_dir == Path():
         settings = dataclasses.replace(settings, cache_dir=default_cache_dir(environ))
     return settings

@@ -83,7 +83,7 @@ def read_and_pack(
     """
     if budget is not None and budget <= 0:
         raise UsageError(f"--budget must be a positive number of tokens, not {budget}")
-    with IngestCache(settings.ingest_cache_path if use_cache else None) as cache:
+    with IngestCache(settings.ingest_cache if use_cache else None) as cache:
         scrubbed = read_documents(
             settings, roots, cache=cache, include=include, exclude=exclude, progress=progress
         )

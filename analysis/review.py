@@ -365,5 +365,5 @@ def run_review(
     sampling = SamplingSettings(max_tokens=settings.max_tokens, temperature=settings.temperature)
     if not use_cache:
         return review(settings, inputs, engine, sampling=sampling, progress=progress)
-    with AnswerCache(settings.answer_cache_path) as cache:
+    with AnswerCache(settings.answer_cache) as cache:
         return review(settings, inputs, engine, cache=cache, sampling=sampling, progress=progress)

@@ -98,7 +98,7 @@ class CorpusSource:
         from longread.analysis.pack_job import read_documents
         from longread.ingest.cache import IngestCache
 
-        with IngestCache(self.settings.ingest_cache_path) as cache:
+        with IngestCache(self.settings.ingest_cache) as cache:
             return read_documents(self.settings, self.roots, cache=cache, include=self.include,
                                   exclude=self.exclude)
 

@@ -95,7 +95,7 @@ def run_summarize(
         packed = read_and_pack(settings, roots, counter=backend.tokenizer, budget=budget,
                                query=focus, line_numbers=True, include=include, exclude=exclude,
                                use_cache=use_cache, progress=progress)
-        with AnswerCache(settings.answer_cache_path) if use_cache else nullcontext() as cache:
+        with AnswerCache(settings.answer_cache) if use_cache else nullcontext() as cache:
             summary = answer_questions(packed.pack, [question], backend, cache=cache,
                                        sampling=sampling, refresh=refresh, progress=progress)[0]
     finally:

@@ -2,8 +2,9 @@
 
 A key is the sha256 of canonical JSON over (pack digest, question, model identity, sampling, prompt
 version, kind, extra), so any change to what the model sees or how it samples misses the cache.
-The file is opened through `open_store` (WAL, queued writers, self-repair); this module imports
-neither vLLM nor torch, so a cache hit answers without loading a model.
+The database is opened through `open_store` (SQLite: WAL, queued writers, self-repair; or
+PostgreSQL); this module imports neither vLLM nor torch, so a cache hit answers without loading a
+model.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longread.engine.backend import Completion, SamplingSettings
-from longread.ingest.store import Migration, bytes_on_disk, open_store
+from longread.ingest.store import Migration, Schema, create_tables, open_store
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -27,24 +28,30 @@ KEY_VERSION = 1
 
 
 def _create_answers(conn: Connection) -> None:
-    conn.exec_driver_sql(
-        """CREATE TABLE answers (
-            key TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            text TEXT NOT NULL,
-            prompt_tokens INTEGER NOT NULL,
-            cached_tokens INTEGER NOT NULL,
-            completion_tokens INTEGER NOT NULL,
-            seconds REAL NOT NULL,
-            finish_reason TEXT,
-            created_at REAL NOT NULL,
-            meta TEXT NOT NULL
-        )"""
+    """SQLAlchemy Core DDL: the same table on SQLite and PostgreSQL, each in its own types."""
+    from sqlalchemy import BigInteger, Column, Float, Index, MetaData, Table, Text
+
+    answers = Table(
+        "answers", MetaData(),
+        Column("key", Text, primary_key=True),
+        Column("kind", Text, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("prompt_tokens", BigInteger, nullable=False),
+        Column("cached_tokens", BigInteger, nullable=False),
+        Column("completion_tokens", BigInteger, nullable=False),
+        Column("seconds", Float(53), nullable=False),
+        Column("finish_reason", Text),
+        Column("created_at", Float(53), nullable=False),
+        Column("meta", Text, nullable=False),
     )
-    conn.exec_driver_sql("CREATE INDEX answers_kind ON answers (kind)")
+    Index("answers_kind", answers.c.kind)
+    create_tables(conn, answers)
 
 
 MIGRATIONS = (Migration("0001_answers", _create_answers),)
+COLUMNS = ("key", "kind", "text", "prompt_tokens", "cached_tokens", "completion_tokens", "seconds",
+           "finish_reason", "created_at", "meta")
+SCHEMA = Schema("answers", {"answers": COLUMNS}, MIGRATIONS)
 _STORED = ("text", "prompt_tokens", "cached_tokens", "completion_tokens", "seconds", "created_at",
            "finish_reason", "meta")
 
@@ -99,11 +106,12 @@ def answer_key(
 
 
 class AnswerCache:
-    """Answers in one SQLite file; safe for several processes at once (WAL + BEGIN IMMEDIATE)."""
+    """Answers in one SQLite file (WAL + BEGIN IMMEDIATE) or one PostgreSQL database (a
+    `postgresql://` URL); safe for several processes at once either way."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._store = open_store(path, MIGRATIONS)
+    def __init__(self, where: Path | str) -> None:
+        self.where = where
+        self._store = open_store(where, SCHEMA)
 
     def get(self, key: str) -> CachedAnswer | None:
         found = self._store.rows(f"SELECT {', '.join(_STORED)} FROM answers WHERE key = ?", (key,))
@@ -123,14 +131,7 @@ class AnswerCache:
             "created_at": time.time(),
             "meta": json.dumps(dict(meta), sort_keys=True, default=str),
         }
-        with self._store.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO answers (key, kind, text, prompt_tokens, cached_tokens,"
-                " completion_tokens, seconds, finish_reason, created_at, meta) VALUES (:key,"
-                " :kind, :text, :prompt_tokens, :cached_tokens, :completion_tokens, :seconds,"
-                " :finish_reason, :created_at, :meta)",
-                row,
-            )
+        self._store.put("answers", COLUMNS, [tuple(row[name] for name in COLUMNS)], keys=("key",))
 
     def stats(self) -> dict[str, Any]:
         """Rows, bytes on disk (WAL included), rows per kind, oldest and newest entry times."""
@@ -139,9 +140,9 @@ class AnswerCache:
         )
         kinds = self._store.rows("SELECT kind, COUNT(*) FROM answers GROUP BY kind ORDER BY kind")
         return {
-            "path": str(self.path),
+            "path": self._store.shown,
             "rows": rows,
-            "bytes": bytes_on_disk(self.path),
+            "bytes": self._store.size(),
             "by_kind": {kind: count for kind, count in kinds},
             "oldest": oldest,
             "newest": newest,
@@ -149,10 +150,7 @@ class AnswerCache:
 
     def clear(self) -> int:
         """Delete every row; returns how many there were."""
-        with self._store.write() as conn:
-            removed = conn.execute("DELETE FROM answers").rowcount
-        self._store.rows("PRAGMA wal_checkpoint(TRUNCATE)")
-        return int(removed)
+        return self._store.delete_all("answers")
 
     def close(self) -> None:
         self._store.close()

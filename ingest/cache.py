@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longread.ingest.document import Outline, Section, Symbol
-from longread.ingest.store import Migration, open_store
+from longread.ingest.store import Migration, Schema, create_tables, open_store
 from longread.ingest.textfile import Extraction
 
 if TYPE_CHECKING:
@@ -24,33 +24,64 @@ if TYPE_CHECKING:
 _IN_CHUNK = 900
 
 
+# Each table's columns, in the order `put` writes them, and its key.
+TABLES = {
+    "file_stats": ("path", "size", "mtime_ns", "inode", "sha256"),
+    "extractions": ("sha256", "reader", "body", "sections", "notes", "skip_reason"),
+    "outlines": ("sha256", "language", "outliner", "outline"),
+    "token_counts": ("tokenizer", "block_sha256", "tokens"),
+    "clean_verdicts": ("redactor", "item"),
+    "counted_by": ("expected", "tokenizer"),
+}
+KEYS = {
+    "file_stats": ("path",),
+    "extractions": ("sha256", "reader"),
+    "outlines": ("sha256", "language", "outliner"),
+    "token_counts": ("tokenizer", "block_sha256"),
+    "clean_verdicts": ("redactor", "item"),
+    "counted_by": ("expected",),
+}
+
+
 def _create_tables(conn: Connection) -> None:
-    for statement in (
-        "CREATE TABLE file_stats (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-        " mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, sha256 TEXT NOT NULL) WITHOUT ROWID",
-        "CREATE TABLE extractions (sha256 TEXT NOT NULL, reader TEXT NOT NULL,"
-        " body TEXT, sections TEXT NOT NULL, notes TEXT NOT NULL, skip_reason TEXT,"
-        " PRIMARY KEY (sha256, reader))",
-        "CREATE TABLE outlines (sha256 TEXT NOT NULL, language TEXT NOT NULL,"
-        " outliner TEXT NOT NULL, outline TEXT NOT NULL, PRIMARY KEY (sha256, language, outliner))",
-        "CREATE TABLE token_counts (tokenizer TEXT NOT NULL, block_sha256 TEXT NOT NULL,"
-        " tokens INTEGER NOT NULL, PRIMARY KEY (tokenizer, block_sha256)) WITHOUT ROWID",
-    ):
-        conn.exec_driver_sql(statement)
+    """SQLAlchemy Core DDL, so SQLite and PostgreSQL get the same tables in their own types
+    (BIGINT: mtime_ns and inode overflow PostgreSQL's 4-byte INTEGER)."""
+    from sqlalchemy import BigInteger, Column, MetaData, Table, Text
+
+    meta = MetaData()
+    create_tables(
+        conn,
+        Table("file_stats", meta, Column("path", Text, primary_key=True),
+              Column("size", BigInteger, nullable=False),
+              Column("mtime_ns", BigInteger, nullable=False),
+              Column("inode", BigInteger, nullable=False),
+              Column("sha256", Text, nullable=False), sqlite_with_rowid=False),
+        Table("extractions", meta, Column("sha256", Text, primary_key=True),
+              Column("reader", Text, primary_key=True), Column("body", Text),
+              Column("sections", Text, nullable=False), Column("notes", Text, nullable=False),
+              Column("skip_reason", Text)),
+        Table("outlines", meta, Column("sha256", Text, primary_key=True),
+              Column("language", Text, primary_key=True),
+              Column("outliner", Text, primary_key=True), Column("outline", Text, nullable=False)),
+        Table("token_counts", meta, Column("tokenizer", Text, primary_key=True),
+              Column("block_sha256", Text, primary_key=True),
+              Column("tokens", BigInteger, nullable=False), sqlite_with_rowid=False),
+    )
 
 
 def _create_clean_verdicts(conn: Connection) -> None:
-    conn.exec_driver_sql(
-        "CREATE TABLE clean_verdicts (redactor TEXT NOT NULL, item TEXT NOT NULL,"
-        " PRIMARY KEY (redactor, item))"
-    )
+    from sqlalchemy import Column, MetaData, Table, Text
+
+    create_tables(conn, Table("clean_verdicts", MetaData(),
+                              Column("redactor", Text, primary_key=True),
+                              Column("item", Text, primary_key=True)))
 
 
 def _create_counted_by(conn: Connection) -> None:
-    conn.exec_driver_sql(
-        "CREATE TABLE counted_by (expected TEXT PRIMARY KEY, tokenizer TEXT NOT NULL)"
-        " WITHOUT ROWID"
-    )
+    from sqlalchemy import Column, MetaData, Table, Text
+
+    create_tables(conn, Table("counted_by", MetaData(), Column("expected", Text, primary_key=True),
+                              Column("tokenizer", Text, nullable=False), sqlite_with_rowid=False))
 
 
 MIGRATIONS = (
@@ -58,6 +89,7 @@ MIGRATIONS = (
     Migration("ingest-0002-clean-verdicts", _create_clean_verdicts),
     Migration("ingest-0003-counted-by", _create_counted_by),
 )
+SCHEMA = Schema("ingest", TABLES, MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -71,12 +103,13 @@ class FileStat:
 
 
 class IngestCache:
-    """One SQLite file (opened, migrated or repaired by `open_store`) shared by all ingest steps."""
+    """One database (a SQLite file or a PostgreSQL URL, opened, migrated or repaired by
+    `open_store`) shared by all ingest steps."""
 
-    def __init__(self, path: Path | None) -> None:
-        """`path` None: a private in-memory cache (`--no-cache`: nothing read, nothing kept)."""
-        self.path = path
-        self._store = open_store(path, MIGRATIONS)
+    def __init__(self, where: Path | str | None) -> None:
+        """`where` None: a private in-memory cache (`--no-cache`: nothing read, nothing kept)."""
+        self.where = where
+        self._store = open_store(where, SCHEMA)
 
     def close(self) -> None:
         self._store.close()
@@ -99,7 +132,7 @@ class IngestCache:
 
     def put_hashes(self, hashes: Mapping[FileStat, str]) -> None:
         rows = [(s.path, s.size, s.mtime_ns, s.inode, sha) for s, sha in hashes.items()]
-        self._write("INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)", rows)
+        self._put("file_stats", rows)
 
     def get_extractions(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Extraction]:
         """(sha256, reader) -> what that reader made of that content, skip verdicts included."""
@@ -118,7 +151,7 @@ class IngestCache:
 
     def put_extractions(self, extractions: Mapping[tuple[str, str], Extraction]) -> None:
         rows = [(sha, reader, *_dump_extraction(e)) for (sha, reader), e in extractions.items()]
-        self._write("INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._put("extractions", rows)
 
     def get_outlines(
         self, outliner: str, keys: Iterable[tuple[str, str]]
@@ -136,7 +169,7 @@ class IngestCache:
 
     def put_outlines(self, outliner: str, outlines: Mapping[tuple[str, str], Outline]) -> None:
         rows = [(sha, lang, outliner, _dump_outline(o)) for (sha, lang), o in outlines.items()]
-        self._write("INSERT OR REPLACE INTO outlines VALUES (?, ?, ?, ?)", rows)
+        self._put("outlines", rows)
 
     def get_outline(self, outliner: str, sha256: str, language: str) -> Outline | None:
         return self.get_outlines(outliner, [(sha256, language)]).get((sha256, language))
@@ -154,7 +187,7 @@ class IngestCache:
 
     def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None:
         rows = [(tokenizer, sha, tokens) for sha, tokens in counts.items()]
-        self._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
+        self._put("token_counts", rows)
 
     def get_counted_by(self, expected: str) -> str | None:
         """The tokenizer a lazily named counter (a server's) last turned out to be, if any."""
@@ -162,7 +195,7 @@ class IngestCache:
         return str(found[0][0]) if found else None
 
     def put_counted_by(self, expected: str, tokenizer: str) -> None:
-        self._write("INSERT OR REPLACE INTO counted_by VALUES (?, ?)", [(expected, tokenizer)])
+        self._put("counted_by", [(expected, tokenizer)])
 
     def get_clean(self, redactor: str, items: Iterable[str]) -> set[str]:
         """The items (content hash + file name) the secret scan found clean before."""
@@ -171,7 +204,7 @@ class IngestCache:
 
     def put_clean(self, redactor: str, items: Iterable[str]) -> None:
         rows = [(redactor, item) for item in sorted(set(items))]
-        self._write("INSERT OR IGNORE INTO clean_verdicts VALUES (?, ?)", rows)
+        self._put("clean_verdicts", rows, replace=False)
 
     def _select_in(
         self, query: str, values: list[str], *, leading: tuple[str, ...] = ()
@@ -184,11 +217,18 @@ class IngestCache:
             statement = query.format(", ".join("?" * len(chunk)))
             yield from self._store.rows(statement, (*leading, *chunk))
 
-    def _write(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        with self._store.write() as conn:
-            conn.executemany(statement, rows)
+    def _put(self, table: str, rows: list[tuple[Any, ...]], *, replace: bool = True) -> None:
+        """Insert or replace (or, replace=False, keep the stored row), all in one transaction."""
+        self._store.put(table, TABLES[table], rows, keys=KEYS[table], replace=replace)
+
+    def size(self) -> int:
+        """Bytes the cache takes (the file with its WAL, or the PostgreSQL tables)."""
+        return self._store.size()
+
+    def clear(self) -> None:
+        """Delete every row of every table (the schema and its migrations stay)."""
+        for table in TABLES:
+            self._store.delete_all(table)
 
 
 def _dump_extraction(item: Extraction) -> tuple[str | None, str, str, str | None]:

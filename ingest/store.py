@@ -1,7 +1,10 @@
-"""One way to open a longread SQLite database: WAL, busy timeouts, named migrations, self-repair.
+"""One way to open a longread cache database: SQLite (WAL, busy timeouts, named migrations,
+self-repair) or, for a `postgresql://` URL, PostgreSQL (ingest/pg_store.py).
 
-Both caches (ingest's and the engine's answers) open their file through `open_store`, so the rules
-for concurrent writers and corrupt files live in one place. A database whose file is not SQLite or
+Both caches (ingest's and the engine's answers) open their database through `open_store`, so the
+rules for concurrent writers and corrupt files live in one place. Both stores offer the same calls
+(`rows` with `?` placeholders, `put` = insert-or-replace, `delete_all`, `size`), so a cache's code
+does not know which database it is on. A database whose file is not SQLite or
 fails `PRAGMA quick_check` is moved aside (`<name>.corrupt-<time>`) and rebuilt, with one warning:
 a cache can always be recomputed, a crash must never make it unusable.
 
@@ -18,14 +21,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from longread.ingest.errors import CacheError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
 log = logging.getLogger("longread")
@@ -41,12 +45,54 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+def create_tables(conn: Connection, *tables: Table) -> None:
+    """Create SQLAlchemy Core tables (and their indexes) in the connection's own dialect: one
+    definition gives SQLite and PostgreSQL each their types. Each statement runs as plain SQL."""
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    for table in tables:
+        statements: list[CreateTable | CreateIndex] = [
+            CreateTable(table), *(CreateIndex(index) for index in table.indexes)
+        ]
+        for statement in statements:
+            conn.exec_driver_sql(str(statement.compile(dialect=conn.dialect)).strip())
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What one cache keeps: a name (its PostgreSQL schema is `longread_<name>`), its tables'
+    columns (checked on PostgreSQL before use) and its named migrations, in order."""
+
+    name: str
+    tables: Mapping[str, tuple[str, ...]]
+    migrations: tuple[Migration, ...]
+
+
+class Database(Protocol):
+    """What a cache may ask of its database, SQLite or PostgreSQL."""
+
+    shown: str  # where it is, for messages (a URL's password masked)
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def put(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+            keys: Sequence[str], replace: bool = True) -> None: ...
+
+    def delete_all(self, table: str) -> int: ...
+
+    def size(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class Store:
     """One connection to one database, shared by the threads of a process under a lock."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
         self._conn = connection
         self._lock = threading.RLock()
+        self.path = path
+        self.shown = str(path) if path is not None else ":memory:"
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one query."""
@@ -77,13 +123,44 @@ class Store:
                     raise _translated(exc, "write") from exc
                 raise
 
+    def put(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+            keys: Sequence[str], replace: bool = True) -> None:
+        """Insert `rows` in one transaction; a row whose key exists replaces it (or is dropped)."""
+        if not rows:
+            return
+        verb = "REPLACE" if replace else "IGNORE"
+        statement = (f"INSERT OR {verb} INTO {table} ({', '.join(columns)})"
+                     f" VALUES ({', '.join('?' * len(columns))})")
+        with self.write() as conn:
+            conn.executemany(statement, rows)
+
+    def delete_all(self, table: str) -> int:
+        """Delete every row of `table` and shrink the WAL; returns how many rows there were."""
+        with self.write() as conn:
+            removed = conn.execute(f"DELETE FROM {table}").rowcount
+        self.rows("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(removed)
+
+    def size(self) -> int:
+        return 0 if self.path is None else bytes_on_disk(self.path)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
 
-def open_store(path: Path | None, migrations: Sequence[Migration]) -> Store:
-    """Open (creating, migrating or repairing) the SQLite database at `path`; None: in memory."""
+def open_store(where: Path | str | None, schema: Schema) -> Database:
+    """Open (creating, migrating or repairing) the SQLite database at `where` (None: in memory),
+    or the PostgreSQL database a `postgresql://` URL names; both answer the same calls."""
+    if isinstance(where, str):
+        from longread.ingest.pg_store import check_url, open_pg_store
+
+        check_url(where)
+        return open_pg_store(where, schema)
+    return _open_sqlite(where, schema.migrations)
+
+
+def _open_sqlite(path: Path | None, migrations: Sequence[Migration]) -> Store:
     if path is None:
         return _open_checked(None, migrations)
     _check_usable(path)
@@ -129,7 +206,7 @@ def _open_checked(path: Path | None, migrations: Sequence[Migration]) -> Store:
     except BaseException:
         conn.close()
         raise
-    return Store(conn)
+    return Store(conn, path)
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:

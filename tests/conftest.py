@@ -91,3 +91,27 @@ def vllm_backend(vllm_engines: _Engines, engine_dtype: str) -> Any:
 def small_window_backend(vllm_engines: _Engines, engine_dtype: str) -> Any:
     """The real engine with a 2,048-token window: past-the-window work on a small corpus."""
     return vllm_engines.get(SMALL_WINDOW, engine_dtype)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One real PostgreSQL for the session (tests/postgres.py); stopped and deleted at the end."""
+    import postgres
+
+    if postgres.bin_dir() is None:
+        postgres.missing("PostgreSQL is not installed")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        postgres.missing("psycopg is not installed (pip install -e '.[postgres]')")
+    server = postgres.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's PostgreSQL, as a URL with its password."""
+    return str(postgres_server.database())

@@ -105,6 +105,20 @@ def test_many_processes_writing_lose_nothing(tmp_path: Path) -> None:
     assert figures["integrity_check"] == "ok" and run.returncode == 0
 
 
+def test_many_processes_writing_to_postgresql_lose_nothing(pg_url: str) -> None:
+    """The same race on a real PostgreSQL: 4 processes x 50 answers each, every one present."""
+    script = ROOT / "benchmarks" / "cache_stress.py"
+    args = ["--processes", "4", "--jobs", "50", "--cache-url", pg_url, "--json"]
+    run = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+    )
+    figures = json.loads(run.stdout)
+    assert figures["database"] == "postgresql" and figures["first_error"] == ""
+    assert (figures["rows_written"], figures["rows_present"]) == (200, 200)
+    assert (figures["rows_lost"], figures["errors"], figures["read_mismatches"]) == (0, 0, 0)
+    assert run.returncode == 0
+
+
 KILLED_WRITER = """
 import sys
 from pathlib import Path
