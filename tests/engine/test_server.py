@@ -72,7 +72,8 @@ def vllm_server(
     port, log = free_port(), scratch / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            server_command(default_model_dir, port, engine_dtype), env=env, stdout=sink, stderr=subprocess.STDOUT
+            server_command(default_model_dir, port, engine_dtype),
+            env=env, stdout=sink, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -123,7 +123,7 @@ def test_a_request_failure_without_a_message_is_still_one_line() -> None:
 def test_a_greedy_answer_is_the_same_twice_with_usage_that_adds_up(
     vllm_backend: VllmBackend, engine_dtype: str
 ) -> None:
-    """What longread guarantees, not what a 135M model knows (its facts change with bf16 kernels)."""
+    """What longread guarantees, not what a 135M model knows (its facts move with bf16 kernels)."""
     request = ask("What is the capital of France?")
     [first] = vllm_backend.generate([request])
     [again] = vllm_backend.generate([request])
