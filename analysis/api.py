@@ -30,10 +30,11 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from longread.analysis.config import Settings, load_settings
+from longread.analysis import arguments
+from longread.analysis.config import Settings, check_setting_names, load_settings
 from longread.analysis.sources import CorpusSource, NotInCorpus, SourceLines
 from longread.engine.errors import BackendUnavailable
 from longread.ingest.progress import Progress, no_progress
@@ -102,7 +103,9 @@ def __getattr__(name: str) -> Any:
 
 def make_settings(**flags: Any) -> Settings:
     """Settings as the CLI resolves them: these values (None: not given) over LONGREAD_*, the
-    config file of the working directory, and the defaults. Unknown config keys are logged."""
+    config file of the working directory, and the defaults. Unknown config keys are logged; an
+    unknown name here (`backendd=`, `no_redact=`) is a UsageError, never a silent default."""
+    check_setting_names(flags)
     return load_settings(flags, warn=_log.warning)
 
 
@@ -171,6 +174,9 @@ def pack(
     within `budget` tokens of `tokenizer` (cl100k by default) when a budget is given."""
     from longread.analysis.pack_job import run_pack
 
+    budget = arguments.optional_int(budget, "budget")
+    query = arguments.optional_text(query, "query")
+    include, exclude = _patterns(include, exclude)
     return run_pack(
         settings or make_settings(), _roots(paths), budget=budget, query=query, fmt=fmt,
         line_numbers=line_numbers, include=include, exclude=exclude, tokenizer_spec=tokenizer,
@@ -197,7 +203,9 @@ def ask(
     """
     from longread.analysis.ask import run_ask
 
-    asked = [questions] if isinstance(questions, str) else list(questions)
+    asked = arguments.texts(questions, "questions")
+    budget = arguments.optional_int(budget, "budget")
+    include, exclude = _patterns(include, exclude)
     return run_ask(
         settings or make_settings(), _roots(paths), asked, budget=budget, include=include,
         exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
@@ -220,6 +228,9 @@ def summarize(
     """One summary of the corpus (optionally with a focus) and a coverage row per document."""
     from longread.analysis.summarize import run_summarize
 
+    focus = arguments.optional_text(focus, "focus")
+    budget = arguments.optional_int(budget, "budget")
+    include, exclude = _patterns(include, exclude)
     return run_summarize(
         settings or make_settings(), _roots(paths), focus=focus, budget=budget, include=include,
         exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
@@ -247,7 +258,7 @@ def review(
 
 def read_source(
     corpus: Paths,
-    path: str,
+    path: str | PurePath,
     start_line: int | None = None,
     end_line: int | None = None,
     page: int | None = None,
@@ -265,9 +276,18 @@ def read_source(
     A caller that reads many keeps one `CorpusSource` instead: it reads the corpus once and
     again only when a file changed.
     """
-    return CorpusSource(_roots(corpus), settings=settings or make_settings(), include=include,
-                        exclude=exclude).read(path, start_line, end_line, page)
+    path = arguments.document_id(path)
+    start_line, end_line, page = (arguments.optional_int(value, name) for value, name in (
+        (start_line, "start_line"), (end_line, "end_line"), (page, "page")))
+    include, exclude = _patterns(include, exclude)
+    return CorpusSource(_roots(corpus, "corpus"), settings=settings or make_settings(),
+                        include=include, exclude=exclude).read(path, start_line, end_line, page)
 
 
-def _roots(paths: Paths) -> list[Path]:
-    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+def _roots(paths: Paths, name: str = "paths") -> list[Path]:
+    return arguments.roots(paths, name)
+
+
+def _patterns(include: Sequence[str], exclude: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Glob patterns: a list of them, or one as a str (not its characters one by one)."""
+    return arguments.texts(include, "include"), arguments.texts(exclude, "exclude")
