@@ -4,7 +4,8 @@
                            with ?token= loads everything)
     POST /api/ask          {"question": ...} or {"questions": [...]} -> the JSON of `ask --json`
     POST /api/summarize    {"focus": ...} (optional) -> the JSON of `summarize --json`
-    GET  /api/source       ?path=P&start=A&end=B or ?path=P&page=N -> lines of a corpus document
+    GET  /api/source       ?path=P&start=A&end=B or ?path=P&page=N -> lines of a corpus document,
+                           at most 500 a request ("next": where the rest starts)
     GET  /api/pack         the manifest of the pack
     /mcp                   the MCP tools over streamable HTTP (analysis/mcp_server.py)
 
@@ -32,6 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Route
 
 from longread.analysis.api import NotInCorpus
+from longread.analysis.arguments import unicode_text
 from longread.analysis.web import ServedCorpus
 from longread.ingest.errors import LongreadError, UsageError
 from longread.ingest.progress import Progress
@@ -40,6 +42,7 @@ _log = logging.getLogger(__name__)
 Job = Callable[[Progress], dict[str, Any]]
 _STATUS = {2: 400, 3: 422, 4: 502, 5: 500}  # exit code -> HTTP status
 INTERNAL_ERROR = "internal error (see the server's log)"
+MAX_DIGITS = 9  # a line or page number past 999,999,999 is in no document
 
 
 def build_app(corpus: ServedCorpus) -> Starlette:
@@ -110,12 +113,7 @@ def _endpoint(corpus: ServedCorpus,
               make_job: Callable[[ServedCorpus, dict[str, Any]], Job]) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
         try:
-            body = json.loads(await request.body() or b"{}")
-            if not isinstance(body, dict):
-                raise UsageError("the request body is a JSON object")
-            job = make_job(corpus, body)
-        except json.JSONDecodeError as exc:
-            return _error(UsageError(f"the request body is not JSON: {exc}"))
+            job = make_job(corpus, _json_body(await request.body()))
         except LongreadError as exc:
             return _error(exc)
         if "text/event-stream" in request.headers.get("accept", ""):
@@ -124,6 +122,23 @@ def _endpoint(corpus: ServedCorpus,
         return await _outcome(job)
 
     return endpoint
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; anything else is a UsageError (a 400): bytes that are not
+    UTF-8, text that is not JSON, nesting deeper than the parser recurses, a lone surrogate."""
+    try:
+        body = json.loads(raw.decode("utf-8") or "{}")
+        unicode_text(json.dumps(body, ensure_ascii=False), "the request body")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the request body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"the request body is not JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError("the request body nests too deep") from None
+    if not isinstance(body, dict):
+        raise UsageError("the request body is a JSON object")
+    return body
 
 
 async def _outcome(job: Job) -> Response:
@@ -187,7 +202,7 @@ def _source(corpus: ServedCorpus) -> Callable[..., Any]:
     async def source(request: Request) -> Response:
         query = request.query_params
         try:
-            start, end, page = (_number(query.get(name)) for name in ("start", "end", "page"))
+            start, end, page = (_number(name, query.get(name)) for name in ("start", "end", "page"))
             path = query.get("path") or ""
             lines = await anyio.to_thread.run_sync(corpus.source, path, start, end, page)
         except LongreadError as exc:
@@ -204,11 +219,15 @@ def _pack(corpus: ServedCorpus) -> Callable[..., Any]:
     return pack
 
 
-def _number(value: str | None) -> int | None:
+def _number(name: str, value: str | None) -> int | None:
+    """An ASCII line or page number: not `١٢` (which int() reads as 12), not 5,000 digits
+    (which int() refuses with a ValueError)."""
     if value is None or value == "":
         return None
-    if not value.isdecimal():
-        raise UsageError(f"{value!r} is not a line or page number")
+    if not value.isascii() or not value.isdigit() or len(value) > MAX_DIGITS:
+        shown = value if len(value) <= 20 else value[:20] + "..."
+        raise UsageError(f"{name}={shown!r} is not a line or page number "
+                         f"(digits 0-9, at most {MAX_DIGITS})")
     return int(value)
 
 
