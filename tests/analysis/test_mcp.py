@@ -282,7 +282,8 @@ def test_ask_with_a_budget_too_small_is_one_line_for_the_agent(
         replies.append(await client.call_tool("ask", {"question": "What?", "budget": -5}))
 
     _in_process(settings, corpus, session)
-    assert replies[0].is_error and "--budget must be a positive number" in _text(replies[0])
+    assert replies[0].is_error and "the budget must be a positive number" in _text(replies[0])
+    assert "--" not in _text(replies[0])  # an agent has no flags
 
 
 def test_summarize_gives_the_summary_and_its_coverage(

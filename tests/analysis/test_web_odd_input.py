@@ -103,3 +103,20 @@ def test_source_gives_at_most_500_lines_and_where_the_rest_starts(
     every = first["lines"] + [line for part in rest for line in part["lines"]]
     assert every == [f"line {n}" for n in range(1, 1201)]
     assert short["next"] is None and short["end"] == short["total"] == 5
+
+
+def test_errors_over_http_name_no_cli_flag_while_the_cli_names_its_own(
+    tmp_path: Path, corpus: Path, built: list
+) -> None:
+    with serving(tmp_path, corpus) as url:
+        blank = httpx.post(url + "api/ask", json={"questions": ["  "]}, timeout=30)
+    assert _one_line_400(blank) == "no question given"
+    from click.testing import CliRunner
+
+    from longread.analysis.cli import cli
+
+    run = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cli-cache"), "ask", "--backend",
+                                   "scripted", str(corpus), "  "])
+    assert run.exit_code == 2
+    assert run.stderr == "longread: error: no question given: add one after the paths, or use " \
+                         "-q/--questions\n"
