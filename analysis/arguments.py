@@ -22,8 +22,7 @@ def unicode_text(value: str, name: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         found = value[exc.start].encode("unicode_escape").decode("ascii")
-        raise UsageError(f"{name} holds a lone surrogate ({found} at character {exc.start}): "
-                         "not Unicode text") from None
+        raise UsageError(f"{name} holds a lone surrogate ({found}): not Unicode text") from None
     return value
 
 

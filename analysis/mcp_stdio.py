@@ -76,23 +76,33 @@ class _Answering:
 
 
 def reply_to_unreadable(exc: Exception) -> JSONRPCError:
-    """The JSON-RPC error for a line the SDK refused (`exc` is its ValidationError, whose input
-    is the line, or the parsed JSON when only the message's shape was wrong)."""
-    raw = exc.errors()[0].get("input") if isinstance(exc, ValidationError) else None
-    try:  # Python's parser takes what the SDK's refuses: lone surrogates
-        data = json.loads(raw) if isinstance(raw, str) else raw
-    except (ValueError, RecursionError):
-        return _error(None, PARSE_ERROR, "Parse error: the line is not JSON")
+    """The JSON-RPC error for a line the SDK refused (`exc` is its ValidationError: its input is
+    the line when the JSON was unreadable, the parsed JSON when only the message's shape was
+    wrong). The request's id is recovered with Python's parser where it can read the line."""
+    first: dict[str, Any] = dict(exc.errors()[0]) if isinstance(exc, ValidationError) else {}
+    raw = first.get("input")
+    data = _lenient_json(raw) if isinstance(raw, str) else raw
     request_id = _request_id(data)
+    if isinstance(raw, dict | list):  # JSON, but not a JSON-RPC message
+        return _error(request_id, INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message")
     try:
         unicode_text(json.dumps(data, ensure_ascii=False), "the message")
-    except UsageError as problem:
+    except UsageError as problem:  # what the SDK calls "unexpected end of hex escape"
         return _error(request_id, PARSE_ERROR, f"Parse error: {problem}")
     except (ValueError, RecursionError):
-        return _error(request_id, PARSE_ERROR, "Parse error: the message nests too deep")
-    if data is None:
-        return _error(None, PARSE_ERROR, "Parse error: the line is not JSON")
-    return _error(request_id, INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message")
+        pass
+    said = str(first.get("msg") or "not JSON").removeprefix("Invalid JSON: ")
+    return _error(request_id, PARSE_ERROR, f"Parse error: {said}")
+
+
+def _lenient_json(line: str) -> Any:
+    """The line as Python's parser reads it (lone surrogates and all; a number too long for
+    int() read as None), or None."""
+    try:
+        return json.loads(line, parse_int=lambda digits: int(digits) if len(digits) < 4000
+                          else None)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _request_id(data: Any) -> int | str | None:

@@ -126,7 +126,8 @@ def _endpoint(corpus: ServedCorpus,
 
 def _json_body(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object; anything else is a UsageError (a 400): bytes that are not
-    UTF-8, text that is not JSON, nesting deeper than the parser recurses, a lone surrogate."""
+    UTF-8, text that is not JSON, nesting deeper than the parser recurses, a number of 5,000
+    digits, a lone surrogate."""
     try:
         body = json.loads(raw.decode("utf-8") or "{}")
         unicode_text(json.dumps(body, ensure_ascii=False), "the request body")
@@ -136,6 +137,8 @@ def _json_body(raw: bytes) -> dict[str, Any]:
         raise UsageError(f"the request body is not JSON: {exc}") from None
     except RecursionError:
         raise UsageError("the request body nests too deep") from None
+    except ValueError as exc:  # an int of over 4,300 digits (int()'s limit since Python 3.11)
+        raise UsageError(f"the request body cannot be read: {str(exc).split(':')[0]}") from None
     if not isinstance(body, dict):
         raise UsageError("the request body is a JSON object")
     return body

@@ -76,14 +76,21 @@ def test_every_unreadable_line_gets_a_json_rpc_error_and_the_server_serves_on(
         '"params": {"name": "read", "arguments": {"path": "\\ud800"}}}',
         '{"jsonrpc": "2.0", "id": 8}',
         "[" * 30_000,
+        '{"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "read", '
+        '"arguments": {"path": "app.py", "start_line": ' + "9" * 5000 + "}}}",
+        json.dumps({**read, "id": 11, "params": {"name": "read", "arguments": {
+            "path": "app.py", "start_line": "\u0661"}}}),  # ١: a digit, not a line number
         json.dumps(read),
     ])
-    not_json, surrogate, no_method, nested, served = replies
+    not_json, surrogate, no_method, nested, digits, arabic, served = replies
     assert not_json["id"] is None and not_json["error"]["code"] == -32700
     assert surrogate["id"] == 7 and surrogate["error"]["code"] == -32700
     assert "lone surrogate (\\ud800" in surrogate["error"]["message"]
     assert no_method["id"] is None and no_method["error"]["code"] == -32600
     assert nested["id"] is None and nested["error"]["code"] == -32700
+    assert digits["id"] == 10 and digits["error"]["code"] == -32700
+    assert "number out of range" in digits["error"]["message"]
+    assert arabic["id"] == 11 and arabic["result"]["isError"] is True
     assert served["id"] == 9 and "app.py: lines 1-2 of 2" in served["result"]["content"][0]["text"]
 
 

@@ -42,6 +42,8 @@ def _one_line_400(response: httpx.Response) -> str:
 BODIES = {
     "not UTF-8": (b'{"question": "caf\xe9"}', "not UTF-8"),
     "30,000 nested [": (b"[" * 30_000, "nests too deep"),
+    "a number of 5,000 digits": (b'{"question": "x", "n": ' + b"9" * 5000 + b"}",
+                                 "cannot be read: Exceeds the limit (4300 digits)"),
     "a lone surrogate": (b'{"question": "\\ud800"}', "lone surrogate"),
     "a lone surrogate in a list": (b'{"questions": ["ok", "\\udfff"]}', "lone surrogate"),
     "a lone surrogate as a key": (b'{"\\ud800": 1, "question": "Where?"}', "lone surrogate"),
