@@ -36,13 +36,13 @@ from longread.analysis.api import NotInCorpus
 from longread.analysis.arguments import unicode_text
 from longread.analysis.web import ServedCorpus
 from longread.ingest.errors import LongreadError, UsageError
+from longread.ingest.lines import MAX_DIGITS, line_number
 from longread.ingest.progress import Progress
 
 _log = logging.getLogger(__name__)
 Job = Callable[[Progress], dict[str, Any]]
 _STATUS = {2: 400, 3: 422, 4: 502, 5: 500}  # exit code -> HTTP status
 INTERNAL_ERROR = "internal error (see the server's log)"
-MAX_DIGITS = 9  # a line or page number past 999,999,999 is in no document
 
 
 def build_app(corpus: ServedCorpus) -> Starlette:
@@ -227,11 +227,12 @@ def _number(name: str, value: str | None) -> int | None:
     (which int() refuses with a ValueError)."""
     if value is None or value == "":
         return None
-    if not value.isascii() or not value.isdigit() or len(value) > MAX_DIGITS:
+    number = line_number(value)
+    if number is None:
         shown = value if len(value) <= 20 else value[:20] + "..."
         raise UsageError(f"{name}={shown!r} is not a line or page number "
                          f"(digits 0-9, at most {MAX_DIGITS})")
-    return int(value)
+    return number
 
 
 def _error(exc: LongreadError) -> JSONResponse:

@@ -122,3 +122,17 @@ def test_errors_over_http_name_no_cli_flag_while_the_cli_names_its_own(
     assert run.exit_code == 2
     assert run.stderr == "longread: error: no question given: add one after the paths, or use " \
                          "-q/--questions\n"
+
+
+def test_an_answer_citing_unicode_or_5000_digits_is_answered_not_a_500(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model can be led to write anything (a hostile corpus): \\d matches "١٢", and int()
+    refuses 5,000 digits; neither is a line number (ingest.lines.line_number)."""
+    reply = "See `app.py:3`.\n\nNot `app.py:١٢`.\n\nNor app.py:" + "9" * 5000 + "."
+    register_scripted(monkeypatch, lambda _system: reply)
+    with serving(tmp_path, corpus) as url:
+        response = httpx.post(url + "api/ask", json={"question": "Where?"}, timeout=30)
+    assert response.status_code == 200, response.text[:300]
+    cited = response.json()["answers"][0]["citations"]
+    assert [(c["raw"], c["status"]) for c in cited] == [("app.py:3", "ok")]
