@@ -285,7 +285,7 @@ def read_source(
 
 
 def _roots(paths: Paths, name: str = "paths") -> list[Path]:
-    return arguments.roots(paths, name)
+    return [Path(p) for p in arguments.roots(paths, name)]
 
 
 def _patterns(include: Sequence[str], exclude: Sequence[str]) -> tuple[list[str], list[str]]:
