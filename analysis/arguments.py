@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from longread.ingest.errors import UsageError
@@ -55,18 +55,18 @@ def optional_int(value: Any, name: str) -> int | None:
     return value
 
 
-def roots(value: Any, name: str = "paths") -> list[str | os.PathLike[str]]:
-    """The corpus: one path (str or os.PathLike) or a list of them, as given (a str may be a
-    git URL, which Path() would fold)."""
+def roots(value: Any, name: str = "paths") -> list[str | Path]:
+    """The corpus: one path (str or os.PathLike) or a list of them; a str stays as given (it may
+    be a git URL, which Path() would fold)."""
     if isinstance(value, str | os.PathLike):
-        return [value]
+        value = [value]
     if isinstance(value, bytes | bytearray) or not isinstance(value, Sequence) or not value:
         raise UsageError(f"{name} must be a path or a non-empty list of paths, not "
                          f"{_kind(value)}")
     for n, item in enumerate(value):
         if not isinstance(item, str | os.PathLike):
             raise UsageError(f"{name}[{n}] must be a path, not {_kind(item)}")
-    return list(value)
+    return [item if isinstance(item, str) else Path(item) for item in value]
 
 
 def document_id(value: Any, name: str = "path") -> str:
