@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from longread.analysis import arguments
 from longread.analysis.config import Settings, check_setting_names, load_settings
-from longread.analysis.sources import CorpusSource, NotInCorpus, SourceLines
+from longread.analysis.sources import MAX_LINES, CorpusSource, NotInCorpus, SourceLines
 from longread.engine.errors import BackendUnavailable
 from longread.ingest.progress import Progress, no_progress
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from longread.ingest.pack import Manifest, Pack
 
 __all__ = [
+    "MAX_LINES",
     "Answer",
     "AskResult",
     "Backend",
@@ -107,6 +108,11 @@ def make_settings(**flags: Any) -> Settings:
     unknown name here (`backendd=`, `no_redact=`) is a UsageError, never a silent default."""
     check_setting_names(flags)
     return load_settings(flags, warn=_log.warning)
+
+
+def _patterns(include: Sequence[str], exclude: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Glob patterns: a list of them, or one as a str (not its characters one by one)."""
+    return arguments.texts(include, "include"), arguments.texts(exclude, "exclude")
 
 
 def open_backend(settings: Settings | None = None, progress: Progress = no_progress) -> Backend:
@@ -172,11 +178,12 @@ def pack(
 ) -> Pack:
     """The context pack of the files under `paths` (text in `.text`, manifest in `.manifest`),
     within `budget` tokens of `tokenizer` (cl100k by default) when a budget is given."""
-    from longread.analysis.pack_job import run_pack
-
+    paths = arguments.roots(paths)
     budget = arguments.optional_int(budget, "budget")
     query = arguments.optional_text(query, "query")
     include, exclude = _patterns(include, exclude)
+    from longread.analysis.pack_job import run_pack
+
     return run_pack(
         settings or make_settings(), _roots(paths), budget=budget, query=query, fmt=fmt,
         line_numbers=line_numbers, include=include, exclude=exclude, tokenizer_spec=tokenizer,
@@ -201,11 +208,13 @@ def ask(
 
     `backend`: an open backend (see `open_backend`) to use and leave open.
     """
-    from longread.analysis.ask import run_ask
-
-    asked = arguments.texts(questions, "questions")
+    paths = arguments.roots(paths)
+    questions = arguments.texts(questions, "questions")
     budget = arguments.optional_int(budget, "budget")
     include, exclude = _patterns(include, exclude)
+    from longread.analysis.ask import run_ask
+
+    asked = [questions] if isinstance(questions, str) else list(questions)
     return run_ask(
         settings or make_settings(), _roots(paths), asked, budget=budget, include=include,
         exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
@@ -226,11 +235,12 @@ def summarize(
     progress: Progress = no_progress,
 ) -> SummaryResult:
     """One summary of the corpus (optionally with a focus) and a coverage row per document."""
-    from longread.analysis.summarize import run_summarize
-
+    paths = arguments.roots(paths)
     focus = arguments.optional_text(focus, "focus")
     budget = arguments.optional_int(budget, "budget")
     include, exclude = _patterns(include, exclude)
+    from longread.analysis.summarize import run_summarize
+
     return run_summarize(
         settings or make_settings(), _roots(paths), focus=focus, budget=budget, include=include,
         exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
@@ -276,18 +286,14 @@ def read_source(
     A caller that reads many keeps one `CorpusSource` instead: it reads the corpus once and
     again only when a file changed.
     """
+    corpus = arguments.roots(corpus, "corpus")
     path = arguments.document_id(path)
     start_line, end_line, page = (arguments.optional_int(value, name) for value, name in (
         (start_line, "start_line"), (end_line, "end_line"), (page, "page")))
     include, exclude = _patterns(include, exclude)
-    return CorpusSource(_roots(corpus, "corpus"), settings=settings or make_settings(),
-                        include=include, exclude=exclude).read(path, start_line, end_line, page)
+    return CorpusSource(_roots(corpus), settings=settings or make_settings(), include=include,
+                        exclude=exclude).read(path, start_line, end_line, page)
 
 
-def _roots(paths: Paths, name: str = "paths") -> list[Path]:
-    return [Path(p) for p in arguments.roots(paths, name)]
-
-
-def _patterns(include: Sequence[str], exclude: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Glob patterns: a list of them, or one as a str (not its characters one by one)."""
-    return arguments.texts(include, "include"), arguments.texts(exclude, "exclude")
+def _roots(paths: Paths) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]

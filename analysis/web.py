@@ -25,7 +25,6 @@ from urllib.parse import parse_qs
 
 from longread.analysis import api
 from longread.analysis.config import Settings
-from longread.analysis.sources import MAX_LINES
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 
@@ -101,8 +100,8 @@ class ServedCorpus:
     def source(self, path: str, start: int | None, end: int | None,
                page: int | None) -> dict[str, Any]:
         """Lines of a corpus document as the pack shows them (CorpusSource refuses the rest), at
-        most MAX_LINES a request; "next" in the reply is where the rest starts."""
-        return self.sources.read(path, start, end, page, limit=MAX_LINES).to_json()
+        most api.MAX_LINES a request; "next" in the reply is where the rest starts."""
+        return self.sources.read(path, start, end, page, limit=api.MAX_LINES).to_json()
 
     def close(self) -> None:
         self.engine.close()

@@ -113,7 +113,12 @@ def _endpoint(corpus: ServedCorpus,
               make_job: Callable[[ServedCorpus, dict[str, Any]], Job]) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
         try:
-            job = make_job(corpus, _json_body(await request.body()))
+            body = _json_body(await request.body())
+            if not isinstance(body, dict):
+                raise UsageError("the request body is a JSON object")
+            job = make_job(corpus, body)
+        except json.JSONDecodeError as exc:
+            return _error(UsageError(f"the request body is not JSON: {exc}"))
         except LongreadError as exc:
             return _error(exc)
         if "text/event-stream" in request.headers.get("accept", ""):
@@ -122,26 +127,6 @@ def _endpoint(corpus: ServedCorpus,
         return await _outcome(job)
 
     return endpoint
-
-
-def _json_body(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object; anything else is a UsageError (a 400): bytes that are not
-    UTF-8, text that is not JSON, nesting deeper than the parser recurses, a number of 5,000
-    digits, a lone surrogate."""
-    try:
-        body = json.loads(raw.decode("utf-8") or "{}")
-        unicode_text(json.dumps(body, ensure_ascii=False), "the request body")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"the request body is not UTF-8 (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"the request body is not JSON: {exc}") from None
-    except RecursionError:
-        raise UsageError("the request body nests too deep") from None
-    except ValueError as exc:  # an int of over 4,300 digits (int()'s limit since Python 3.11)
-        raise UsageError(f"the request body cannot be read: {str(exc).split(':')[0]}") from None
-    if not isinstance(body, dict):
-        raise UsageError("the request body is a JSON object")
-    return body
 
 
 async def _outcome(job: Job) -> Response:
@@ -233,6 +218,24 @@ def _number(name: str, value: str | None) -> int | None:
         raise UsageError(f"{name}={shown!r} is not a line or page number "
                          f"(digits 0-9, at most {MAX_DIGITS})")
     return number
+
+
+def _json_body(raw: bytes) -> Any:
+    """The body as JSON (json.JSONDecodeError for text that is not JSON); a UsageError, so a
+    400, for what json.loads would let through as a 500: bytes that are not UTF-8, nesting
+    deeper than the parser recurses, a number of 5,000 digits, a lone surrogate."""
+    try:
+        body = json.loads(raw.decode("utf-8") or "{}")
+        unicode_text(json.dumps(body, ensure_ascii=False), "the request body")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the request body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise UsageError("the request body nests too deep") from None
+    except ValueError as exc:  # an int of over 4,300 digits (int()'s limit since Python 3.11)
+        raise UsageError(f"the request body cannot be read: {str(exc).split(':')[0]}") from None
+    return body
 
 
 def _error(exc: LongreadError) -> JSONResponse:
