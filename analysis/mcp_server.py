@@ -13,6 +13,7 @@
 serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` and `CorpusSource` so
 the page, the JSON API and MCP share one engine and one read corpus. A job's stages (reading,
 packing, engine start, shards) reach the client as progress notifications when it asks for them.
+Over stdio (analysis/mcp_stdio.py) every line the SDK cannot read still gets a JSON-RPC error.
 The stdio transport keeps stdout for the protocol: the SDK points file descriptor 1 at stderr
 while it serves (print, vLLM, C libraries), and logs go to stderr or the log file
 (analysis/logs.py).
