@@ -30,11 +30,12 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from longread.analysis.config import Settings, load_settings
-from longread.analysis.sources import CorpusSource, NotInCorpus, SourceLines
+from longread.analysis import arguments
+from longread.analysis.config import Settings, check_setting_names, load_settings
+from longread.analysis.sources import MAX_LINES, CorpusSource, NotInCorpus, SourceLines
 from longread.engine.errors import BackendUnavailable
 from longread.ingest.progress import Progress, no_progress
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from longread.ingest.pack import Manifest, Pack
 
 __all__ = [
+    "MAX_LINES",
     "Answer",
     "AskResult",
     "Backend",
@@ -102,8 +104,15 @@ def __getattr__(name: str) -> Any:
 
 def make_settings(**flags: Any) -> Settings:
     """Settings as the CLI resolves them: these values (None: not given) over LONGREAD_*, the
-    config file of the working directory, and the defaults. Unknown config keys are logged."""
+    config file of the working directory, and the defaults. Unknown config keys are logged; an
+    unknown name here (`backendd=`, `no_redact=`) is a UsageError, never a silent default."""
+    check_setting_names(flags)
     return load_settings(flags, warn=_log.warning)
+
+
+def _patterns(include: Sequence[str], exclude: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Glob patterns: a list of them, or one as a str (not its characters one by one)."""
+    return arguments.texts(include, "include"), arguments.texts(exclude, "exclude")
 
 
 def open_backend(settings: Settings | None = None, progress: Progress = no_progress) -> Backend:
@@ -169,6 +178,10 @@ def pack(
 ) -> Pack:
     """The context pack of the files under `paths` (text in `.text`, manifest in `.manifest`),
     within `budget` tokens of `tokenizer` (cl100k by default) when a budget is given."""
+    paths = arguments.roots(paths)
+    budget = arguments.optional_int(budget, "budget")
+    query = arguments.optional_text(query, "query")
+    include, exclude = _patterns(include, exclude)
     from longread.analysis.pack_job import run_pack
 
     settings = settings or make_settings()
@@ -196,6 +209,10 @@ def ask(
 
     `backend`: an open backend (see `open_backend`) to use and leave open.
     """
+    paths = arguments.roots(paths)
+    questions = arguments.texts(questions, "questions")
+    budget = arguments.optional_int(budget, "budget")
+    include, exclude = _patterns(include, exclude)
     from longread.analysis.ask import run_ask
 
     asked = [questions] if isinstance(questions, str) else list(questions)
@@ -220,6 +237,10 @@ def summarize(
     progress: Progress = no_progress,
 ) -> SummaryResult:
     """One summary of the corpus (optionally with a focus) and a coverage row per document."""
+    paths = arguments.roots(paths)
+    focus = arguments.optional_text(focus, "focus")
+    budget = arguments.optional_int(budget, "budget")
+    include, exclude = _patterns(include, exclude)
     from longread.analysis.summarize import run_summarize
 
     settings = settings or make_settings()
@@ -250,7 +271,7 @@ def review(
 
 def read_source(
     corpus: Paths,
-    path: str,
+    path: str | PurePath,
     start_line: int | None = None,
     end_line: int | None = None,
     page: int | None = None,
@@ -268,6 +289,11 @@ def read_source(
     A caller that reads many keeps one `CorpusSource` instead: it reads the corpus once and
     again only when a file changed.
     """
+    corpus = arguments.roots(corpus, "corpus")
+    path = arguments.document_id(path)
+    start_line, end_line, page = (arguments.optional_int(value, name) for value, name in (
+        (start_line, "start_line"), (end_line, "end_line"), (page, "page")))
+    include, exclude = _patterns(include, exclude)
     settings = settings or make_settings()
     return CorpusSource(_roots(corpus, settings), settings=settings, include=include,
                         exclude=exclude).read(path, start_line, end_line, page)

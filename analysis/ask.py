@@ -90,7 +90,8 @@ def run_ask(
     """
     questions = [q.strip() for q in questions if q.strip()]
     if not questions:
-        raise UsageError("no question given: add one after the paths, or use -q/--questions")
+        raise UsageError("no question given", cli="no question given: add one after the paths, "
+                         "or use -q/--questions")
     owned = backend is None
     backend = open_backend(settings, progress) if backend is None else backend
     try:

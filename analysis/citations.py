@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from longread.ingest.document import Document
-from longread.ingest.lines import split_lines
+from longread.ingest.lines import line_number, split_lines
 from longread.ingest.pack import Pack, PackBlock
 from longread.ingest.render import unit_spans
 
@@ -179,9 +179,12 @@ def _citation_from(match: re.Match[str], forms: Mapping[str, str] | None = None)
     path = groups["path"].removeprefix("./") if forms is None else forms[groups["path"]]
     if not path or not any(ch.isalpha() for ch in path) or not ("." in path or "/" in path):
         return None
-    page = int(groups["page"]) if groups.get("page") else None
-    start = int(groups["start"]) if groups.get("start") else None
-    end = int(groups["end"]) if groups.get("end") else start
+    numbers = {name: line_number(groups[name]) for name in ("page", "start", "end")
+               if groups.get(name)}
+    if None in numbers.values():  # "١٢" is no line number, nor are 5,000 digits
+        return None
+    page, start = numbers.get("page"), numbers.get("start")
+    end = numbers.get("end", start)
     return Citation(raw=match.group(0), path=path, start=start, end=end, page=page)
 
 

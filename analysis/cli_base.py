@@ -41,7 +41,7 @@ class Group(click.Group):
         except click.UsageError as exc:
             raise _one_line(exc) from None
         except LongreadError as exc:
-            click.echo(f"longread: error: {exc}", err=True)
+            click.echo(f"longread: error: {exc.cli or exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             interrupted()

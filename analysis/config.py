@@ -120,6 +120,21 @@ def unknown_keys(file_values: Mapping[str, Any]) -> list[str]:
     return sorted(key for key in file_values if key.replace("_", "-") not in KNOWN_KEYS)
 
 
+def check_setting_names(flags: Mapping[str, Any]) -> None:
+    """Settings named in code (`api.make_settings`) must exist: a typo there is a UsageError, not
+    the silent default a config file's unknown key gets (another version may have written it)."""
+    names = [spec.name for spec in fields(Settings)]
+    for key in flags:
+        if key in names:
+            continue
+        if key.startswith("no_") and key[3:] in names:
+            hint = f" (did you mean {key[3:]}=False?)"
+        else:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(names)}"
+        raise UsageError(f"unknown setting {key!r}{hint}")
+
+
 def _did_you_mean(key: str) -> str:
     close = difflib.get_close_matches(key.replace("_", "-"), KNOWN_KEYS, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -13,6 +13,7 @@
 serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` and `CorpusSource` so
 the page, the JSON API and MCP share one engine and one read corpus. A job's stages (reading,
 packing, engine start, shards) reach the client as progress notifications when it asks for them.
+Over stdio (analysis/mcp_stdio.py) every line the SDK cannot read still gets a JSON-RPC error.
 The stdio transport keeps stdout for the protocol: the SDK points file descriptor 1 at stderr
 while it serves (print, vLLM, C libraries), and logs go to stderr or the log file
 (analysis/logs.py).
@@ -37,6 +38,7 @@ from mcp.types import ToolAnnotations
 
 from longread.analysis import api
 from longread.analysis.config import Settings
+from longread.analysis.sources import MAX_LINES
 from longread.ingest.document import skip_summary
 from longread.ingest.errors import LongreadError
 from longread.ingest.progress import Progress, no_progress
@@ -51,7 +53,6 @@ INSTRUCTIONS = (
 # Every tool only reads the corpus (caches aside) and reaches nothing outside it.
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 LISTED_PATHS = 100  # manifest entries named in the pack summary before "and N more"
-READ_LINES = 500  # lines `read` gives when no end_line is asked for
 PROGRESS_EVERY_S = 1.0  # at most one progress notification a second within a stage
 
 
@@ -90,13 +91,13 @@ class CorpusTools:
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
              page: int | None = None) -> str:
-        """Lines of one corpus document (a PDF: one page), numbered; paths as cited. Without
-        an end_line, at most 500 lines: the first line of the reply says how many there are."""
-        if end_line is None:
-            end_line = (start_line or 1) + READ_LINES - 1
-        source = self.sources.read(path, start_line, end_line, page)
+        """Lines of one corpus document (a PDF: one page), numbered; paths as cited. At most
+        500 lines a call: the first line of the reply says how many there are, and where the
+        next range starts."""
+        source = self.sources.read(path, start_line, end_line, page, limit=MAX_LINES)
         where = f", page {source.page} of {source.pages}" if source.page else ""
-        head = f"{source.path}{where}: lines {source.start}-{source.end} of {source.total}"
+        more = f" (next: start_line={source.next_start})" if source.next_start else ""
+        head = f"{source.path}{where}: lines {source.start}-{source.end} of {source.total}{more}"
         return f"{head}\n{source.to_text()}"
 
     def summarize(self, focus: str | None = None, *, progress: Progress = no_progress) -> str:
@@ -211,9 +212,11 @@ def _progress_to(ctx: Context) -> Progress:
 def serve_stdio(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
                 include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
     """Serve the corpus over stdin/stdout until the client closes them; one engine throughout."""
+    from longread.analysis.mcp_stdio import run_stdio
+
     engine = api.WarmBackend(settings)
     try:
-        build_server(roots, settings=settings, budget=budget, include=include, exclude=exclude,
-                     backend_source=engine).run("stdio")
+        run_stdio(build_server(roots, settings=settings, budget=budget, include=include,
+                               exclude=exclude, backend_source=engine))
     finally:
         engine.close()

@@ -82,7 +82,8 @@ def read_and_pack(
     `priority` scores the (redacted) documents in place of the query ranking: review's selection.
     """
     if budget is not None and budget <= 0:
-        raise UsageError(f"--budget must be a positive number of tokens, not {budget}")
+        raise UsageError(f"the budget must be a positive number of tokens, not {budget}",
+                         cli=f"--budget must be a positive number of tokens, not {budget}")
     with IngestCache(settings.ingest_cache if use_cache else None) as cache:
         scrubbed = read_documents(
             settings, roots, cache=cache, include=include, exclude=exclude, progress=progress

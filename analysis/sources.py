@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from longread.ingest.scrub import Scrubbed
 
 
+MAX_LINES = 500  # lines one read gives at most over HTTP (/api/source) and MCP (`read`)
+
+
 class NotInCorpus(UsageError):
     """`read_source` was asked for something that is not a document of the corpus (exit 2)."""
 
@@ -42,6 +45,11 @@ class SourceLines:
     page: int | None = None
     pages: int | None = None  # a PDF's page count
 
+    @property
+    def next_start(self) -> int | None:
+        """Where the next range starts when lines are left after this one (a capped read)."""
+        return self.end + 1 if self.end < self.total else None
+
     def to_text(self) -> str:
         """`N<TAB>line` per line, as the pack numbers lines (what `path:N` points at)."""
         return "".join(f"{n}\t{line}\n" for n, line in enumerate(self.lines, self.start))
@@ -49,7 +57,7 @@ class SourceLines:
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "page": self.page, "pages": self.pages,
                 "start": self.start, "end": self.end, "total": self.total,
-                "lines": list(self.lines)}
+                "next": self.next_start, "lines": list(self.lines)}
 
 
 class CorpusSource:
@@ -64,13 +72,16 @@ class CorpusSource:
         self._kept: tuple[Discovery, _Indexed] | None = None
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
-             page: int | None = None) -> SourceLines:
-        """Lines `start_line`..`end_line` of the document `path` (a PDF: of its page `page`);
-        NotInCorpus for anything that is not a document of the corpus."""
+             page: int | None = None, *, limit: int | None = None) -> SourceLines:
+        """Lines `start_line`..`end_line` of the document `path` (a PDF: of its page `page`), at
+        most `limit` of them (`next_start` says where the rest begins); NotInCorpus for anything
+        that is not a document of the corpus."""
         document = self._document(_citable(path))
         text, pages = _page_text(document, page)
         lines = split_lines(text)
         first, last = _line_range(document.path, len(lines), start_line, end_line)
+        if limit is not None and first > 0:
+            last = min(last, first + limit - 1)
         return SourceLines(document.path, document.kind, first, last, len(lines),
                            tuple(lines[first - 1:last]) if lines else (), page, pages)
 

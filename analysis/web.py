@@ -125,8 +125,9 @@ class ServedCorpus:
 
     def source(self, path: str, start: int | None, end: int | None,
                page: int | None) -> dict[str, Any]:
-        """Lines of a corpus document as the pack shows them (CorpusSource refuses the rest)."""
-        return self.sources.read(path, start, end, page).to_json()
+        """Lines of a corpus document as the pack shows them (CorpusSource refuses the rest), at
+        most api.MAX_LINES a request; "next" in the reply is where the rest starts."""
+        return self.sources.read(path, start, end, page, limit=api.MAX_LINES).to_json()
 
     def close(self) -> None:
         self.engine.close()

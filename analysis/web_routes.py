@@ -4,7 +4,8 @@
                            with ?token= loads everything)
     POST /api/ask          {"question": ...} or {"questions": [...]} -> the JSON of `ask --json`
     POST /api/summarize    {"focus": ...} (optional) -> the JSON of `summarize --json`
-    GET  /api/source       ?path=P&start=A&end=B or ?path=P&page=N -> lines of a corpus document
+    GET  /api/source       ?path=P&start=A&end=B or ?path=P&page=N -> lines of a corpus document,
+                           at most 500 a request ("next": where the rest starts)
     GET  /api/pack         the manifest of the pack
     /mcp                   the MCP tools over streamable HTTP (analysis/mcp_server.py)
 
@@ -39,9 +40,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from longread.analysis.api import NotInCorpus
+from longread.analysis.arguments import unicode_text
 from longread.analysis.web import ServedCorpus
 from longread.analysis.web_limits import Busy, QueuedEngine, Ticket
 from longread.ingest.errors import LongreadError, UsageError
+from longread.ingest.lines import MAX_DIGITS, line_number
 from longread.ingest.progress import Progress
 
 _log = logging.getLogger(__name__)
@@ -143,7 +146,7 @@ def _endpoint(corpus: ServedCorpus,
               make_job: Callable[[ServedCorpus, dict[str, Any]], Job]) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
         try:
-            body = json.loads(await request.body() or b"{}")
+            body = _json_body(await request.body())
             if not isinstance(body, dict):
                 raise UsageError("the request body is a JSON object")
             job = make_job(corpus, body)
@@ -254,7 +257,7 @@ def _source(corpus: ServedCorpus) -> Callable[..., Any]:
     async def source(request: Request) -> Response:
         query = request.query_params
         try:
-            start, end, page = (_number(query.get(name)) for name in ("start", "end", "page"))
+            start, end, page = (_number(name, query.get(name)) for name in ("start", "end", "page"))
             path = query.get("path") or ""
             lines = await anyio.to_thread.run_sync(corpus.source, path, start, end, page)
         except LongreadError as exc:
@@ -277,12 +280,35 @@ def _pack(corpus: ServedCorpus) -> Callable[..., Any]:
     return pack
 
 
-def _number(value: str | None) -> int | None:
+def _number(name: str, value: str | None) -> int | None:
+    """An ASCII line or page number: not `١٢` (which int() reads as 12), not 5,000 digits
+    (which int() refuses with a ValueError)."""
     if value is None or value == "":
         return None
-    if not value.isdecimal():
-        raise UsageError(f"{value!r} is not a line or page number")
-    return int(value)
+    number = line_number(value)
+    if number is None:
+        shown = value if len(value) <= 20 else value[:20] + "..."
+        raise UsageError(f"{name}={shown!r} is not a line or page number "
+                         f"(digits 0-9, at most {MAX_DIGITS})")
+    return number
+
+
+def _json_body(raw: bytes) -> Any:
+    """The body as JSON (json.JSONDecodeError for text that is not JSON); a UsageError, so a
+    400, for what json.loads would let through as a 500: bytes that are not UTF-8, nesting
+    deeper than the parser recurses, a number of 5,000 digits, a lone surrogate."""
+    try:
+        body = json.loads(raw.decode("utf-8") or "{}")
+        unicode_text(json.dumps(body, ensure_ascii=False), "the request body")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the request body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise UsageError("the request body nests too deep") from None
+    except ValueError as exc:  # an int of over 4,300 digits (int()'s limit since Python 3.11)
+        raise UsageError(f"the request body cannot be read: {str(exc).split(':')[0]}") from None
+    return body
 
 
 def _error(exc: LongreadError) -> JSONResponse:

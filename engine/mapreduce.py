@@ -106,11 +106,11 @@ def shard_pack(
         if over <= 0:
             return shards
         room -= over + _TEMPLATE_MARGIN
+    numbers = (f"cannot shard the corpus for a {window}-token window: instructions and question "
+               f"take {overhead} tokens and the answer reserve {sampling.max_tokens}")
     raise PromptTooLong(
-        f"cannot shard the corpus for a {window}-token window: instructions and question take "
-        f"{overhead} tokens and the answer reserve {sampling.max_tokens}; lower --max-tokens or "
-        "use a model with a longer window"
-    )
+        f"{numbers}; lower the max-tokens setting or use a model with a longer window",
+        cli=f"{numbers}; lower --max-tokens or use a model with a longer window")
 
 
 def map_reduce(
@@ -202,8 +202,8 @@ def group_partials(
         else:
             groups[-1] = candidate
     if len(groups) == len(partials):
-        raise PromptTooLong(
-            f"partial answers too long to merge in a {backend.context_window}-token window with "
-            f"a {sampling.max_tokens}-token reserve; lower --max-tokens"
-        )
+        numbers = (f"partial answers too long to merge in a {backend.context_window}-token "
+                   f"window with a {sampling.max_tokens}-token reserve")
+        raise PromptTooLong(f"{numbers}; lower the max-tokens setting",
+                            cli=f"{numbers}; lower --max-tokens")
     return groups

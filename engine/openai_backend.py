@@ -86,10 +86,11 @@ class OpenAIBackend:
             return self._window
         window = self._model_card().get("max_model_len")
         if not isinstance(window, int) or window <= 0:
+            missing = (f"{self._wire.base_url}/models does not report a context window for "
+                       f"{self.model}")
             raise EngineError(
-                f"{self._wire.base_url}/models does not report a context window for "
-                f"{self.model}; give it with --context-window N (or LONGREAD_CONTEXT_WINDOW)"
-            )
+                f"{missing}; give it with the context-window setting",
+                cli=f"{missing}; give it with --context-window N (or LONGREAD_CONTEXT_WINDOW)")
         return window
 
     @property
@@ -135,7 +136,9 @@ class OpenAIBackend:
         names = ", ".join(sorted(str(card["id"]) for card in cards)) or "nothing"
         if self._model is None:
             if len(cards) != 1:
-                raise UsageError(f"{self._wire.base_url} serves {names}; choose one with --model")
+                served = f"{self._wire.base_url} serves {names}"
+                raise UsageError(f"{served}; choose one with the model setting",
+                                 cli=f"{served}; choose one with --model")
             return cards[0]
         for card in cards:
             if card["id"] == self._model:

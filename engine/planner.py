@@ -317,11 +317,12 @@ def serve_command(plan: CapacityPlan) -> str:
 def check_fits(prompt_tokens: int, window: int) -> None:
     """Refuse up front, with the numbers, a prompt vLLM would reject deep inside the engine."""
     if prompt_tokens + 1 > window:
+        numbers = (f"the prompt has {prompt_tokens:,} tokens but the window is {window:,} "
+                   f"({prompt_tokens + 1 - window:,} over, counting one answer token)")
         raise PromptTooLong(
-            f"the prompt has {prompt_tokens:,} tokens but the window is {window:,} "
-            f"({prompt_tokens + 1 - window:,} over, counting one answer token): lower --budget, "
-            "or raise --max-model-len if the GPUs allow it (see `longread plan`)"
-        )
+            f"{numbers}: lower the budget, or raise the max-model-len setting if the GPUs allow it",
+            cli=f"{numbers}: lower --budget, or raise --max-model-len if the GPUs allow it "
+                "(see `longread plan`)")
 
 
 def describe(plan: CapacityPlan) -> list[str]:

@@ -305,27 +305,35 @@ def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress)
         llm = LLM(model=spec.source, enable_prefix_caching=True, disable_log_stats=False,
                   **settings)
     except Exception as exc:  # vLLM/torch raise ValueError, RuntimeError, OSError, OOM, ...
-        raise BackendUnavailable(_start_failure(spec, exc)) from exc
+        raise _start_failure(spec, exc) from exc
     progress(stage, 1, 1)
     return llm
 
 
-def _start_failure(spec: ModelSpec, exc: Exception) -> str:
+def _start_failure(spec: ModelSpec, exc: Exception) -> BackendUnavailable:
+    """vLLM's reason in one line and what to change: the settings by name, and for the CLI its
+    flags."""
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     lowered = str(exc).lower()
     if "memory" in lowered or "out of memory" in lowered:
-        hint = "lower --max-model-len or raise --gpu-memory-utilization (see `longread plan`)"
+        hint = ("lower max-model-len or raise gpu-memory-utilization",
+                "lower --max-model-len or raise --gpu-memory-utilization (see `longread plan`)")
     elif "divisible" in lowered or "tensor parallel" in lowered:
-        hint = "choose a --tensor-parallel-size that divides the model's attention heads"
+        hint = ("choose a tensor-parallel-size that divides the model's attention heads",
+                "choose a --tensor-parallel-size that divides the model's attention heads")
     else:
-        hint = "check --model and that the [cpu] or [gpu] extra matches this machine"
-    return f"vLLM could not start {spec.name} ({spec.source}): {detail}; {hint}"
+        hint = ("check the model setting and that the [cpu] or [gpu] extra matches this machine",
+                "check --model and that the [cpu] or [gpu] extra matches this machine")
+    failed = f"vLLM could not start {spec.name} ({spec.source}): {detail}"
+    return BackendUnavailable(f"{failed}; {hint[0]}", cli=f"{failed}; {hint[1]}")
 
 
 def _request_failure(exc: Exception) -> Exception:
     message = str(exc)
     if "longer than the maximum model length" in message:
-        return PromptTooLong(f"{first_line(exc)} Lower --budget or raise --max-model-len.")
+        return PromptTooLong(f"{first_line(exc)} Lower the budget or raise the max-model-len "
+                             "setting.", cli=f"{first_line(exc)} Lower --budget or raise "
+                             "--max-model-len.")
     if "EngineCore" in message:  # EngineDeadError: the engine process is gone
         return BackendUnavailable(
             "the vLLM engine died (why: <cache dir>/logs/longread.log, or run with -v); "

@@ -126,7 +126,7 @@ def no_files_message(
     """The one line for an empty corpus: where, and what left every file out."""
     message = "no files to pack in " + ", ".join(str(root) for root in roots)
     if include:
-        message += " matching --include " + " ".join(repr(pattern) for pattern in include)
+        message += " matching the include patterns " + " ".join(repr(p) for p in include)
     return message + (f" ({skip_summary(reasons)})" if reasons else "")
 
 

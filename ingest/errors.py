@@ -13,6 +13,10 @@
     ├── CacheError (exit 5)          a cache folder or database cannot be used, written or repaired
     └── FindingsFailed (exit 10)     defined in longread.analysis: review --fail-on tripped
 
+`str(error)` is worded for every caller: the Python API, the web API and MCP, whose callers have
+no flags. Where the CLI can say more in its own words (`--budget`, `-q/--questions`), the error
+carries that text as `cli`, and the CLI prints it instead.
+
 One broken file is never an error: it is skipped and named in the manifest. Outside the tree, the
 CLI exits 130 on Ctrl-C and 141 on a closed stdout pipe, each without a traceback.
 """
@@ -21,9 +25,14 @@ from __future__ import annotations
 
 
 class LongreadError(Exception):
-    """Base of every error a user can cause; `exit_code` is what the CLI exits with."""
+    """Base of every error a user can cause; `exit_code` is what the CLI exits with, `cli` the
+    same error in the CLI's words when they name its flags (None: str(error) serves all)."""
 
     exit_code = 1
+
+    def __init__(self, *args: object, cli: str | None = None) -> None:
+        super().__init__(*args)
+        self.cli = cli
 
 
 class UsageError(LongreadError):

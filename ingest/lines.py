@@ -8,7 +8,9 @@ one break.
 
 from __future__ import annotations
 
-__all__ = ["line_count", "split_lines"]
+__all__ = ["MAX_DIGITS", "line_count", "line_number", "split_lines"]
+
+MAX_DIGITS = 9  # a line or page number past 999,999,999 is in no document
 
 
 def split_lines(text: str, *, keepends: bool = False) -> list[str]:
@@ -29,6 +31,14 @@ def split_lines(text: str, *, keepends: bool = False) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def line_number(digits: str) -> int | None:
+    """`digits` as a line or page number, or None: 0-9 only (int() also reads "١٢" as 12, and
+    regex \\d matches it) and at most MAX_DIGITS of them (int() refuses 5,000 digits)."""
+    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_DIGITS:
+        return None
+    return int(digits)
 
 
 def line_count(text: str) -> int:

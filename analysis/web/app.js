@@ -111,6 +111,8 @@ function citationNode(c) {
 async function showSource(cited) {
   const query = new URLSearchParams({ path: cited.path });
   if (cited.page) query.set("page", cited.page);
+  // A reply holds at most 500 lines: start a little before the cited ones.
+  else if (cited.start) query.set("start", Math.max(1, Number(cited.start) - 100));
   const title = cited.path + (cited.page ? " page " + cited.page
     : cited.start ? ":" + cited.start + (cited.end !== cited.start ? "-" + cited.end : "") : "");
   $("source-title").textContent = title;
@@ -128,6 +130,9 @@ async function showSource(cited) {
       row.append(el("span", "n", String(number)), text);
       lines.append(row);
     });
+    if (source.next) {
+      lines.append(el("span", "line", "\u2026 lines " + source.next + "-" + source.total + " not shown"));
+    }
     const mark = lines.querySelector(".hl");
     if (mark) mark.scrollIntoView({ block: "center" });
   } catch (error) {

@@ -138,7 +138,8 @@ def test_nothing_to_pack_is_one_line_and_exit_3(tmp_path: Path, case: str) -> No
     expected = {
         "missing": f"no such file or directory: {tmp_path / 'nowhere'}",
         "empty": f"no files to pack in {corpus}",
-        "no-include-match": f"no files to pack in {corpus} matching --include '*.nomatch'",
+        "no-include-match": f"no files to pack in {corpus} matching the include patterns "
+                            "'*.nomatch'",
         "all-binary": f"no files to pack in {corpus} (skipped 2: 2 binary)",
     }[case]
     assert result.stderr.splitlines() == [f"longread: error: {expected}"]

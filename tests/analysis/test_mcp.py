@@ -282,7 +282,8 @@ def test_ask_with_a_budget_too_small_is_one_line_for_the_agent(
         replies.append(await client.call_tool("ask", {"question": "What?", "budget": -5}))
 
     _in_process(settings, corpus, session)
-    assert replies[0].is_error and "--budget must be a positive number" in _text(replies[0])
+    assert replies[0].is_error and "the budget must be a positive number" in _text(replies[0])
+    assert "--" not in _text(replies[0])  # an agent has no flags
 
 
 def test_summarize_gives_the_summary_and_its_coverage(
@@ -300,7 +301,7 @@ def test_summarize_gives_the_summary_and_its_coverage(
     assert "| `README.md` | not cited |" in replies[0]
 
 
-def test_read_without_an_end_gives_at_most_500_lines_and_says_so(
+def test_read_gives_at_most_500_lines_a_call_and_where_the_next_range_starts(
     tmp_path: Path, corpus: Path
 ) -> None:
     (corpus / "long.txt").write_text("".join(f"line {n}\n" for n in range(1, 1201)))
@@ -310,11 +311,15 @@ def test_read_without_an_end_gives_at_most_500_lines_and_says_so(
         replies.append(_text(await client.call_tool("read", {"path": "long.txt"})))
         replies.append(_text(await client.call_tool("read", {"path": "long.txt",
                                                               "start_line": 1000})))
+        replies.append(_text(await client.call_tool("read", {"path": "long.txt",
+                                                              "start_line": 1, "end_line": 1200})))
 
     _in_process(Settings(cache_dir=tmp_path / "cache"), corpus, session)
-    first, rest = replies[0].splitlines(), replies[1].splitlines()
-    assert first[0] == "long.txt: lines 1-500 of 1200" and first[-1] == "500\tline 500"
+    first, rest, asked_all = (reply.splitlines() for reply in replies)
+    assert first[0] == "long.txt: lines 1-500 of 1200 (next: start_line=501)"
+    assert first[-1] == "500\tline 500" and len(first) == 501
     assert rest[0] == "long.txt: lines 1000-1200 of 1200" and len(rest) == 202
+    assert asked_all == first  # an explicit end_line is capped too (sources.MAX_LINES)
 
 
 def test_mcp_on_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -60,6 +60,31 @@ def test_unknown_names_and_empty_directories_are_usage_errors(tmp_path: Path) ->
         resolve_model(str(tmp_path), tmp_path)
 
 
+@pytest.mark.parametrize("given", ["./no/such/model", "~/no-such-model", ".no-such-model",
+                                   "/no/such/model", "models/v1/no-such", "no-such/../model"])
+def test_a_model_folder_that_does_not_exist_is_no_such_directory(
+    tmp_path: Path, given: str
+) -> None:
+    with pytest.raises(UsageError) as raised:
+        resolve_model(given, tmp_path)
+    assert str(raised.value) == f"no such directory: {given}"
+    from click.testing import CliRunner
+
+    from longread.analysis.cli import cli
+
+    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--model",
+                                      given, str(tmp_path), "What?"])
+    assert result.exit_code == 2, result.output
+    assert result.output == f"longread: error: no such directory: {given}\n"
+    assert "Repo id" not in result.output
+
+
+def test_a_file_given_as_the_model_folder_is_not_a_model_directory(tmp_path: Path) -> None:
+    (tmp_path / "model.gguf").write_text("not a folder")
+    with pytest.raises(UsageError, match="model.gguf is not a model directory"):
+        resolve_model(str(tmp_path / "model.gguf"), tmp_path)
+
+
 def test_llama4_presets_are_config_data_with_the_reference_values(tmp_path: Path) -> None:
     """shared/reference/llama4-serving.md: 48 layers, 40 / 8 heads, head_dim 128, 109B / 400B."""
     scout = architecture_of(resolve_model("llama-4-scout", tmp_path))

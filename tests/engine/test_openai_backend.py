@@ -216,16 +216,18 @@ def test_a_named_model_needs_no_request_for_identity_or_tokenizer_name() -> None
 
 def test_model_must_be_chosen_when_several_are_served(server: FaultServer) -> None:
     server.script("GET", MODELS, Reply(200, {"data": [{"id": "a"}, {"id": "b"}]}))
-    with pytest.raises(UsageError, match="serves a, b; choose one with --model"):
+    with pytest.raises(UsageError, match="serves a, b; choose one with the model setting") as ex:
         backend_for(server).model  # noqa: B018
+    assert ex.value.cli is not None and ex.value.cli.endswith("choose one with --model")
     with pytest.raises(UsageError, match="does not serve 'c'"):
         backend_for(server, model="c").context_window  # noqa: B018
 
 
 def test_a_window_the_server_does_not_report_is_asked_for_by_flag(server: FaultServer) -> None:
     server.script("GET", MODELS, Reply(200, {"data": [{"id": "llama3.2", "object": "model"}]}))
-    with pytest.raises(EngineError, match="--context-window N"):
+    with pytest.raises(EngineError, match="give it with the context-window setting") as ex:
         backend_for(server).context_window  # noqa: B018
+    assert ex.value.cli is not None and "--context-window N" in ex.value.cli
     assert backend_for(server, context_window=32768).context_window == 32768
 
 

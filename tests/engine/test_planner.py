@@ -114,8 +114,14 @@ def test_parse_gpus_refuses_what_it_cannot_read(text: str) -> None:
 
 def test_check_fits_refuses_with_the_numbers() -> None:
     check_fits(8191, 8192)
-    with pytest.raises(PromptTooLong, match=r"9,000 tokens but the window is 8,192 \(809 over"):
+    with pytest.raises(PromptTooLong, match=r"9,000 tokens but the window is 8,192 \(809 over") \
+            as raised:
         check_fits(9000, 8192)
+    # Worded for every caller (an agent's budget is an argument); the CLI prints its flags.
+    assert str(raised.value).endswith("lower the budget, or raise the max-model-len setting if "
+                                      "the GPUs allow it") and "--" not in str(raised.value)
+    assert raised.value.cli is not None and "lower --budget, or raise --max-model-len" in \
+        raised.value.cli
 
 
 def test_plan_command_prints_json_and_text(tmp_path) -> None:
