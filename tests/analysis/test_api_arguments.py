@@ -102,7 +102,7 @@ def test_one_include_pattern_as_a_string_is_one_pattern(corpus: Path, settings: 
 @pytest.mark.parametrize(("flags", "said"), [
     ({"backendd": "openai"}, "unknown setting 'backendd' (did you mean 'backend'?)"),
     ({"no_redact": True}, "unknown setting 'no_redact' (did you mean redact=False?)"),
-    ({"colour": "red"}, "unknown setting 'colour'; known: cache_dir, backend, model"),
+    ({"colour": "red"}, "unknown setting 'colour'; known: cache_dir, cache_url, backend"),
 ])
 def test_make_settings_refuses_an_unknown_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flags: dict[str, Any], said: str
