@@ -1,9 +1,11 @@
-"""Keeps secrets out of a corpus before it is packed: secrets files skipped, secrets redacted.
+"""Keeps secrets out of a corpus before it is packed or cached: secrets files skipped, secrets
+redacted.
 
-Runs after the ingest cache, so the cache keeps the source text and `--no-redact` costs nothing.
-The scan is the slow part of a cold run (~10 MB/s), so a large one runs on both cores
-(ingest/workers.py); the cache remembers which contents were clean, so a warm run scans only what
-changed, and only documents with findings are rewritten.
+The one redaction step. It runs as a file is read for the first time, before anything of it is
+cached, so the ingest cache holds only scanned text (ingest/corpus.py keeps it with where each
+secret was, and a warm run scans nothing). Secrets files known by name are skipped before a byte of
+them is read. The scan is the slow part of a cold run (~10 MB/s), so a large one runs on both cores
+(ingest/workers.py); only documents with findings are rewritten.
 """
 
 from __future__ import annotations
@@ -11,58 +13,68 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from longread.ingest.cache import IngestCache
+from longread.ingest.discover import SourceFile
 from longread.ingest.document import Document, Skipped
-from longread.ingest.pdf import pdf_reader_version
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.redact import REDACTOR_VERSION, Redaction, redact_document
+from longread.ingest.redact import Redaction, redact_document
 from longread.ingest.secret_files import is_secret_file
-from longread.ingest.textfile import TEXT_READER
 from longread.ingest.workers import map_batches
 
 PARALLEL_CHARS = 16_000_000  # ~0.6 s of scanning: below it, a worker starts too late to help
+STAGE = "scanning for secrets"
+
+Outcome = tuple[Document | Skipped, tuple[Redaction, ...]]
 
 
 @dataclass(frozen=True)
 class Scrubbed:
-    """The documents that may be packed, the secrets files left out, and what was redacted."""
+    """The documents that may be packed, the secrets files left out, what was redacted, and
+    (redaction off) the documents whose text holds a secret, of which nothing may be cached."""
 
     documents: tuple[Document, ...]
     skipped: tuple[Skipped, ...]
     redactions: tuple[Redaction, ...]
+    unclean: frozenset[str] = frozenset()
 
 
-def scrub(
-    documents: tuple[Document, ...],
-    *,
-    cache: IngestCache | None = None,
-    progress: Progress = no_progress,
-) -> Scrubbed:
-    """Skip secrets files and redact secrets in every other document (order kept)."""
-    kept, skipped = _drop_secret_files(documents)
-    readers = {"pdf": pdf_reader_version()}
-    items = [_item(doc, readers.get(doc.kind, TEXT_READER)) for doc in kept]
-    known_clean = cache.get_clean(REDACTOR_VERSION, items) if cache else set()
-    todo = [doc for doc, item in zip(kept, items, strict=True) if item not in known_clean]
-    progress("scanning for secrets", 0, len(kept))
+def may_be_secret_file(relpath: str) -> bool:
+    """A secrets file, or a token config that may hold one: never cached, whatever the run."""
+    return is_secret_file(relpath) is not None
+
+
+def skip_secret_files(files: Sequence[SourceFile]) -> tuple[list[SourceFile], list[Skipped]]:
+    """The files to read, and the secrets files known by name alone (never opened). A token
+    config (.npmrc, .pypirc) is read: its text says whether it holds a credential."""
+    kept: list[SourceFile] = []
+    skipped: list[Skipped] = []
+    for source in files:
+        reason = None if _is_token_config(source.relpath) else is_secret_file(source.relpath)
+        if reason is None:
+            kept.append(source)
+        else:
+            skipped.append(Skipped(source.relpath, reason))
+    return kept, skipped
+
+
+def scrub_each(documents: Sequence[Document], *, progress: Progress = no_progress) -> list[Outcome]:
+    """Each document redacted (or a token config that holds a credential skipped), with what was
+    found, in order. Nothing to scan (a warm run): nothing said."""
+    if not documents:
+        return []
+    verdicts = [_token_config_reason(doc) for doc in documents]
+    todo = [doc for doc, reason in zip(documents, verdicts, strict=True) if reason is None]
+    progress(STAGE, 0, len(documents))
     sizes = [sum(len(section.text) for section in doc.sections) for doc in todo]
-    results = iter(map_batches(_scan_batch, todo, sizes, parallel_from=PARALLEL_CHARS))
-    scanned: list[Document] = []
-    redactions: list[Redaction] = []
-    newly_clean: list[str] = []
-    for doc, item in zip(kept, items, strict=True):
-        if item in known_clean:
-            scanned.append(doc)
+    scanned = iter(map_batches(_scan_batch, todo, sizes, parallel_from=PARALLEL_CHARS))
+    outcomes: list[Outcome] = []
+    for doc, reason in zip(documents, verdicts, strict=True):
+        if reason is not None:
+            outcomes.append((Skipped(doc.path, reason), ()))
             continue
-        redacted, found = next(results)
-        scanned.append(doc if redacted is None else redacted)
-        redactions.extend(found)
-        if not found:
-            newly_clean.append(item)
-    progress("scanning for secrets", len(kept), len(kept))
-    if cache is not None:
-        cache.put_clean(REDACTOR_VERSION, newly_clean)
-    return Scrubbed(tuple(scanned), tuple(skipped), tuple(redactions))
+        redacted, found = next(scanned)
+        outcomes.append((doc if redacted is None else redacted, found))
+    progress(STAGE, len(documents), len(documents))
+    return outcomes
 
 
 def _scan_batch(docs: Sequence[Document]) -> list[tuple[Document | None, tuple[Redaction, ...]]]:
@@ -74,25 +86,12 @@ def _scan_batch(docs: Sequence[Document]) -> list[tuple[Document | None, tuple[R
     return results
 
 
-def _drop_secret_files(documents: tuple[Document, ...]) -> tuple[list[Document], list[Skipped]]:
-    kept, skipped = [], []
-    for doc in documents:
-        reason = is_secret_file(doc.path, text=doc.text if _is_token_config(doc.path) else None)
-        if reason is None:
-            kept.append(doc)
-        else:
-            skipped.append(Skipped(doc.path, reason))
-    return kept, skipped
+def _token_config_reason(doc: Document) -> str | None:
+    return is_secret_file(doc.path, text=doc.text) if _is_token_config(doc.path) else None
 
 
 def _is_token_config(path: str) -> bool:
     return _name(path) in (".npmrc", ".pypirc", ".yarnrc.yml")
-
-
-def _item(doc: Document, reader: str) -> str:
-    """A verdict holds for the text `reader` made of these bytes, under this name (detectors
-    differ by file type): a new reader's text is scanned afresh."""
-    return f"{doc.sha256}:{reader}:{_name(doc.path)}"
 
 
 def _name(relpath: str) -> str:
