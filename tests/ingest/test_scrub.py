@@ -14,6 +14,7 @@ import longread.ingest.corpus as corpus_module
 import longread.ingest.scrub as scrub_module
 from longread.ingest.cache import FileStat, IngestCache, Scanned, scan_key
 from longread.ingest.corpus import read_corpus
+from longread.ingest.discover import SourceFile
 from longread.ingest.document import Section
 from longread.ingest.redact import REDACTOR_VERSION
 from longread.ingest.textfile import TEXT_READER, Extraction
@@ -74,8 +75,12 @@ def test_secrets_files_are_never_opened_and_never_cached(
                                ".npmrc": f"//registry.npmjs.org/:_authToken={VALUE}\n"})
     opened: list[str] = []
     real = corpus_module._read_bytes
-    monkeypatch.setattr(corpus_module, "_read_bytes",
-                        lambda source, limit: (opened.append(source.relpath), real(source, limit))[1])
+
+    def read_bytes(source: SourceFile, limit: int) -> object:
+        opened.append(source.relpath)
+        return real(source, limit)
+
+    monkeypatch.setattr(corpus_module, "_read_bytes", read_bytes)
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
         corpus = read_corpus([tmp_path / "repo"], cache=cache)
         plain = read_corpus([tmp_path / "repo"], cache=cache, redact=False)
