@@ -1,5 +1,6 @@
 """Folders and files only their owner can read: the cache folder is 0700 and every file in it 0600,
-whatever the umask, and a looser one left by an older longread is tightened when it is opened.
+whatever the umask, and a looser one left by an older longread is tightened when it is opened
+(group and other bits dropped; a bit the owner removed is never added back).
 
 The caches hold redacted text, hashes, answers and a log that can name paths: none of it is for
 the other accounts of the machine. SQLite gives its `-wal` and `-shm` files the mode of their
@@ -19,32 +20,53 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path) -> Path:
-    """`path` made (with its missing parents, which get the umask's mode) and tightened to 0700.
+    """`path` made 0700 (its missing parents get the umask's mode), or, when it exists, stripped
+    of every group and other bit: tightening never adds a bit the owner took away.
 
     A shared sticky folder (`--cache-dir /tmp`) is left as it is: it is not longread's to close,
     and the files longread puts in it are 0600 all the same."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    info = path.stat()
-    if stat.S_IMODE(info.st_mode) != DIR_MODE and not info.st_mode & stat.S_ISVTX:
-        with contextlib.suppress(PermissionError):  # someone else's folder: its files stay 0600
-            os.chmod(path, DIR_MODE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        info = path.stat()
+        if not info.st_mode & stat.S_ISVTX:
+            _narrow(path, stat.S_IMODE(info.st_mode), DIR_MODE)
+    else:
+        os.chmod(path, DIR_MODE)  # a umask such as 0277 narrows even mkdir's 0700
     return path
 
 
 def private_file(path: Path) -> Path:
-    """`path` created empty and 0600 if missing, else tightened to 0600."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    tighten([path])  # a umask such as 0277 narrows even a new file's 0600
+    """`path` created empty and 0600 if missing, else stripped of group and other bits."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        tighten([path])
+        return path
+    try:
+        os.fchmod(fd, FILE_MODE)  # a umask such as 0277 narrows even a new file's 0600
+    finally:
+        os.close(fd)
     return path
 
 
 def tighten(paths: Iterable[Path]) -> None:
-    """Each existing file of `paths` made 0600 (a missing one is skipped)."""
+    """Each existing file of `paths` stripped of every bit beyond 0600 (a missing one skipped)."""
     for path in paths:
-        with contextlib.suppress(FileNotFoundError, PermissionError):
-            if stat.S_IMODE(path.lstat().st_mode) != FILE_MODE and path.is_file():
-                os.chmod(path, FILE_MODE)
+        with contextlib.suppress(FileNotFoundError):
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):
+                _narrow(path, stat.S_IMODE(info.st_mode), FILE_MODE)
+
+
+def _narrow(path: Path, mode: int, allowed: int) -> None:
+    """Drop the bits of `mode` outside `allowed`; someone else's file is left to fail where used."""
+    if mode & ~allowed:
+        with contextlib.suppress(PermissionError):
+            os.chmod(path, mode & allowed)
 
 
 def tighten_tree(root: Path) -> None:
@@ -59,8 +81,5 @@ def tighten_tree(root: Path) -> None:
 
 def open_private_append(path: Path) -> int:
     """A descriptor appending to `path`, created 0600 (or tightened to it): for the log file."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
-    with contextlib.suppress(PermissionError):
-        if stat.S_IMODE(os.fstat(fd).st_mode) != FILE_MODE:
-            os.fchmod(fd, FILE_MODE)
-    return fd
+    private_file(path)
+    return os.open(path, os.O_WRONLY | os.O_APPEND)
