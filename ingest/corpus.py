@@ -178,38 +178,45 @@ def _read_and_extract(
     if cache is not None:
         cache.put_hashes({_file_stat(read.source): read.sha256
                           for read, key in zip(reads, keys, strict=True) if key})
-    todo: dict[tuple[str, str], _Read] = {}
-    for read, key in zip(reads, keys, strict=True):
-        if not (key and _usable(known.get(key), options)):
-            todo.setdefault((read.sha256, _reader(read.source, options)), read)
-    extractions = _extract_all(todo, options)
-    fresh: list[_Fresh] = []
+    todo: list[tuple[_Read, str | None]] = []
     for read, key in zip(reads, keys, strict=True):
         if key and _usable(known.get(key), options):
             outcomes.append(_outcome(read.source, read.sha256, known[key]))
         else:
-            extraction = extractions[(read.sha256, _reader(read.source, options))]
-            fresh.append(_Fresh(key, _result(read.source, read.sha256, extraction)))
-    return outcomes, fresh
+            todo.append((read, key))
+    extractions = _extract_all({_content(read, options): read for read, _ in todo}, options)
+    return outcomes, [
+        # known to hold a secret (redaction off): neither scanned again nor stored
+        _Fresh(None if key in known else key,
+               _result(read.source, read.sha256, extractions[_content(read, options)]))
+        for read, key in todo
+    ]
+
+
+def _content(read: _Read, options: _Options) -> tuple[str, str]:
+    """What one extraction is made of: the bytes and the reader (a copy is extracted once)."""
+    return read.sha256, _reader(read.source, options)
 
 
 def _scan(
     fresh: Sequence[_Fresh], options: _Options, cache: IngestCache | None, progress: Progress
 ) -> tuple[list[Outcome], frozenset[str]]:
     """The files extracted in this run, scanned all at once (on both cores when large) and
-    cached as scanned; redaction off, the run keeps their plaintext and the names of those the
-    scan found secrets in."""
-    to_scan = [(id(item), item.result) for item in fresh if isinstance(item.result, Document)
-               and (options.redact or item.key is not None)]
-    scanned = scrub_each([doc for _, doc in to_scan], progress=progress)
-    by_item = {ident: outcome for (ident, _), outcome in zip(to_scan, scanned, strict=True)}
+    cached as scanned; redaction off, the run keeps their plaintext and the names of those that
+    hold a secret (or may: a secrets file)."""
+    picked = [(n, item.result) for n, item in enumerate(fresh)
+              if isinstance(item.result, Document) and (options.redact or item.key is not None)]
+    scanned = scrub_each([doc for _, doc in picked], progress=progress)
+    outcomes: list[Outcome] = [(item.result, ()) for item in fresh]
+    for (n, _), outcome in zip(picked, scanned, strict=True):
+        outcomes[n] = outcome
     if cache is not None:
-        cache.put_scanned({item.key: _scanned(by_item.get(id(item), (item.result, ())))
-                           for item in fresh if item.key is not None})
+        cache.put_scanned({item.key: _scanned(outcome)
+                           for item, outcome in zip(fresh, outcomes, strict=True) if item.key})
     if options.redact:
-        return [by_item.get(id(item), (item.result, ())) for item in fresh], frozenset()
-    unclean = {item.result.path for item in fresh if isinstance(item.result, Document)
-               and (item.key is None or by_item[id(item)][1])}
+        return outcomes, frozenset()
+    unclean = {item.result.path for item, (_, found) in zip(fresh, outcomes, strict=True)
+               if isinstance(item.result, Document) and (item.key is None or found)}
     return [(item.result, ()) for item in fresh], frozenset(unclean)
 
 
