@@ -252,8 +252,11 @@ def test_looser_folders_and_files_left_by_an_older_run_are_tightened(
 
 
 def test_a_pulled_models_folder_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The conversion writes with the umask's modes; the folder it lands in is tightened."""
+    """The conversion writes with the umask's modes; the folder it lands in is tightened, and the
+    measured prefill rates kept beside the model are 0600 too."""
     from longread.engine import models
+    from longread.engine.backend import Completion
+    from longread.engine.vllm_backend import RATES_FILE, PrefillRates
 
     def fake_download(workdir: Path) -> Path:
         (workdir / "model.gguf").write_bytes(b"gguf")
@@ -269,8 +272,12 @@ def test_a_pulled_models_folder_is_private(tmp_path: Path, monkeypatch: pytest.M
     previous = os.umask(0)
     try:
         target = models.ensure_default_model(tmp_path / "cache" / "models")
+        measured = Completion("x", prompt_tokens=4100, cached_tokens=0, completion_tokens=1,
+                              seconds=50.0)
+        PrefillRates(tmp_path / "cache" / "models", "float32").record([measured])
     finally:
         os.umask(previous)
+    assert (tmp_path / "cache" / "models" / RATES_FILE).is_file()
     seen = modes(tmp_path / "cache" / "models")
     assert target.is_dir() and len(seen) > 2
     assert {name: mode for name, mode in seen.items()
