@@ -138,12 +138,13 @@ def _open_checked(path: Path | None, migrations: Sequence[Migration]) -> Store:
 
 def _make_private(path: Path) -> None:
     """The database 0600 before SQLite opens it (its -wal and -shm then take that mode), and any
-    looser file an older longread left tightened."""
+    looser file an older longread left (a moved-aside corrupt copy too) tightened."""
     try:
         private_file(path)
     except OSError as exc:
         raise CacheError(f"cannot use cache {path}: {exc.strerror or exc}") from exc
-    tighten(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    tighten([*(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")),
+             *path.parent.glob(f"{path.name}.corrupt-*")])
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:

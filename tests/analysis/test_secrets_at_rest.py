@@ -242,11 +242,12 @@ def test_looser_folders_and_files_left_by_an_older_run_are_tightened(
 ) -> None:
     cache = tmp_path / "cache"
     invoke(cache, "pack", str(repo), "-o", str(tmp_path / "pack.xml"))
+    (cache / "ingest.sqlite.corrupt-1").write_bytes(b"moved aside by an older run")
     for path in [cache, *cache.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     invoke(cache, "pack", str(repo), "-o", str(tmp_path / "pack.xml"))
     seen = modes(cache)
-    assert {"ingest.sqlite", "logs/longread.log"} <= set(seen)
+    assert {"ingest.sqlite", "ingest.sqlite.corrupt-1", "logs/longread.log"} <= set(seen)
     assert {name: mode for name, mode in seen.items()
             if mode != (0o700 if (cache / name).is_dir() else 0o600)} == {}
 
