@@ -50,7 +50,7 @@ def test_text_scanned_by_another_redactor_or_reader_is_scanned_again(tmp_path: P
     assert [(r.path, r.line) for r in corpus.redactions] == [("settings.py", 1)]
 
 
-def test_a_warm_run_scans_nothing_and_reports_the_same_redactions(
+def test_a_warm_or_touched_file_is_not_scanned_again_and_reports_the_same_redactions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _plant(tmp_path / "repo", {"settings.py": SECRET, "clean.py": "x = 1\n"})
@@ -62,8 +62,10 @@ def test_a_warm_run_scans_nothing_and_reports_the_same_redactions(
         cold = read_corpus([tmp_path / "repo"], cache=cache)
         assert sorted(scans) == ["clean.py", "settings.py"]
         warm = read_corpus([tmp_path / "repo"], cache=cache)
+        os.utime(tmp_path / "repo" / "settings.py")  # touched: read again, same content
+        touched = read_corpus([tmp_path / "repo"], cache=cache)
     assert sorted(scans) == ["clean.py", "settings.py"]  # nothing more
-    assert warm == cold and VALUE not in warm.documents[1].text
+    assert warm == cold == touched and VALUE not in warm.documents[1].text
     assert [(r.path, r.line, r.kind) for r in warm.redactions] == [
         ("settings.py", 1, cold.redactions[0].kind)]
 
