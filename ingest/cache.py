@@ -51,10 +51,10 @@ def _create_clean_verdicts(conn: Connection) -> None:
 
 def _drop_plaintext(conn: Connection) -> None:
     """Older caches kept every file's plaintext (a skipped .env's too), plaintext outlines of
-    `--no-redact` runs, and paths: all dropped (overwritten, as `secure_delete` is on)."""
+    `--no-redact` runs, paths and file names: all dropped (overwritten: `secure_delete` is on)."""
     for statement in (
         "DROP TABLE extractions",
-        "DROP TABLE clean_verdicts",
+        "DELETE FROM clean_verdicts",
         "DELETE FROM outlines",
         "DELETE FROM file_stats",
         "CREATE TABLE scanned (key TEXT PRIMARY KEY, body TEXT, sections TEXT NOT NULL,"
@@ -66,7 +66,7 @@ def _drop_plaintext(conn: Connection) -> None:
 MIGRATIONS = (
     Migration("ingest-0001-tables", _create_tables),
     Migration("ingest-0002-clean-verdicts", _create_clean_verdicts),
-    Migration("ingest-0003-no-plaintext", _drop_plaintext),
+    Migration("ingest-0004-no-plaintext", _drop_plaintext),
 )
 
 
@@ -172,6 +172,15 @@ class IngestCache:
     def put_token_counts(self, tokenizer: str, counts: Mapping[str, int]) -> None:
         rows = [(tokenizer, sha, tokens) for sha, tokens in counts.items()]
         self._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
+
+    def get_clean(self, redactor: str, items: Iterable[str]) -> set[str]:
+        """The items (content hash + file name) the secret scan found clean before."""
+        query = "SELECT item FROM clean_verdicts WHERE redactor = ? AND item IN ({})"
+        return {row[0] for row in self._select_in(query, sorted(set(items)), leading=(redactor,))}
+
+    def put_clean(self, redactor: str, items: Iterable[str]) -> None:
+        rows = [(redactor, item) for item in sorted(set(items))]
+        self._write("INSERT OR IGNORE INTO clean_verdicts VALUES (?, ?)", rows)
 
     def _select_in(
         self, query: str, values: list[str], *, leading: tuple[str, ...] = ()
