@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from longread.ingest.private import open_private_append, private_dir
+
 LOG_NAME = "longread.log"
 FORMAT = "%(asctime)s %(process)d %(name)s %(levelname)s: %(message)s"
 # Read by those libraries at import: quiet their advisory chatter in either mode's stream.
@@ -45,8 +47,9 @@ def setup_logging(cache_dir: Path, *, verbose: bool) -> Callable[[], None]:
         return lambda: _remove(root, handler)
     try:
         path = log_path(cache_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 (lives until the undo)
+        private_dir(cache_dir)
+        private_dir(path.parent)  # 0700, and the log 0600: it can name the corpus's paths
+        stream = os.fdopen(open_private_append(path), "a", encoding="utf-8")
     except OSError:
         handler = logging.NullHandler()  # an unusable cache dir is reported by the command
         root.addHandler(handler)

@@ -1,8 +1,9 @@
 """The `pack` job: read a corpus through the ingest cache and build its token-budgeted context pack.
 
-Outlines and symbols (of the redacted text), token counts and clean secret-scan verdicts come from
-the ingest cache when it has them, so a warm run over an unchanged repository neither re-parses,
-re-scans nor re-tokenizes anything; symbols are read or made only when not everything fits.
+Scanned (redacted) text, outlines and symbols (of the redacted text) and token counts come from the
+ingest cache when it has them, so a warm run over an unchanged repository neither re-reads,
+re-scans, re-parses nor re-tokenizes anything; symbols are read or made only when not everything
+fits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from longread.ingest.errors import UsageError
 from longread.ingest.pack import Manifest, Pack, build_pack, with_sources
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.remote import source_of
-from longread.ingest.scrub import Scrubbed, scrub
+from longread.ingest.scrub import Scrubbed, rename
 from longread.ingest.symbols import Symbols
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
 
@@ -89,7 +90,7 @@ def read_and_pack(
             settings, roots, cache=cache, include=include, exclude=exclude, progress=progress
         )
         skipped = scrubbed.skipped
-        outlines = Symbols(scrubbed.documents, cache)
+        outlines = Symbols(scrubbed.documents, cache, uncached=scrubbed.unclean)
         pack = build_pack(
             scrubbed.documents,
             skipped,
@@ -121,11 +122,12 @@ def read_documents(
 ) -> Scrubbed:
     """The corpus as the pack shows it: read through `cache`, secrets kept out unless
     `settings.redact` is off; `skipped` holds the skips of both steps, sorted by path."""
-    corpus = read_corpus(roots, include=include, exclude=exclude, cache=cache, progress=progress)
+    corpus = read_corpus(roots, include=include, exclude=exclude, cache=cache, progress=progress,
+                         redact=settings.redact)
     if settings.redact:  # file names too: ids, tree and manifest show the redacted paths
-        return scrub(corpus.documents, corpus.skipped, cache=cache, progress=progress)
+        return rename(corpus.documents, corpus.skipped, corpus.redactions, cache)
     skipped = tuple(sorted(corpus.skipped, key=lambda s: s.path))
-    return Scrubbed(corpus.documents, skipped, ())
+    return Scrubbed(corpus.documents, skipped, (), corpus.unclean)
 
 
 def lazy_counter(spec: str | None) -> TokenCounter:

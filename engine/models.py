@@ -20,6 +20,7 @@ from pathlib import Path
 
 from longread.engine.errors import BackendUnavailable
 from longread.ingest.errors import UsageError
+from longread.ingest.private import FILE_MODE, private_dir, tighten_tree
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.tokens import content_name
 
@@ -144,8 +145,8 @@ def ensure_default_model(models_dir: Path, progress: Progress = no_progress) -> 
         return target
     from filelock import FileLock
 
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(models_dir / f".{DEFAULT_DIRNAME}.lock")):
+    private_dir(models_dir)
+    with FileLock(str(models_dir / f".{DEFAULT_DIRNAME}.lock"), mode=FILE_MODE):
         if is_pulled(models_dir):
             return target
         progress(PULL_STAGE, 0, _PULL_STEPS)
@@ -154,6 +155,7 @@ def ensure_default_model(models_dir: Path, progress: Progress = no_progress) -> 
             progress(PULL_STAGE, 1, _PULL_STEPS)
             built = Path(tmp) / "model"
             _convert(gguf, built)
+            tighten_tree(built)  # the cache folder's files are 0600, whatever the umask
             progress(PULL_STAGE, 2, _PULL_STEPS)
             os.replace(built, target)
         progress(PULL_STAGE, 3, _PULL_STEPS)

@@ -28,6 +28,7 @@ from longread.engine.models import (
     tokenizer_name,
 )
 from longread.engine.planner import check_fits
+from longread.ingest.private import private_file
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.tokens import HuggingFaceCounter, TokenCounter
 
@@ -226,6 +227,7 @@ class PrefillRates:
             return
         self.rate = fresh / seconds
         with suppress(OSError):  # an estimate we could not keep costs only the next estimate
+            private_file(self._file)  # 0600 like every file of the cache folder
             self._file.write_text(json.dumps({**self._stored(), self._dtype: self.rate}))
 
     def _stored(self) -> dict[str, float]:

@@ -1,12 +1,15 @@
 """The ingest cache: what reading, outlining and counting produced, keyed by content hash.
 
-A stat index (absolute path, size, mtime, inode -> sha256) lets an unchanged file be recognised by
-one `stat`; everything else is keyed by content (and reader, outliner or tokenizer version), so a
-file moved or copied is not read twice. Every bulk call is one statement batch in one transaction.
+A stat index (hash of the absolute path, size, mtime, inode -> sha256) lets an unchanged file be
+recognised by one `stat`; everything else is keyed by content (and reader, redactor, outliner or
+tokenizer version). It holds no plaintext secret: extractions are kept as the secret scan left them
+(redacted, with where each secret was), a secrets file is never kept, and paths are hashed (a file
+name can be a secret). Every bulk call is one statement batch in one transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ _IN_CHUNK = 900
 # Each table's columns, in the order `put` writes them, and its key.
 TABLES = {
     "file_stats": ("path", "size", "mtime_ns", "inode", "sha256"),
-    "extractions": ("sha256", "reader", "body", "sections", "notes", "skip_reason"),
+    "scanned": ("key", "body", "sections", "notes", "skip_reason", "redactions"),
     "outlines": ("sha256", "language", "outliner", "outline"),
     "token_counts": ("tokenizer", "block_sha256", "tokens"),
     "clean_verdicts": ("redactor", "item"),
@@ -35,7 +38,7 @@ TABLES = {
 }
 KEYS = {
     "file_stats": ("path",),
-    "extractions": ("sha256", "reader"),
+    "scanned": ("key",),
     "outlines": ("sha256", "language", "outliner"),
     "token_counts": ("tokenizer", "block_sha256"),
     "clean_verdicts": ("redactor", "item"),
@@ -84,12 +87,37 @@ def _create_counted_by(conn: Connection) -> None:
                               Column("tokenizer", Text, nullable=False), sqlite_with_rowid=False))
 
 
+def _drop_plaintext(conn: Connection) -> None:
+    """Older caches kept every file's plaintext (a skipped .env's too), plaintext outlines of
+    `--no-redact` runs, paths and file names: all dropped (on SQLite overwritten too, as
+    `secure_delete` is on)."""
+    from sqlalchemy import Column, MetaData, Table, Text
+
+    for statement in ("DROP TABLE extractions", "DELETE FROM clean_verdicts",
+                      "DELETE FROM outlines", "DELETE FROM file_stats"):
+        conn.exec_driver_sql(statement)
+    create_tables(conn, Table("scanned", MetaData(), Column("key", Text, primary_key=True),
+                              Column("body", Text), Column("sections", Text, nullable=False),
+                              Column("notes", Text, nullable=False), Column("skip_reason", Text),
+                              Column("redactions", Text, nullable=False)))
+
+
 MIGRATIONS = (
     Migration("ingest-0001-tables", _create_tables),
     Migration("ingest-0002-clean-verdicts", _create_clean_verdicts),
     Migration("ingest-0003-counted-by", _create_counted_by),
+    Migration("ingest-0004-no-plaintext", _drop_plaintext),
 )
 SCHEMA = Schema("ingest", TABLES, MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One file as the secret scan left it: its extraction (redacted) and where each secret was,
+    as (line, kind, page). No secret found: the extraction is the file's text as read."""
+
+    extraction: Extraction
+    secrets: tuple[tuple[int, str, int | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,36 +150,34 @@ class IngestCache:
 
     def known_hashes(self, stats: Sequence[FileStat]) -> dict[str, str]:
         """path -> sha256 for the files whose stat is unchanged since their hash was stored."""
-        wanted = {stat.path: stat for stat in stats}
+        wanted = {path_key(stat.path): stat for stat in stats}
         query = "SELECT path, size, mtime_ns, inode, sha256 FROM file_stats WHERE path IN ({})"
-        return {
-            path: sha256
-            for path, size, mtime_ns, inode, sha256 in self._select_in(query, list(wanted))
-            if wanted[path] == FileStat(path, size, mtime_ns, inode)
-        }
+        found: dict[str, str] = {}
+        for key, size, mtime_ns, inode, sha256 in self._select_in(query, list(wanted)):
+            stat = wanted[key]
+            if (stat.size, stat.mtime_ns, stat.inode) == (size, mtime_ns, inode):
+                found[stat.path] = sha256
+        return found
 
     def put_hashes(self, hashes: Mapping[FileStat, str]) -> None:
-        rows = [(s.path, s.size, s.mtime_ns, s.inode, sha) for s, sha in hashes.items()]
+        rows = [(path_key(s.path), s.size, s.mtime_ns, s.inode, sha) for s, sha in hashes.items()]
         self._put("file_stats", rows)
 
-    def get_extractions(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Extraction]:
-        """(sha256, reader) -> what that reader made of that content, skip verdicts included."""
-        wanted = set(keys)
+    def get_scanned(self, keys: Iterable[str]) -> dict[str, Scanned]:
+        """key (see `scan_key`) -> that file as the secret scan left it, skip verdicts included."""
         query = (
-            "SELECT sha256, reader, body, sections, notes, skip_reason FROM extractions"
-            " WHERE sha256 IN ({})"
+            "SELECT key, body, sections, notes, skip_reason, redactions FROM scanned"
+            " WHERE key IN ({})"
         )
         return {
-            (sha256, reader): _load_extraction(*stored)
-            for sha256, reader, *stored in self._select_in(
-                query, sorted({sha for sha, _ in wanted})
-            )
-            if (sha256, reader) in wanted
+            key: Scanned(_load_extraction(*stored), _load_secrets(secrets))
+            for key, *stored, secrets in self._select_in(query, sorted(set(keys)))
         }
 
-    def put_extractions(self, extractions: Mapping[tuple[str, str], Extraction]) -> None:
-        rows = [(sha, reader, *_dump_extraction(e)) for (sha, reader), e in extractions.items()]
-        self._put("extractions", rows)
+    def put_scanned(self, scanned: Mapping[str, Scanned]) -> None:
+        rows = [(key, *_dump_extraction(item.extraction), _dump_secrets(item.secrets))
+                for key, item in scanned.items()]
+        self._put("scanned", rows)
 
     def get_outlines(
         self, outliner: str, keys: Iterable[tuple[str, str]]
@@ -229,6 +255,28 @@ class IngestCache:
         """Delete every row of every table (the schema and its migrations stay)."""
         for table in TABLES:
             self._store.delete_all(table)
+
+
+def path_key(path: str) -> str:
+    """What the stat index files a path under: its hash (a file name can be a secret)."""
+    return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def scan_key(sha256: str, reader: str, redactor: str, name: str) -> str:
+    """Everything the scanned text is a function of: the bytes, the reader that made text of
+    them, the redactor's version, and the file name (detectors differ by file type); hashed."""
+    parts = "\0".join((sha256, reader, redactor, name))
+    return hashlib.sha256(parts.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _dump_secrets(secrets: tuple[tuple[int, str, int | None], ...]) -> str:
+    return json.dumps([list(found) for found in secrets], ensure_ascii=False) if secrets else "[]"
+
+
+def _load_secrets(stored: str) -> tuple[tuple[int, str, int | None], ...]:
+    if stored == "[]":
+        return ()
+    return tuple((line, kind, page) for line, kind, page in json.loads(stored))
 
 
 def _dump_extraction(item: Extraction) -> tuple[str | None, str, str, str | None]:

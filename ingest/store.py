@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from longread.ingest.errors import CacheError
+from longread.ingest.private import private_dir, private_file, tighten
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -182,9 +183,9 @@ def _open_sqlite(path: Path | None, migrations: Sequence[Migration]) -> Store:
 
 
 def _check_usable(path: Path) -> None:
-    """The cache folder exists (or can be made) and is writable; else one CacheError (exit 5)."""
+    """The cache folder exists (or can be made), 0700 and writable; else one CacheError (exit 5)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     except FileExistsError as exc:
         raise CacheError(f"cannot use cache folder {path.parent}: it is a file") from exc
     except OSError as exc:
@@ -194,6 +195,8 @@ def _check_usable(path: Path) -> None:
 
 
 def _open_checked(path: Path | None, migrations: Sequence[Migration]) -> Store:
+    if path is not None:
+        _make_private(path)
     conn = _connect(path)
     try:
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -203,10 +206,22 @@ def _open_checked(path: Path | None, migrations: Sequence[Migration]) -> Store:
         pending = _pending(conn, migrations)
         if pending:
             _migrate(conn, pending)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # what a migration dropped leaves
     except BaseException:
         conn.close()
         raise
     return Store(conn, path)
+
+
+def _make_private(path: Path) -> None:
+    """The database 0600 before SQLite opens it (its -wal and -shm then take that mode), and any
+    looser file an older longread left (a moved-aside corrupt copy too) tightened."""
+    try:
+        private_file(path)
+    except OSError as exc:
+        raise CacheError(f"cannot use cache {path}: {exc.strerror or exc}") from exc
+    tighten([*(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")),
+             *path.parent.glob(f"{path.name}.corrupt-*")])
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:
@@ -220,6 +235,7 @@ def _connect(path: Path | None) -> sqlite3.Connection:
     )
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA secure_delete=ON")  # a deleted row's text is overwritten, not left
     return conn
 
 

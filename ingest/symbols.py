@@ -1,7 +1,8 @@
 """Outlines (signatures, definitions, references) of every code document, once per outlined text.
 
 Keyed by the sha256 of the text actually outlined, so after redaction the key differs from the
-source's and an outline made from unredacted text can never reach a redacted run. What the cache
+source's and an outline made from unredacted text can never reach a redacted run; one made from a
+text that holds a secret (redaction off) is never stored. What the cache
 lacks is extracted in worker processes on both cores (ingest/workers.py), written back in one
 batch by `flush`.
 """
@@ -9,7 +10,7 @@ batch by `flush`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from longread.ingest.cache import IngestCache
 from longread.ingest.document import Document, Outline
@@ -26,9 +27,14 @@ class Symbols:
     """Outline per document (None for documents without one): from the cache in one bulk read on
     first use, the rest extracted then, all at once, since ranking wants every one of them."""
 
-    def __init__(self, documents: Sequence[Document], cache: IngestCache | None = None) -> None:
+    def __init__(
+        self, documents: Sequence[Document], cache: IngestCache | None = None,
+        *, uncached: Collection[str] = (),
+    ) -> None:
+        """`uncached`: the paths of documents whose text holds a secret (redaction off)."""
         self._cache = cache
         self._keys = {d.path: outline_key(d) for d in documents if is_outlined(d)}
+        self._secret_keys = {self._keys[path] for path in uncached if path in self._keys}
         self._texts = {self._keys[d.path]: d.text for d in documents if d.path in self._keys}
         self._known: dict[Key, Outline] | None = None
         self._fresh: dict[Key, Outline] = {}
@@ -43,8 +49,10 @@ class Symbols:
 
     def flush(self) -> None:
         """Store the outlines extracted in this run."""
-        if self._fresh and self._cache is not None:
-            self._cache.put_outlines(OUTLINER_VERSION, self._fresh)
+        keep = {key: outline for key, outline in self._fresh.items()
+                if key not in self._secret_keys}
+        if keep and self._cache is not None:
+            self._cache.put_outlines(OUTLINER_VERSION, keep)
         self._fresh = {}
 
     def _load(self) -> dict[Key, Outline]:

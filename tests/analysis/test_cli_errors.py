@@ -195,7 +195,7 @@ def test_ctrl_c_during_an_ingest_cache_write_is_130_without_a_traceback(
 
 
 def test_a_full_disk_during_a_cache_write_is_one_line_and_exit_5(corpus, tmp_path, monkeypatch):
-    result = pack_with_a_failing_write(tmp_path, corpus, monkeypatch, "INTO extractions",
+    result = pack_with_a_failing_write(tmp_path, corpus, monkeypatch, "INTO scanned",
                                        sqlite3.OperationalError("database or disk is full"))
     one_error_line(result, 5, "cannot write the cache", "full")
     assert not (tmp_path / "p.xml").exists()

@@ -59,7 +59,7 @@ def test_planted_secrets_never_reach_the_pack(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     root.mkdir()
     planted = _plant(root)
-    for _ in range(2):  # the second run takes clean verdicts from the cache: still no leak
+    for _ in range(2):  # the second run takes the scanned text from the cache: still no leak
         text, manifest = _pack(tmp_path, root)
         leaked = [kind for secret, kind in planted.items() if secret in text]
         assert leaked == []

@@ -4,7 +4,7 @@ import hashlib
 import multiprocessing
 from pathlib import Path
 
-from longread.ingest.cache import FileStat, IngestCache
+from longread.ingest.cache import FileStat, IngestCache, Scanned
 from longread.ingest.document import Outline, Section, Symbol
 from longread.ingest.textfile import Extraction
 
@@ -20,17 +20,23 @@ def test_stat_index_answers_only_for_unchanged_stats(tmp_path: Path) -> None:
         assert cache.known_hashes([replaced]) == {}
 
 
-def test_extractions_round_trip_with_skips(tmp_path: Path) -> None:
-    pages = Extraction(
-        sections=(Section("one", 1, True), Section("", 2, False)),
+def test_scanned_files_round_trip_with_skips_and_where_secrets_were(tmp_path: Path) -> None:
+    pages = Scanned(Extraction(
+        sections=(Section("one", 1, True), Section("[REDACTED:api-key]", 2, False)),
         notes=("page 2 has no text layer (scanned?)",),
-    )
-    broken = Extraction(skip_reason="unreadable PDF (bad xref)")
+    ), ((1, "API Key", 2),))
+    text = Scanned(Extraction((Section("x = 1\n"),)))
+    broken = Scanned(Extraction(skip_reason="unreadable PDF (bad xref)"))
     with IngestCache(tmp_path / "c.sqlite") as cache:
-        cache.put_extractions({("s1", "pdf-1:pdfium"): pages, ("s2", "pdf-1:pdfium"): broken})
-        found = cache.get_extractions([("s1", "pdf-1:pdfium"), ("s2", "pdf-1:pdfium"),
-                                       ("s1", "pdf-1:pypdf"), ("s3", "text-1")])
-    assert found == {("s1", "pdf-1:pdfium"): pages, ("s2", "pdf-1:pdfium"): broken}
+        cache.put_scanned({"k1": pages, "k2": broken, "k3": text})
+        found = cache.get_scanned(["k1", "k2", "k3", "k4"])
+    assert found == {"k1": pages, "k2": broken, "k3": text}
+
+
+def test_the_stat_index_keeps_no_path(tmp_path: Path) -> None:
+    with IngestCache(tmp_path / "c.sqlite") as cache:
+        cache.put_hashes({FileStat("/abs/AKIAZ3K7M9P2Q4R6T8VY.txt", 1, 2, 3): "aa"})
+    assert b"AKIAZ3K7M9P2Q4R6T8VY" not in (tmp_path / "c.sqlite").read_bytes()
 
 
 def test_outlines_round_trip_per_outliner_version(tmp_path: Path) -> None:
