@@ -31,8 +31,8 @@ from trees import write_files  # noqa: E402
 from longread.analysis.cli import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
 from longread.analysis.web import ServedCorpus, ServeOptions, WebServer  # noqa: E402
-from longread.ingest.cache import MIGRATIONS, IngestCache  # noqa: E402
-from longread.ingest.store import open_store  # noqa: E402
+from longread.ingest.cache import MIGRATIONS, TABLES, IngestCache  # noqa: E402
+from longread.ingest.store import Schema, open_store  # noqa: E402
 
 LONGREAD = Path(sys.executable).parent / "longread"
 # Every value below must never rest anywhere under the cache folder.
@@ -198,7 +198,8 @@ def test_a_run_without_redaction_is_not_served_redacted_text_nor_leaves_its_plai
 def test_an_older_cache_holding_plaintext_is_emptied_of_it_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "cache" / "ingest.sqlite"
     path.parent.mkdir()
-    store = open_store(path, MIGRATIONS[:2])  # the schema before this fix
+    before = MIGRATIONS[:3]  # the schema before this fix
+    store = open_store(path, Schema("ingest", TABLES, before))
     with store.write() as conn:
         conn.execute("INSERT INTO extractions VALUES (?, ?, ?, ?, ?, ?)",
                      ("a" * 64, "text-1", FILES[".env"] * 50, "[]", "[]", None))

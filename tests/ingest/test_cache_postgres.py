@@ -8,7 +8,7 @@ import multiprocessing
 
 import pytest
 
-from longread.ingest.cache import FileStat, IngestCache
+from longread.ingest.cache import FileStat, IngestCache, Scanned
 from longread.ingest.document import Outline, Section, Symbol
 from longread.ingest.errors import CacheError
 from longread.ingest.textfile import Extraction
@@ -22,7 +22,8 @@ def test_every_table_round_trips_on_postgresql(pg_url: str) -> None:
     with IngestCache(pg_url) as cache:
         cache.put_hashes({stat: "aa"})
         cache.put_hashes({stat: "bb"})  # a changed file replaces its row
-        cache.put_extractions({("s1", "pdf"): pages, ("s2", "text"): Extraction(skip_reason="x")})
+        cache.put_scanned({"k1": Scanned(pages, ((3, "aws-access-key", 1),)),
+                           "k2": Scanned(Extraction(skip_reason="x"))})
         cache.put_outline("ts-1", "sha", "python", outline)
         cache.put_token_counts("cl100k", counts)
         cache.put_clean("r1", ["a", "b"])
@@ -30,8 +31,9 @@ def test_every_table_round_trips_on_postgresql(pg_url: str) -> None:
         cache.put_counted_by("http://server|m", "hf:m")
     with IngestCache(pg_url) as cache:
         assert cache.known_hashes([stat]) == {"/abs/a.py": "bb"}
-        assert cache.get_extractions([("s1", "pdf"), ("s2", "text"), ("s1", "text")]) == {
-            ("s1", "pdf"): pages, ("s2", "text"): Extraction(skip_reason="x")}
+        assert cache.get_scanned(["k1", "k2", "k3"]) == {
+            "k1": Scanned(pages, ((3, "aws-access-key", 1),)),
+            "k2": Scanned(Extraction(skip_reason="x"))}
         assert cache.get_outline("ts-1", "sha", "python") == outline
         assert cache.get_outline("ts-2", "sha", "python") is None
         assert cache.get_token_counts("cl100k", [*counts, "unknown"]) == counts
@@ -41,8 +43,8 @@ def test_every_table_round_trips_on_postgresql(pg_url: str) -> None:
 
 def test_text_postgresql_cannot_hold_is_not_kept_and_fails_nothing(pg_url: str) -> None:
     with IngestCache(pg_url) as cache:
-        cache.put_extractions({("s1", "pdf"): Extraction(sections=(Section("a\x00b"),))})
-        assert cache.get_extractions([("s1", "pdf")]) == {}
+        cache.put_scanned({"k1": Scanned(Extraction(sections=(Section("a\x00b"),)))})
+        assert cache.get_scanned(["k1"]) == {}
 
 
 def _open_and_write(url: str, worker: int) -> None:
@@ -69,7 +71,8 @@ def test_runners_opening_a_fresh_database_at_once_migrate_it_once_and_lose_nothi
     with psycopg.connect(pg_url) as conn:
         names = conn.execute("SELECT name FROM longread_ingest.schema_migrations").fetchall()
     assert sorted(name for (name,) in names) == [
-        "ingest-0001-tables", "ingest-0002-clean-verdicts", "ingest-0003-counted-by"]
+        "ingest-0001-tables", "ingest-0002-clean-verdicts", "ingest-0003-counted-by",
+        "ingest-0004-no-plaintext"]
 
 
 def test_a_missing_table_after_its_migration_is_a_cache_error(pg_url: str) -> None:
