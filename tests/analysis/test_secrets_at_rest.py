@@ -177,6 +177,44 @@ def test_no_planted_secret_rests_under_the_cache_folder_after_every_command(
     assert "[REDACTED:" in pack and "REGION" in pack  # the secrets were read, and redacted
 
 
+def database_leaks(url: str) -> dict[str, list[str]]:
+    """table -> the planted secrets found in any of its rows, as is or case-folded."""
+    import psycopg
+
+    found: dict[str, list[str]] = {}
+    with psycopg.connect(url) as conn:
+        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables"
+                              " WHERE table_schema LIKE 'longread_%'").fetchall()
+        assert {("longread_ingest", "scanned"), ("longread_answers", "answers")} <= {
+            (schema, table) for schema, table in tables}
+        for schema, table in tables:
+            rows = conn.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
+            text = repr(rows)
+            names = [name for name, value in SECRETS.items()
+                     if value in text or value.casefold() in text.casefold()]
+            if names:
+                found[f"{schema}.{table}"] = names
+    return found
+
+
+def test_no_planted_secret_rests_in_a_shared_postgresql_cache(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
+    register_fake(monkeypatch)
+    register_scripted(monkeypatch, lambda _system: json.dumps({"findings": []}))
+    cache = tmp_path / "cache"
+    shared = ("--cache-url", pg_url)
+    invoke(cache, *shared, "pack", str(repo), "-o", str(tmp_path / "pack.xml"))
+    invoke(cache, *shared, "pack", str(repo), "-o", str(tmp_path / "outline.xml"),
+           "--budget", "300")
+    invoke(cache, *shared, "ask", "--backend", "fake", str(repo), "Which region is used?")
+    invoke(cache, *shared, "review", "--repo", str(repo), "--base", "main",
+           "--backend", "scripted")
+    assert database_leaks(pg_url) == {}
+    assert leaks(cache) == {}
+    assert "[REDACTED:" in (tmp_path / "pack.xml").read_text()
+
+
 def test_a_run_without_redaction_is_not_served_redacted_text_nor_leaves_its_plaintext(
     tmp_path: Path, repo: Path
 ) -> None:
