@@ -139,6 +139,11 @@ class VllmBackend:
     def context_window(self) -> int:
         return int(self._llm.model_config.max_model_len)
 
+    @property
+    def concurrency(self) -> int:
+        """One caller at a time: `LLM.generate` batches what it is given, and is not thread-safe."""
+        return 1
+
     @cached_property
     def tokenizer(self) -> TokenCounter:
         file = tokenizer_file(self._spec)
