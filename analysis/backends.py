@@ -94,10 +94,12 @@ def _lazy_vllm(settings: Settings, progress: Progress) -> Backend:
         tokenizer_file,
         tokenizer_name,
     )
+    from longread.engine.vllm_backend import check_parallel_sizes, engine_settings
 
     spec = resolve_model(settings.model, settings.models_dir)
     if spec.embedded:
         ensure_default_model(settings.models_dir, progress)
+    check_parallel_sizes(spec, engine_settings(spec, _engine_options(settings)))
 
     @cache
     def start() -> Backend:
