@@ -38,6 +38,7 @@ class StandIn:
         self.server, self.delay = server, delay
         self.in_flight = self.most_in_flight = self.maps_answered = 0
         self.answer_only: int | None = None
+        self.refuse = False  # past `answer_only`: refuse with HTTP 400 instead of holding
         self.answered: list[str] = []  # the system prompts of the map requests answered
         self._lock = threading.Lock()
         self._gate = threading.Event()
@@ -47,7 +48,7 @@ class StandIn:
         server.script("POST", "/v1/chat/completions", self._chat)
 
     def release(self) -> None:
-        self.answer_only = None
+        self.answer_only, self.refuse = None, False
         self._gate.set()
 
     def map_prompts(self, since: int = 0) -> list[str]:
@@ -64,6 +65,10 @@ class StandIn:
             hold = is_map and self.answer_only is not None and (
                 self.maps_answered >= self.answer_only)
             self.maps_answered += is_map and not hold
+        if hold and self.refuse:
+            with self._lock:
+                self.in_flight -= 1
+            return Reply(400, {"error": {"message": "the stand-in refuses"}})
         if hold:
             self._gate.wait(WAIT_S)
         time.sleep(self.delay)
@@ -203,3 +208,22 @@ def test_a_killed_run_loses_only_what_was_in_flight(
     assert set(rest) | first == set(every_shard)
     assert len(rest) == len(every_shard) - answered_before_kill  # nothing asked twice
     assert json.loads(again.stdout)["answers"][0]["shards"] == len(every_shard)
+
+
+def test_a_failed_request_stops_the_run_and_keeps_every_finished_result(
+    tmp_path: Path, corpus: Path, stand_in: StandIn
+) -> None:
+    stand_in.answer_only, stand_in.refuse = 6, True
+    failed = _ask(tmp_path, corpus, *_flags(stand_in.server.url), "--concurrency", "4")
+    assert failed.exit_code == 4
+    assert len(failed.stderr.splitlines()) == 1 and "the stand-in refuses" in failed.stderr
+    stats = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "cache", "stats",
+                                     "--json"])
+    assert json.loads(stats.stdout)["answers"]["by_kind"] == {"shard": 6}
+    stand_in.release()
+    seen = len(stand_in.server.requests_to("/v1/chat/completions"))
+    resumed = _ask(tmp_path, corpus, *_flags(stand_in.server.url))
+    assert resumed.exit_code == 0, resumed.output
+    shards = json.loads(resumed.stdout)["answers"][0]["shards"]
+    assert len(stand_in.map_prompts(since=seen)) == shards - 6
+    assert not set(stand_in.map_prompts(since=seen)) & set(stand_in.answered[:6])
