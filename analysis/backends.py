@@ -20,7 +20,9 @@ from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.tokens import HuggingFaceCounter, LazyCounter, TokenCounter
 
-OPENAI_OPTIONS = ("base_url", "api_key_env", "timeout", "max_retries", "context_window")
+OPENAI_OPTIONS = (
+    "base_url", "api_key_env", "timeout", "max_retries", "context_window", "concurrency",
+)
 
 
 def open_backend(settings: Settings, progress: Progress = no_progress) -> Backend:
@@ -60,6 +62,8 @@ def _served_model(settings: Settings) -> str:
 
 
 def _server(settings: Settings) -> Backend:
+    if settings.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, not {settings.concurrency}")
     options = {name: getattr(settings, name) for name in OPENAI_OPTIONS}
     return BACKENDS["openai"](model=settings.model or None, notice=notice, **options)
 
@@ -90,10 +94,12 @@ def _lazy_vllm(settings: Settings, progress: Progress) -> Backend:
         tokenizer_file,
         tokenizer_name,
     )
+    from longread.engine.vllm_backend import check_parallel_sizes, engine_settings
 
     spec = resolve_model(settings.model, settings.models_dir)
     if spec.embedded:
         ensure_default_model(settings.models_dir, progress)
+    check_parallel_sizes(spec, engine_settings(spec, _engine_options(settings)))
 
     @cache
     def start() -> Backend:

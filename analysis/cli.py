@@ -103,6 +103,10 @@ ENGINE_OPTIONS = (
                  **setting_default("model")),
     click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].",
                  **setting_default("base_url")),
+    click.option("--concurrency", type=int,
+                 help="Requests kept in flight to the server (--backend openai; the in-process "
+                      "engine batches by itself) [LONGREAD_CONCURRENCY].",
+                 **setting_default("concurrency")),
     click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].",
                  **setting_default("max_tokens")),
     click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE].",

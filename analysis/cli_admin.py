@@ -172,14 +172,28 @@ def models_path_command(ctx: click.Context) -> None:
               help="Share of each GPU's memory vLLM may use.")
 @click.option("--max-num-seqs", type=int, default=1, show_default=True,
               help="Requests that share the KV cache at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--tensor-parallel-size", type=int, default=0,
+              help="GPUs per replica stage, within a node (default: as many as the heads allow).")
+@click.option("--pipeline-parallel-size", type=int, default=0,
+              help="Pipeline stages, one per node across nodes (default: chosen).")
+@click.option("--data-parallel-size", type=int, default=0,
+              help="Replicas behind one URL (default: one per node when a node holds the "
+                   "full context).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and commands as JSON.")
 @click.pass_context
 def plan_command(ctx: click.Context, model: str, gpus: str, kv_cache_dtype: str, hybrid_kv: bool,
-                 gpu_memory_utilization: float, max_num_seqs: int, as_json: bool) -> None:
-    """How many context tokens fit on these GPUs, and the vLLM settings to launch with."""
-    from longread.engine.planner import describe, plan_capacity
+                 gpu_memory_utilization: float, max_num_seqs: int, tensor_parallel_size: int,
+                 pipeline_parallel_size: int, data_parallel_size: int, as_json: bool) -> None:
+    """How many context tokens fit on these GPUs (one node or several), and what to run: Ray,
+    `vllm serve`, and the longread command that uses it."""
+    from longread.engine.cluster import describe_launch, plan_json
+    from longread.engine.planner import plan_capacity
 
     plan = plan_capacity(model, gpus, kv_cache_dtype=kv_cache_dtype, hybrid_kv=hybrid_kv,
                          gpu_memory_utilization=gpu_memory_utilization,
-                         max_num_seqs=max_num_seqs, models_dir=settings_from(ctx).models_dir)
-    click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else "\n".join(describe(plan)))
+                         max_num_seqs=max_num_seqs, models_dir=settings_from(ctx).models_dir,
+                         tensor_parallel_size=tensor_parallel_size,
+                         pipeline_parallel_size=pipeline_parallel_size,
+                         data_parallel_size=data_parallel_size)
+    click.echo(json.dumps(plan_json(plan), indent=2) if as_json
+               else "\n".join(describe_launch(plan)))

@@ -39,6 +39,7 @@ class Settings:
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float = 600.0
     max_retries: int = 4
+    concurrency: int = 8  # requests kept in flight to the server (openai backend)
     context_window: int = 0  # for servers that do not report max_model_len (0: ask the server)
     max_tokens: int = 512  # answer reserve
     temperature: float = 0.0

@@ -18,10 +18,11 @@ from longread.engine.backend import (
     Message,
     SamplingSettings,
 )
+from longread.engine.fanout import Result, generate_cached
 from longread.engine.mapreduce import (
     Usage,
     cache_key,
-    map_reduce,
+    map_reduce_all,
     shard_pack,
 )
 from longread.engine.prompt import answer_messages
@@ -67,7 +68,8 @@ def answer_questions(
     refresh: bool = False,
     progress: Progress = no_progress,
 ) -> list[Answer]:
-    """One Answer per question, in order; cache hits never touch the model."""
+    """One Answer per question, in order; cache hits never touch the model, and each fresh
+    answer is cached as soon as it is known."""
     unique = list(dict.fromkeys(questions))
     keys = {q: cache_key("answer", pack.digest, q, backend, sampling) for q in unique}
     answers: dict[str, Answer] = {}
@@ -77,11 +79,9 @@ def answer_questions(
                 answers[question] = _answer_from_cache(question, hit)
     missing = [q for q in unique if q not in answers]
     if missing:
-        for answer in _answer_fresh(pack, missing, backend, cache, sampling, refresh, progress):
+        fresh = _Fresh(pack, keys, backend, cache, sampling, refresh, progress)
+        for answer in fresh.answer(missing):
             answers[answer.question] = answer
-            if cache is not None:
-                meta = {"shards": answer.shards, "partials": list(answer.partials)}
-                cache.put(keys[answer.question], _usage_of(answer), meta=meta)
     return [answers[question] for question in questions]
 
 
@@ -94,42 +94,49 @@ def fits_one_pass(pack: Pack, question: str, backend: Backend, sampling: Samplin
     return prompt + sampling.max_tokens <= window
 
 
-def _answer_fresh(
-    pack: Pack,
-    questions: list[str],
-    backend: Backend,
-    cache: AnswerCache | None,
-    sampling: SamplingSettings,
-    refresh: bool,
-    progress: Progress,
-) -> list[Answer]:
-    longest = max(questions, key=len)
-    if fits_one_pass(pack, longest, backend, sampling):
-        return _one_pass(pack, questions, backend, sampling)
-    shards = shard_pack(pack, longest, backend, sampling)
-    answers = []
-    for question in questions:
-        text, usage, partials = map_reduce(
-            shards,
-            question,
-            backend,
-            cache=cache,
-            sampling=sampling,
-            refresh=refresh,
-            progress=progress,
-        )
-        answers.append(_answer(question, text, usage, shards=len(shards), partials=partials))
-    return answers
+@dataclass(frozen=True)
+class _Fresh:
+    """Answers no cache holds: one pass when the pack fits the window, map-reduce when not."""
 
+    pack: Pack
+    keys: dict[str, str]
+    backend: Backend
+    cache: AnswerCache | None
+    sampling: SamplingSettings
+    refresh: bool
+    progress: Progress
 
-def _one_pass(
-    pack: Pack, questions: list[str], backend: Backend, sampling: SamplingSettings
-) -> list[Answer]:
-    requests = [ChatRequest(answer_messages(pack.text, q), sampling) for q in questions]
-    completions = backend.generate(requests[:1])
-    if len(requests) > 1:
-        completions += backend.generate(requests[1:])
-    return [_from_completion(q, c) for q, c in zip(questions, completions, strict=True)]
+    def answer(self, questions: list[str]) -> list[Answer]:
+        longest = max(questions, key=len)
+        if fits_one_pass(self.pack, longest, self.backend, self.sampling):
+            return self._one_pass(questions)
+        return self._map_reduce(questions, shard_pack(self.pack, longest, self.backend,
+                                                      self.sampling))
+
+    def _one_pass(self, questions: list[str]) -> list[Answer]:
+        """The first question prefills the corpus alone; the rest then share its prefix."""
+        items = [(self.keys[q], answer_messages(self.pack.text, q)) for q in questions]
+        done = self._generate(items[:1])
+        if len(items) > 1:
+            done += self._generate(items[1:])
+        return [_from_completion(q, c) for q, (c, _) in zip(questions, done, strict=True)]
+
+    def _generate(self, items: list[tuple[str, tuple[Message, ...]]]) -> list[Result]:
+        return generate_cached(items, self.backend, cache=self.cache, sampling=self.sampling,
+                               refresh=self.refresh, kind="answer")
+
+    def _map_reduce(self, questions: list[str], shards: list[Pack]) -> list[Answer]:
+        merged = map_reduce_all(shards, questions, self.backend, cache=self.cache,
+                                sampling=self.sampling, refresh=self.refresh,
+                                progress=self.progress)
+        answers = []
+        for question, (text, usage, partials) in zip(questions, merged, strict=True):
+            answer = _answer(question, text, usage, shards=len(shards), partials=partials)
+            if self.cache is not None:
+                meta = {"shards": answer.shards, "partials": list(answer.partials)}
+                self.cache.put(self.keys[question], _usage_of(answer), meta=meta)
+            answers.append(answer)
+        return answers
 
 
 def _from_completion(question: str, completion: Completion) -> Answer:
@@ -171,7 +178,7 @@ def _usage_of(answer: Answer) -> Completion:
 def _answer_from_cache(question: str, hit: CachedAnswer) -> Answer:
     return Answer(
         question,
-        hit.text,
+        hit.text.strip(),
         hit.prompt_tokens,
         hit.cached_tokens,
         hit.completion_tokens,
@@ -196,8 +203,10 @@ class LazyBackend:
         model: str,
         identity: dict[str, Any],
         tokenizer: TokenCounter,
+        concurrency: int = 1,
     ) -> None:
         self._factory = factory
+        self.concurrency = concurrency
         self._model, self._identity, self._tokenizer = model, identity, tokenizer
         self._engine: Backend | None = None
 

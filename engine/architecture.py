@@ -37,21 +37,60 @@ class Architecture:
 
 def architecture_of(spec: ModelSpec) -> Architecture:
     """The architecture of a preset, a model directory, or a hub id already in the HF cache."""
-    if spec.preset:
-        text = resources.files("longread.engine").joinpath(f"presets/{spec.name}.json")
-        return read_architecture(json.loads(text.read_text(encoding="utf-8")))
-    source = Path(spec.source)
-    if source.is_dir():
-        return read_architecture(_load(source / "config.json"), _weights_in(source))
-    config = hub_cached(spec.source, "config.json")
+    config, weights = _config_of(spec)
     if config is None:
         raise UsageError(
             f"no config.json for {spec.source} in the Hugging Face cache: download the model "
             "(or its config.json) first, or plan a model directory or a preset"
         )
+    return read_architecture(config, weights)
+
+
+def shape_of(spec: ModelSpec) -> Architecture | None:
+    """Layers and heads without the weights' size; None when no config.json is at hand."""
+    config, _ = _config_of(spec)
+    return read_architecture(config, 0.0) if config is not None else None
+
+
+def _config_of(spec: ModelSpec) -> tuple[dict[str, Any] | None, float | None]:
+    if spec.preset:
+        text = resources.files("longread.engine").joinpath(f"presets/{spec.name}.json")
+        return json.loads(text.read_text(encoding="utf-8")), None
+    source = Path(spec.source)
+    if source.is_dir():
+        return _load(source / "config.json"), _weights_in(source)
+    config = hub_cached(spec.source, "config.json")
+    if config is None:
+        return None, None
     index = hub_cached(spec.source, "model.safetensors.index.json")
     total = _load(index).get("metadata", {}).get("total_size") if index else None
-    return read_architecture(_load(config), float(total) if total else None)
+    return _load(config), float(total) if total else None
+
+
+def tensor_parallel_fits(arch: Architecture, size: int) -> bool:
+    """vLLM's rule: the size divides the attention heads, and divides the KV heads or is a
+    multiple of them (KV heads are then replicated)."""
+    kv_ok = arch.kv_heads % size == 0 or size % arch.kv_heads == 0
+    return size >= 1 and arch.attention_heads % size == 0 and kv_ok
+
+
+def check_parallelism(arch: Architecture, *, tensor: int, pipeline: int) -> None:
+    """One line for parallel sizes the model cannot be split into (vLLM fails deep inside)."""
+    if tensor < 1 or pipeline < 1:
+        raise UsageError("--tensor-parallel-size and --pipeline-parallel-size must be at least 1")
+    if not tensor_parallel_fits(arch, tensor):
+        sizes = [n for n in range(1, arch.attention_heads + 1) if tensor_parallel_fits(arch, n)]
+        raise UsageError(
+            f"--tensor-parallel-size {tensor} does not divide the model's {arch.attention_heads} "
+            f"attention heads and {arch.kv_heads} KV heads: choose "
+            f"{', '.join(map(str, sizes))}"
+        )
+    if arch.layers % pipeline:
+        sizes = [n for n in range(1, arch.layers + 1) if arch.layers % n == 0]
+        raise UsageError(
+            f"--pipeline-parallel-size {pipeline} does not divide the model's {arch.layers} "
+            f"layers: choose {', '.join(map(str, sizes))}"
+        )
 
 
 def read_architecture(

@@ -62,6 +62,12 @@ class Backend(Protocol):
     @property
     def tokenizer(self) -> TokenCounter: ...
 
+    @property
+    def concurrency(self) -> int:
+        """Requests to keep in flight, each its own `generate` call from a thread (a server);
+        1: batches from the caller's thread only (an in-process engine, not thread-safe)."""
+        ...
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Exact prompt length with the chat template applied."""
         ...

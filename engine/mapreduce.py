@@ -1,18 +1,20 @@
 """Past the window: shard the pack, answer each shard (map), merge the partial answers (reduce).
 
-Every model call here goes through `generate_cached`: results are written to the cache batch by
-batch as they come back, so a run killed half-way loses at most one batch and resumes from there.
+Every model call here goes through `generate_cached` (engine/fanout.py): results are written to the
+cache as they come back, so a run killed half-way loses only what was in flight and resumes there.
+The maps of several questions over the same shards go out together, so a server sees them all.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from longread.engine.answer_cache import AnswerCache, answer_key
-from longread.engine.backend import Backend, ChatRequest, Completion, Message, SamplingSettings
+from longread.engine.backend import Backend, Completion, SamplingSettings
 from longread.engine.errors import PromptTooLong
+from longread.engine.fanout import generate_cached
 from longread.engine.prompt import (
     PROMPT_VERSION,
     is_not_in_part,
@@ -22,7 +24,6 @@ from longread.engine.prompt import (
 from longread.ingest.pack import Pack, split_pack
 from longread.ingest.progress import Progress, no_progress
 
-MAP_BATCH = 2  # shards per generate call: a killed run loses at most this many
 _TEMPLATE_MARGIN = 16  # tokens the chat template may add where fence and shard text meet
 _MIN_SHARD_TOKENS = 256
 _SHARD_ATTEMPTS = 3
@@ -61,35 +62,6 @@ def cache_key(
     )
 
 
-def generate_cached(
-    items: Sequence[tuple[str, tuple[Message, ...]]],
-    backend: Backend,
-    *,
-    cache: AnswerCache | None,
-    sampling: SamplingSettings,
-    refresh: bool = False,
-    kind: str = "shard",
-    on_batch: Callable[[int], None] = lambda done: None,
-) -> list[tuple[Completion, bool]]:
-    """(key, messages) in, (completion, from_cache) out in order; misses run a batch at a time."""
-    results: dict[int, tuple[Completion, bool]] = {}
-    if cache is not None and not refresh:
-        for index, (key, _) in enumerate(items):
-            if (hit := cache.get(key)) is not None:
-                results[index] = (hit.completion(), True)
-    on_batch(len(results))
-    missing = [index for index in range(len(items)) if index not in results]
-    for start in range(0, len(missing), MAP_BATCH):
-        batch = missing[start : start + MAP_BATCH]
-        requests = [ChatRequest(items[index][1], sampling) for index in batch]
-        for index, completion in zip(batch, backend.generate(requests), strict=True):
-            results[index] = (completion, False)
-            if cache is not None:
-                cache.put(items[index][0], completion, kind=kind, meta={})
-        on_batch(len(results))
-    return [results[index] for index in range(len(items))]
-
-
 def shard_pack(
     pack: Pack, question: str, backend: Backend, sampling: SamplingSettings
 ) -> list[Pack]:
@@ -125,23 +97,45 @@ def map_reduce(
 ) -> tuple[str, Usage, tuple[str, ...]]:
     """Answer `question` over `shards`: map each (cached per shard), then reduce to one answer.
     Also returns the partial answers that went into the merge (what each shard contributed)."""
+    (result,) = map_reduce_all(
+        shards, [question], backend, cache=cache, sampling=sampling, refresh=refresh,
+        progress=progress,
+    )
+    return result
+
+
+def map_reduce_all(
+    shards: Sequence[Pack],
+    questions: Sequence[str],
+    backend: Backend,
+    *,
+    cache: AnswerCache | None,
+    sampling: SamplingSettings,
+    refresh: bool = False,
+    progress: Progress = no_progress,
+) -> list[tuple[str, Usage, tuple[str, ...]]]:
+    """`map_reduce` for several questions: every (question, shard) map goes out in one fan-out."""
     items = [
         (
             cache_key("shard", shard.digest, question, backend, sampling),
             map_messages(shard.text, question),
         )
+        for question in questions
         for shard in shards
     ]
     report = lambda done: progress("shards", done, len(items))  # noqa: E731
     mapped = generate_cached(
-        items, backend, cache=cache, sampling=sampling, refresh=refresh, on_batch=report
+        items, backend, cache=cache, sampling=sampling, refresh=refresh, on_done=report
     )
-    usage = _usage(mapped)
-    partials = [completion.text for completion, _ in mapped if not is_not_in_part(completion.text)]
-    text, reduce_usage = _reduce(
-        question, partials, backend, cache=cache, sampling=sampling, refresh=refresh
-    )
-    return text, usage + reduce_usage, tuple(partials)
+    results = []
+    for number, question in enumerate(questions):
+        mine = mapped[number * len(shards) : (number + 1) * len(shards)]
+        partials = [c.text for c, _ in mine if not is_not_in_part(c.text)]
+        text, reduce_usage = _reduce(
+            question, partials, backend, cache=cache, sampling=sampling, refresh=refresh
+        )
+        results.append((text, _usage(mine) + reduce_usage, tuple(partials)))
+    return results
 
 
 def _usage(results: Sequence[tuple[Completion, bool]]) -> Usage:

@@ -81,6 +81,10 @@ class OpenAIBackend:
         return self._model or str(self._model_card()["id"])
 
     @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    @property
     def context_window(self) -> int:
         if self._window:
             return self._window

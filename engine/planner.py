@@ -23,6 +23,7 @@ from typing import Any
 
 from longread.engine.architecture import Architecture, architecture_of
 from longread.engine.errors import PromptTooLong
+from longread.engine.layout import Layout, choose_layout, widest_tensor_parallel
 from longread.engine.models import ModelSpec, resolve_model
 from longread.ingest.errors import UsageError
 
@@ -82,7 +83,9 @@ class CapacityPlan:
     model: str
     source: str
     gpus: GpuSet
-    tensor_parallel_size: int  # per node; may leave GPUs idle when heads do not divide
+    tensor_parallel_size: int  # within a node; may leave GPUs idle when heads do not divide
+    pipeline_parallel_size: int  # stages of one replica (one per node across nodes)
+    data_parallel_size: int  # replicas, each with its own weights and KV cache
     attention_heads: int
     kv_heads: int
     kv_cache_dtype: str
@@ -91,17 +94,17 @@ class CapacityPlan:
     max_num_seqs: int
     weights_gib: float
     reserve_gib: float
-    kv_pool_gib: float
+    kv_pool_gib: float  # per replica
     kv_bytes_per_token: int  # per token that grows with the context (whole model)
     growing_layers: int  # layers whose KV grows with the context (all, or the global ones)
-    kv_tokens: int  # tokens the pool holds across all sequences
+    kv_tokens: int  # tokens one replica's pool holds across its sequences
     max_model_len: int
     context_limit: int
     published: int | None  # vLLM's published max-model-len for this GPU setup, if any
 
     @property
     def gpus_used(self) -> int:
-        return self.gpus.nodes * self.tensor_parallel_size
+        return self.tensor_parallel_size * self.pipeline_parallel_size * self.data_parallel_size
 
     @property
     def fits_full_context(self) -> bool:
@@ -137,8 +140,13 @@ def plan_capacity(
     gpu_memory_utilization: float = 0.9,
     max_num_seqs: int = 1,
     models_dir: Path = Path("models"),
+    tensor_parallel_size: int = 0,
+    pipeline_parallel_size: int = 0,
+    data_parallel_size: int = 0,
 ) -> CapacityPlan:
-    """Context tokens that fit `model` on `gpus`; a setup vLLM cannot run is a UsageError."""
+    """Context tokens that fit `model` on `gpus`; a setup vLLM cannot run is a UsageError.
+    Parallel sizes of 0 are chosen: TP as large as a node and the heads allow; across nodes,
+    data-parallel replicas when one node holds the full context, else one pipeline stage a node."""
     if kv_cache_dtype not in _KV_BYTES:
         raise UsageError(f"unknown --kv-cache-dtype {kv_cache_dtype!r}: {', '.join(_KV_BYTES)}")
     if not 0 < gpu_memory_utilization <= 1:
@@ -147,19 +155,29 @@ def plan_capacity(
         raise UsageError("--max-num-seqs must be at least 1")
     spec = resolve_model(model, models_dir)
     arch = architecture_of(spec)
-    plan = _plan(spec, arch, parse_gpus(gpus), kv_cache_dtype, hybrid_kv,
-                 gpu_memory_utilization, max_num_seqs)
+    gpu_set = parse_gpus(gpus)
+
+    def plan_for(layout: Layout) -> CapacityPlan:
+        return _plan(spec, arch, gpu_set, layout, kv_cache_dtype, hybrid_kv,
+                     gpu_memory_utilization, max_num_seqs)
+
+    tp = tensor_parallel_size or widest_tensor_parallel(arch, gpu_set.per_node)
+    one_node_fits = lambda: plan_for((tp, 1, 1)).fits_full_context  # noqa: E731
+    layout = choose_layout(arch, gpu_set, (tp, pipeline_parallel_size, data_parallel_size),
+                           one_node_fits)
+    plan = plan_for(layout)
     _refuse_impossible(plan, arch)
     return plan
 
 
-def _plan(spec: ModelSpec, arch: Architecture, gpus: GpuSet, kv_cache_dtype: str,
-          hybrid_kv: bool, utilization: float, max_num_seqs: int) -> CapacityPlan:
-    tp = tensor_parallel_size(arch, gpus.per_node)
-    used = gpus.nodes * tp
+def _plan(spec: ModelSpec, arch: Architecture, gpus: GpuSet, layout: Layout,
+          kv_cache_dtype: str, hybrid_kv: bool, utilization: float,
+          max_num_seqs: int) -> CapacityPlan:
+    tp, pp, dp = layout
+    replica = tp * pp  # the GPUs holding one copy of the weights and its KV cache
     weights = arch.weights_bytes / GIB
-    reserve = used * RESERVE_GIB
-    pool = used * gpus.memory_gib * utilization - reserve - weights
+    reserve = replica * RESERVE_GIB
+    pool = replica * gpus.memory_gib * utilization - reserve - weights
     per_layer = arch.kv_heads * arch.head_dim * 2 * _KV_BYTES[kv_cache_dtype]
     growing, fixed = _layer_split(arch, hybrid_kv)
     free = max(pool * GIB - fixed * per_layer * max_num_seqs, 0.0)
@@ -167,6 +185,7 @@ def _plan(spec: ModelSpec, arch: Architecture, gpus: GpuSet, kv_cache_dtype: str
     per_request = min(kv_tokens // max_num_seqs, arch.context_limit)
     return CapacityPlan(
         model=spec.name, source=spec.source, gpus=gpus, tensor_parallel_size=tp,
+        pipeline_parallel_size=pp, data_parallel_size=dp,
         attention_heads=arch.attention_heads, kv_heads=arch.kv_heads,
         kv_cache_dtype=kv_cache_dtype, hybrid_kv=hybrid_kv, gpu_memory_utilization=utilization,
         max_num_seqs=max_num_seqs, weights_gib=round(weights, 1), reserve_gib=round(reserve, 1),
@@ -176,16 +195,6 @@ def _plan(spec: ModelSpec, arch: Architecture, gpus: GpuSet, kv_cache_dtype: str
         context_limit=arch.context_limit,
         published=_published(spec, gpus, kv_cache_dtype, hybrid_kv, max_num_seqs),
     )
-
-
-def tensor_parallel_size(arch: Architecture, gpus_per_node: int) -> int:
-    """The largest TP <= the GPUs of a node that vLLM accepts: it divides the attention heads,
-    and the KV heads divide it or it divides them (vLLM replicates KV heads past their count)."""
-    for tp in range(gpus_per_node, 0, -1):
-        kv_ok = arch.kv_heads % tp == 0 or tp % arch.kv_heads == 0
-        if arch.attention_heads % tp == 0 and kv_ok:
-            return tp
-    return 1
 
 
 def _refuse_impossible(plan: CapacityPlan, arch: Architecture) -> None:
@@ -212,7 +221,8 @@ def _minimum_gpus(arch: Architecture, plan: CapacityPlan) -> str:
     for nodes, per_node in layouts:
         gpus = replace(plan.gpus, nodes=nodes, per_node=per_node)
         spec = ModelSpec(name=plan.model, source=plan.source)
-        other = _plan(spec, arch, gpus, plan.kv_cache_dtype, plan.hybrid_kv,
+        layout = (widest_tensor_parallel(arch, per_node), nodes, 1)  # capacity first: PP a node
+        other = _plan(spec, arch, gpus, layout, plan.kv_cache_dtype, plan.hybrid_kv,
                       plan.gpu_memory_utilization, plan.max_num_seqs)
         if other.max_model_len > 0:
             return f"use at least {other.gpus_used} (--gpus {gpus.label})"
@@ -257,20 +267,28 @@ def calibration_report() -> list[str]:
 
 def alternatives(plan: CapacityPlan) -> list[tuple[str, CapacityPlan]]:
     """What each lever buys when the full context does not fit: fp8 KV, hybrid KV, more nodes."""
-    def again(gpus: GpuSet, kv: str, hybrid: bool) -> CapacityPlan:
+    same = (plan.tensor_parallel_size, plan.pipeline_parallel_size, plan.data_parallel_size)
+
+    def again(gpus: GpuSet, kv: str, hybrid: bool, layout: Layout = (0, 0, 0)) -> CapacityPlan:
+        tp, pp, dp = layout
         return plan_capacity(plan.model, gpus.label, kv_cache_dtype=kv, hybrid_kv=hybrid,
                              gpu_memory_utilization=plan.gpu_memory_utilization,
-                             max_num_seqs=plan.max_num_seqs, models_dir=_models_dir(plan))
+                             max_num_seqs=plan.max_num_seqs, models_dir=_models_dir(plan),
+                             tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                             data_parallel_size=dp)
 
     options = []
     if _KV_BYTES[plan.kv_cache_dtype] == 2:
-        options.append(("--kv-cache-dtype fp8", again(plan.gpus, "fp8", plan.hybrid_kv)))
+        options.append(("--kv-cache-dtype fp8", again(plan.gpus, "fp8", plan.hybrid_kv, same)))
     if not plan.hybrid_kv and plan.growing_layers > 0:
-        hybrid = again(plan.gpus, plan.kv_cache_dtype, True)
+        hybrid = again(plan.gpus, plan.kv_cache_dtype, True, same)
         if hybrid.growing_layers < plan.growing_layers:
             options.append(("--hybrid-kv", hybrid))
     for nodes in range(plan.gpus.nodes + 1, MAX_NODES + 1):
-        more = again(replace(plan.gpus, nodes=nodes), plan.kv_cache_dtype, plan.hybrid_kv)
+        try:
+            more = again(replace(plan.gpus, nodes=nodes), plan.kv_cache_dtype, plan.hybrid_kv)
+        except UsageError:  # e.g. a node count that does not divide the layers
+            continue
         if more.fits_full_context:
             options.append((f"{nodes} nodes of {plan.gpus.per_node}x{plan.gpus.name}", more))
             break
@@ -293,9 +311,14 @@ def vllm_settings(plan: CapacityPlan) -> dict[str, Any]:
         "max_num_seqs": plan.max_num_seqs,
         "disable_hybrid_kv_cache_manager": not plan.hybrid_kv,
     }
-    if plan.gpus.nodes > 1:
-        settings |= {"pipeline_parallel_size": plan.gpus.nodes,
-                     "distributed_executor_backend": "ray"}
+    if plan.pipeline_parallel_size > 1:
+        settings["pipeline_parallel_size"] = plan.pipeline_parallel_size
+    if plan.data_parallel_size > 1:
+        settings["data_parallel_size"] = plan.data_parallel_size
+    if plan.gpus.nodes > 1 and plan.pipeline_parallel_size > 1:  # Ray places the stages...
+        settings["distributed_executor_backend"] = "ray"
+    if plan.gpus.nodes > 1 and plan.data_parallel_size > 1:  # ...and the replicas on the nodes
+        settings["data_parallel_backend"] = "ray"
     if plan.kv_cache_dtype != "auto":
         settings["kv_cache_dtype"] = plan.kv_cache_dtype
     return settings

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from longread.engine.architecture import check_parallelism, shape_of
 from longread.engine.backend import ChatRequest, Completion, Message
 from longread.engine.errors import BackendUnavailable, PromptTooLong, first_line
 from longread.engine.models import (
@@ -102,6 +103,30 @@ def engine_identity(spec: ModelSpec, settings: Mapping[str, Any]) -> dict[str, A
     return {"backend": "vllm", "model": spec.name, "source": spec.source, **chosen, **sampling}
 
 
+def check_parallel_sizes(spec: ModelSpec, settings: Mapping[str, Any]) -> None:
+    """Refuse, in one line and before any engine starts, sizes the model's heads or layers do not
+    divide; a hub model without a config.json at hand is left to vLLM."""
+    tensor = int(settings.get("tensor_parallel_size") or 1)
+    pipeline = int(settings.get("pipeline_parallel_size") or 1)
+    if tensor == pipeline == 1:
+        return
+    shape = shape_of(spec)
+    if shape is not None:
+        check_parallelism(shape, tensor=tensor, pipeline=pipeline)
+
+
+def cpu_binding(ranks: int, cores: Sequence[int]) -> str | None:
+    """VLLM_CPU_OMP_THREADS_BIND for `ranks` CPU workers: each its own consecutive share of the
+    cores ("0|1" for two on two cores), else None (vLLM's own "auto" binds by NUMA node, one rank
+    per node, and fails with more ranks than nodes)."""
+    ordered = sorted(cores)
+    if ranks <= 1 or len(ordered) < ranks:
+        return None
+    share = len(ordered) // ranks
+    groups = [ordered[rank * share : (rank + 1) * share] for rank in range(ranks)]
+    return "|".join(",".join(map(str, group)) for group in groups)
+
+
 def _given(value: Any) -> bool:
     """None, 0 and "" mean "not chosen"; False is a choice (`--no-enforce-eager`)."""
     return value is not None and (isinstance(value, bool) or value not in (0, ""))
@@ -127,6 +152,7 @@ class VllmBackend:
                 raise BackendUnavailable("the embedded model needs a models directory (cache dir)")
             ensure_default_model(models_dir, progress)
         self._settings = engine_settings(self._spec, options)
+        check_parallel_sizes(self._spec, self._settings)
         self._progress = progress
         self._rates = PrefillRates(models_dir, self._settings.get("dtype", "auto"))
         self._llm = _start_engine(self._spec, self._settings, progress)
@@ -139,6 +165,11 @@ class VllmBackend:
     @property
     def context_window(self) -> int:
         return int(self._llm.model_config.max_model_len)
+
+    @property
+    def concurrency(self) -> int:
+        """One caller at a time: `LLM.generate` batches what it is given, and is not thread-safe."""
+        return 1
 
     @cached_property
     def tokenizer(self) -> TokenCounter:
@@ -300,8 +331,13 @@ def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress)
     progress(stage, 0, 1)  # importing vLLM alone takes seconds
     try:
         from vllm import LLM
+        from vllm.platforms import current_platform
     except ImportError as exc:
         raise BackendUnavailable(NOT_INSTALLED) from exc
+    ranks = settings.get("tensor_parallel_size", 1) * settings.get("pipeline_parallel_size", 1)
+    binding = cpu_binding(ranks, sorted(os.sched_getaffinity(0)))
+    if current_platform.is_cpu() and binding is not None:
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", binding)  # the user's own wins
     try:
         # log stats on: per-request timings (RequestOutput.metrics) and prefix-cache counters
         llm = LLM(model=spec.source, enable_prefix_caching=True, disable_log_stats=False,

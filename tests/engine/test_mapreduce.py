@@ -16,8 +16,8 @@ from longread.engine.answer import answer_questions  # noqa: E402
 from longread.engine.answer_cache import AnswerCache  # noqa: E402
 from longread.engine.backend import SamplingSettings  # noqa: E402
 from longread.engine.errors import PromptTooLong  # noqa: E402
+from longread.engine.fanout import MAP_BATCH  # noqa: E402
 from longread.engine.mapreduce import (  # noqa: E402
-    MAP_BATCH,
     NOTHING_FOUND,
     group_partials,
     map_reduce,
