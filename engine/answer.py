@@ -2,6 +2,9 @@
 
 In one pass the first question prefills the corpus alone; every later question then goes in one
 batch, so vLLM serves the shared prefix (instructions + pack) from its prefix cache.
+Every answer is cleaned (engine/cleanup.py) before it is returned or cached. The whole-answer
+entry holds that final, cleaned text, so its key names the cleaner's version; the shard and
+reduce entries below it hold raw completions and need no such thing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from longread.engine.backend import (
     Message,
     SamplingSettings,
 )
+from longread.engine.cleanup import CLEANER_VERSION, Cleaned, clean
 from longread.engine.mapreduce import (
     Usage,
     cache_key,
@@ -43,6 +47,8 @@ class Answer:
     from_cache: bool = False
     shards: int = 1  # 1 for a one-pass answer, else the number of shards mapped
     partials: tuple[str, ...] = ()  # map-reduce: the shards' partial answers that were merged
+    notes: tuple[str, ...] = ()  # what cleaning removed from the model's output, and any cut
+    cut: str | None = None  # why the text was cut short (it repeated itself); None if it was not
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +60,9 @@ class Answer:
             "seconds": round(self.seconds, 3),
             "from_cache": self.from_cache,
             "shards": self.shards,
+            "notes": list(self.notes),
+            "cut": self.cut is not None,
+            "cut_reason": self.cut,
         }
 
 
@@ -69,7 +78,8 @@ def answer_questions(
 ) -> list[Answer]:
     """One Answer per question, in order; cache hits never touch the model."""
     unique = list(dict.fromkeys(questions))
-    keys = {q: cache_key("answer", pack.digest, q, backend, sampling) for q in unique}
+    cleaner = {"cleaner": CLEANER_VERSION}  # a merged answer's text depends on cleaned partials
+    keys = {q: cache_key("answer", pack.digest, q, backend, sampling, cleaner) for q in unique}
     answers: dict[str, Answer] = {}
     if cache is not None and not refresh:
         for question in unique:
@@ -80,7 +90,8 @@ def answer_questions(
         for answer in _answer_fresh(pack, missing, backend, cache, sampling, refresh, progress):
             answers[answer.question] = answer
             if cache is not None:
-                meta = {"shards": answer.shards, "partials": list(answer.partials)}
+                meta = {"shards": answer.shards, "partials": list(answer.partials),
+                        "notes": list(answer.notes), "cut": answer.cut}
                 cache.put(keys[answer.question], _usage_of(answer), meta=meta)
     return [answers[question] for question in questions]
 
@@ -109,7 +120,7 @@ def _answer_fresh(
     shards = shard_pack(pack, longest, backend, sampling)
     answers = []
     for question in questions:
-        text, usage, partials = map_reduce(
+        reduced = map_reduce(
             shards,
             question,
             backend,
@@ -118,7 +129,16 @@ def _answer_fresh(
             refresh=refresh,
             progress=progress,
         )
-        answers.append(_answer(question, text, usage, shards=len(shards), partials=partials))
+        answers.append(
+            _answer(
+                question,
+                reduced.answer,
+                reduced.usage,
+                shards=len(shards),
+                partials=reduced.partials,
+                notes=reduced.notes,
+            )
+        )
     return answers
 
 
@@ -129,25 +149,35 @@ def _one_pass(
     completions = backend.generate(requests[:1])
     if len(requests) > 1:
         completions += backend.generate(requests[1:])
-    return [_from_completion(q, c) for q, c in zip(questions, completions, strict=True)]
+    tokens = backend.special_tokens
+    return [
+        _from_completion(q, clean(c.text, r.messages, tokens), c)
+        for q, r, c in zip(questions, requests, completions, strict=True)
+    ]
 
 
-def _from_completion(question: str, completion: Completion) -> Answer:
+def _from_completion(question: str, cleaned: Cleaned, completion: Completion) -> Answer:
     usage = Usage(
         completion.prompt_tokens,
         completion.cached_tokens,
         completion.completion_tokens,
         completion.seconds,
     )
-    return _answer(question, completion.text, usage, shards=1)
+    return _answer(question, cleaned, usage, shards=1)
 
 
 def _answer(
-    question: str, text: str, usage: Usage, *, shards: int, partials: tuple[str, ...] = ()
+    question: str,
+    cleaned: Cleaned,
+    usage: Usage,
+    *,
+    shards: int,
+    partials: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> Answer:
     return Answer(
         question,
-        text.strip(),
+        cleaned.text,
         usage.prompt_tokens,
         usage.cached_tokens,
         usage.completion_tokens,
@@ -155,6 +185,8 @@ def _answer(
         from_cache=False,
         shards=shards,
         partials=partials,
+        notes=notes + cleaned.notes,
+        cut=cleaned.cut,
     )
 
 
@@ -179,6 +211,8 @@ def _answer_from_cache(question: str, hit: CachedAnswer) -> Answer:
         from_cache=True,
         shards=int(hit.meta.get("shards", 1)),
         partials=tuple(hit.meta.get("partials", ())),
+        notes=tuple(hit.meta.get("notes", ())),
+        cut=hit.meta.get("cut"),
     )
 
 
@@ -222,6 +256,10 @@ class LazyBackend:
     @property
     def tokenizer(self) -> TokenCounter:
         return self._tokenizer
+
+    @property
+    def special_tokens(self) -> frozenset[str]:
+        return self.engine.special_tokens
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         return self.engine.count_prompt_tokens(messages)

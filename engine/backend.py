@@ -62,6 +62,11 @@ class Backend(Protocol):
     @property
     def tokenizer(self) -> TokenCounter: ...
 
+    @property
+    def special_tokens(self) -> frozenset[str]:
+        """The served tokenizer's special tokens (chat-template markers), removed from output."""
+        ...
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Exact prompt length with the chat template applied."""
         ...

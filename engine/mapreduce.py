@@ -2,16 +2,20 @@
 
 Every model call here goes through `generate_cached`: results are written to the cache batch by
 batch as they come back, so a run killed half-way loses at most one batch and resumes from there.
+The cache holds each completion raw; it is cleaned on the way out (engine/cleanup.py), so a change
+to the cleaner keeps every shard's work, and a reduce runs again only when its partials change.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from longread.engine.answer_cache import AnswerCache, answer_key
 from longread.engine.backend import Backend, ChatRequest, Completion, Message, SamplingSettings
+from longread.engine.cleanup import Cleaned, clean, summed_notes
 from longread.engine.errors import PromptTooLong
 from longread.engine.prompt import (
     PROMPT_VERSION,
@@ -48,7 +52,12 @@ class Usage:
 
 
 def cache_key(
-    kind: str, digest: str, question: str, backend: Backend, sampling: SamplingSettings
+    kind: str,
+    digest: str,
+    question: str,
+    backend: Backend,
+    sampling: SamplingSettings,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The answer-cache key of one result: input digest, question, model, sampling, prompt."""
     return answer_key(
@@ -58,6 +67,7 @@ def cache_key(
         sampling=sampling,
         prompt_version=PROMPT_VERSION,
         kind=kind,
+        extra=extra,
     )
 
 
@@ -113,6 +123,16 @@ def shard_pack(
     )
 
 
+@dataclass(frozen=True)
+class MapReduced:
+    """The merged answer (cleaned), the cleaned partial answers merged, and what cleaning did."""
+
+    answer: Cleaned
+    usage: Usage
+    partials: tuple[str, ...]
+    notes: tuple[str, ...]  # what the partial and intermediate answers lost before merging
+
+
 def map_reduce(
     shards: Sequence[Pack],
     question: str,
@@ -122,9 +142,10 @@ def map_reduce(
     sampling: SamplingSettings,
     refresh: bool = False,
     progress: Progress = no_progress,
-) -> tuple[str, Usage, tuple[str, ...]]:
+) -> MapReduced:
     """Answer `question` over `shards`: map each (cached per shard), then reduce to one answer.
-    Also returns the partial answers that went into the merge (what each shard contributed)."""
+    Every map and reduce result is cleaned (engine/cleanup.py) before it is merged or returned,
+    so a shard that echoed the prompt or looped cannot fill the reduce prompt."""
     items = [
         (
             cache_key("shard", shard.digest, question, backend, sampling),
@@ -136,12 +157,26 @@ def map_reduce(
     mapped = generate_cached(
         items, backend, cache=cache, sampling=sampling, refresh=refresh, on_batch=report
     )
-    usage = _usage(mapped)
-    partials = [completion.text for completion, _ in mapped if not is_not_in_part(completion.text)]
-    text, reduce_usage = _reduce(
+    cleaned = _cleaned(items, mapped, backend)
+    partials = [c.text for c in cleaned if not is_not_in_part(c.text)]
+    answer, reduce_usage, between = _reduce(
         question, partials, backend, cache=cache, sampling=sampling, refresh=refresh
     )
-    return text, usage + reduce_usage, tuple(partials)
+    notes = summed_notes([*cleaned, *between], f"before merging {len(cleaned)} partial answers")
+    return MapReduced(answer, _usage(mapped) + reduce_usage, tuple(partials), notes)
+
+
+def _cleaned(
+    items: Sequence[tuple[str, tuple[Message, ...]]],
+    results: Sequence[tuple[Completion, bool]],
+    backend: Backend,
+) -> list[Cleaned]:
+    """Each raw completion (as cached) cleaned against the prompt that produced it."""
+    tokens = backend.special_tokens
+    return [
+        clean(completion.text, messages, tokens)
+        for (_, messages), (completion, _) in zip(items, results, strict=True)
+    ]
 
 
 def _usage(results: Sequence[tuple[Completion, bool]]) -> Usage:
@@ -165,9 +200,12 @@ def _reduce(
     cache: AnswerCache | None,
     sampling: SamplingSettings,
     refresh: bool,
-) -> tuple[str, Usage]:
-    """Merge partial answers level by level, each group as large as the window allows."""
+) -> tuple[Cleaned, Usage, list[Cleaned]]:
+    """Merge partial answers level by level, each group as large as the window allows; also
+    returns the cleaned results of the levels below the last (merged again, never shown)."""
     usage = Usage()
+    final = Cleaned(partials[0]) if partials else Cleaned(NOTHING_FOUND)
+    between: list[Cleaned] = []
     while len(partials) > 1:
         groups = group_partials(question, partials, backend, sampling)
         items = [
@@ -178,8 +216,13 @@ def _reduce(
             items, backend, cache=cache, sampling=sampling, refresh=refresh, kind="reduce"
         )
         usage += _usage(merged)
-        partials = [completion.text for completion, _ in merged]
-    return (partials[0] if partials else NOTHING_FOUND), usage
+        cleaned = _cleaned(items, merged, backend)
+        partials = [c.text for c in cleaned]
+        if len(cleaned) > 1:
+            between += cleaned
+        else:
+            final = cleaned[0]
+    return final, usage, between
 
 
 def _group_key(

@@ -43,6 +43,7 @@ class FakeBackend:
         self.fail_after = fail_after
         self.tokenizer = CharCounter()
         self.model = "fake-model"
+        self.special_tokens: frozenset[str] = frozenset({"<|fake_end|>"})
         self.requests: list[ChatRequest] = []
         self.generate_calls = 0
         self._seen_prefixes: set[str] = set()
@@ -97,6 +98,7 @@ class RecordingBackend:
     model = property(lambda self: self.inner.model)
     context_window = property(lambda self: self.inner.context_window)
     tokenizer = property(lambda self: self.inner.tokenizer)
+    special_tokens = property(lambda self: self.inner.special_tokens)
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
