@@ -172,6 +172,50 @@ def test_a_looping_shard_is_cut_before_the_merge_and_the_summary_says_so(
     assert f"> longread: {note}" in text.stdout
 
 
+def _echoing_loop(system: str) -> str:
+    return _echoing(system) + "\n" + " ".join([LOOP] * 10)
+
+
+def test_the_api_mcp_and_the_served_json_show_the_same_cleaned_text_and_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anyio
+    import httpx
+    from mcp import Client
+    from test_web import serving
+
+    from longread.analysis import api
+    from longread.analysis.mcp_server import build_server
+
+    _stand_in(monkeypatch, _echoing_loop)
+    docs = _documents(tmp_path / "docs", 2, lines=5)
+    settings = api.make_settings(cache_dir=str(tmp_path / "api-cache"), backend="scripted")
+    [checked] = api.ask(docs, "What do the reports say?", settings=settings).answers
+    _assert_no_scaffolding(checked.answer.text)
+    assert checked.answer.text.count(LOOP) == 1
+    assert checked.answer.cut == "the same sentence again"
+    notes = ["removed 3 prompt lines the model echoed", "removed 5 chat-template tokens",
+             "cut: the answer repeated itself from here (the same sentence again)"]
+    assert list(checked.answer.notes) == notes
+    with serving(tmp_path, docs) as url:
+        served = httpx.post(url + "api/ask", json={"question": "What do the reports say?"},
+                            timeout=30).json()
+    [answer] = served["answers"]
+    assert answer["answer"] == checked.answer.text and answer["notes"] == notes
+    assert answer["cut"] is True and answer["cut_reason"] == "the same sentence again"
+    texts: list[str] = []
+
+    async def session() -> None:
+        async with Client(build_server([docs], settings=settings)) as client:
+            reply = await client.call_tool("ask", {"question": "What do the reports say?"})
+            texts.append("".join(getattr(block, "text", "") for block in reply.content))
+
+    anyio.run(session)
+    assert texts[0].startswith(checked.answer.text + "\n\n")
+    _assert_no_scaffolding(texts[0])
+    assert all(f"longread: {note}" in texts[0] for note in notes)
+
+
 def _assert_read_as_users_read_it(text: str) -> None:
     """What longread guarantees of any answer, whatever the model says."""
     _assert_no_scaffolding(text)
