@@ -158,12 +158,14 @@ def map_reduce(
         items, backend, cache=cache, sampling=sampling, refresh=refresh, on_batch=report
     )
     cleaned = _cleaned(items, mapped, backend)
-    partials = [c.text for c in cleaned if not is_not_in_part(c.text)]
+    partials = [c for c in cleaned if not is_not_in_part(c.text)]
     answer, reduce_usage, between = _reduce(
         question, partials, backend, cache=cache, sampling=sampling, refresh=refresh
     )
-    notes = summed_notes([*cleaned, *between], f"before merging {len(cleaned)} partial answers")
-    return MapReduced(answer, _usage(mapped) + reduce_usage, tuple(partials), notes)
+    merged = [c for c in [*cleaned, *between] if c is not answer]  # the answer notes its own
+    notes = summed_notes(merged, f"before merging {len(cleaned)} partial answers")
+    texts = tuple(c.text for c in partials)
+    return MapReduced(answer, _usage(mapped) + reduce_usage, texts, notes)
 
 
 def _cleaned(
@@ -194,7 +196,7 @@ def _usage(results: Sequence[tuple[Completion, bool]]) -> Usage:
 
 def _reduce(
     question: str,
-    partials: list[str],
+    partials: list[Cleaned],
     backend: Backend,
     *,
     cache: AnswerCache | None,
@@ -202,12 +204,12 @@ def _reduce(
     refresh: bool,
 ) -> tuple[Cleaned, Usage, list[Cleaned]]:
     """Merge partial answers level by level, each group as large as the window allows; also
-    returns the cleaned results of the levels below the last (merged again, never shown)."""
+    returns every level's cleaned results (the last level's one is the answer)."""
     usage = Usage()
-    final = Cleaned(partials[0]) if partials else Cleaned(NOTHING_FOUND)
     between: list[Cleaned] = []
     while len(partials) > 1:
-        groups = group_partials(question, partials, backend, sampling)
+        texts = [partial.text for partial in partials]
+        groups = group_partials(question, texts, backend, sampling)
         items = [
             (_group_key(question, group, backend, sampling), reduce_messages(question, group))
             for group in groups
@@ -216,13 +218,9 @@ def _reduce(
             items, backend, cache=cache, sampling=sampling, refresh=refresh, kind="reduce"
         )
         usage += _usage(merged)
-        cleaned = _cleaned(items, merged, backend)
-        partials = [c.text for c in cleaned]
-        if len(cleaned) > 1:
-            between += cleaned
-        else:
-            final = cleaned[0]
-    return final, usage, between
+        partials = _cleaned(items, merged, backend)
+        between += partials
+    return (partials[0] if partials else Cleaned(NOTHING_FOUND)), usage, between
 
 
 def _group_key(

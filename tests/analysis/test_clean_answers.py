@@ -216,6 +216,25 @@ def test_the_api_mcp_and_the_served_json_show_the_same_cleaned_text_and_notes(
     assert all(f"longread: {note}" in texts[0] for note in notes)
 
 
+def test_when_one_shard_answers_alone_its_cut_marks_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reply(system: str) -> str:
+        return _looping(system) if "Finding 3.0:" in system else "NOT IN THIS PART"
+
+    built = _stand_in(monkeypatch, reply, window=1200)
+    docs = _documents(tmp_path / "docs", 6)
+    result = _run(tmp_path, "ask", str(docs), "Where are the notes?", "--max-tokens", "300",
+                  "--json")
+    assert result.exit_code == 0, result.output
+    [answer] = json.loads(result.stdout)["answers"]
+    assert answer["shards"] > 2 and not any(
+        r.messages[0].content.startswith("Partial answers") for r in built[0].requests)
+    assert answer["answer"] == f"Where the notes are:\n{LOOP}"
+    assert answer["cut"] is True and answer["cut_reason"] == "the same sentence again"
+    assert "cut: the answer repeated itself from here (the same sentence again)" in answer["notes"]
+
+
 def _assert_read_as_users_read_it(text: str) -> None:
     """What longread guarantees of any answer, whatever the model says."""
     _assert_no_scaffolding(text)
