@@ -178,16 +178,29 @@ def _repeated_sentence(text: str) -> tuple[int, str] | None:
 
 
 def _repeated_run(text: str) -> tuple[int, str] | None:
-    """A run of NGRAM words seen more than NGRAM_MAX times: cut at its second occurrence."""
+    """The first run of NGRAM words seen more than NGRAM_MAX times, cut where it starts to loop."""
     words = list(_WORD.finditer(text))
+    lowered = [word.group().lower() for word in words]
     places: dict[tuple[str, ...], list[int]] = {}
     for i in range(len(words) - NGRAM + 1):
-        gram = tuple(word.group().lower() for word in words[i : i + NGRAM])
-        found = places.setdefault(gram, [])
+        found = places.setdefault(tuple(lowered[i : i + NGRAM]), [])
         found.append(i)
         if len(found) > NGRAM_MAX:
-            return words[found[1]].start(), f"a {NGRAM}-word run more than {NGRAM_MAX} times"
+            return words[_loop_start(lowered, found)].start(), (
+                f"a {NGRAM}-word run more than {NGRAM_MAX} times"
+            )
     return None
+
+
+def _loop_start(words: Sequence[str], places: Sequence[int]) -> int:
+    """Where the loop starts: the first place whose stretch to the next repeats the stretch
+    before it (distinct sentences that share an opening are kept); else the second place.
+    Never past the last place counted, so no run is left more than NGRAM_MAX times."""
+    for k in range(1, len(places)):
+        before = words[places[k - 1] : places[k]]
+        if words[places[k] : places[k] + len(before)] == before:
+            return places[k]
+    return places[1]
 
 
 def _notes(tokens: int, fences: int, echoes: int, cut: str | None) -> tuple[str, ...]:

@@ -78,6 +78,15 @@ def test_a_numbered_loop_without_a_repeated_sentence_is_cut_by_its_word_run() ->
     assert cleaned.text == "Found: the notes live in notes dot json (item 0)"
 
 
+def test_sentences_that_only_share_an_opening_are_kept_and_the_loop_after_them_is_cut() -> None:
+    opening = "The corpus is also used to"
+    kept = f"{opening} build databases. {opening} create new datasets for analysis."
+    loop = f"{opening} create new tools that help people"
+    cleaned = clean(f"{kept} " + " ".join([loop] * 8))
+    assert cleaned.text == f"{kept} {loop}"
+    assert cleaned.cut == f"a {NGRAM}-word run more than {NGRAM_MAX} times"
+
+
 def test_a_cut_inside_a_code_block_closes_the_block() -> None:
     text = "Code:\n```\n" + "x = compute(a, b, c, d, e, f)\n" * 12 + "```\n"
     cleaned = clean(text)
