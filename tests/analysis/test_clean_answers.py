@@ -252,6 +252,8 @@ def test_real_engine_demo_answer_and_summary_read_as_users_read_them(
     tmp_path: Path, vllm_backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(BACKENDS, "session-vllm", lambda **_: RecordingBackend(vllm_backend))
+    served = vllm_backend.special_tokens  # the served tokenizer's own, not only the known list
+    assert {"<|im_start|>", "<|im_end|>", "<file_sep>"} <= served
     demo = Path(__file__).resolve().parents[2] / "examples" / "notes-app"
     cache = ["--cache-dir", str(tmp_path / "cache")]
     asked = CliRunner().invoke(cli, [*cache, "ask", "--backend", "session-vllm", "--json",
