@@ -186,21 +186,24 @@ def _repeated_run(text: str) -> tuple[int, str] | None:
         found = places.setdefault(tuple(lowered[i : i + NGRAM]), [])
         found.append(i)
         if len(found) > NGRAM_MAX:
-            return words[_loop_start(lowered, found)].start(), (
+            k = _loop_start(lowered, found)
+            at, previous = words[found[k]].start(), words[found[k - 1]].start()
+            line = text.rfind("\n", 0, at) + 1  # a repeat's own line goes whole ("2. ", "Item:")
+            return max(at if line <= previous else line, 0), (
                 f"a {NGRAM}-word run more than {NGRAM_MAX} times"
             )
     return None
 
 
 def _loop_start(words: Sequence[str], places: Sequence[int]) -> int:
-    """Where the loop starts: the first place whose stretch to the next repeats the stretch
-    before it (distinct sentences that share an opening are kept); else the second place.
-    Never past the last place counted, so no run is left more than NGRAM_MAX times."""
+    """Which place the loop starts at: the first whose stretch to the next repeats the stretch
+    before it (distinct sentences that share an opening are kept); else, with no stretch said
+    twice, the last place counted, which keeps the run NGRAM_MAX times and never more."""
     for k in range(1, len(places)):
         before = words[places[k - 1] : places[k]]
         if words[places[k] : places[k] + len(before)] == before:
-            return places[k]
-    return places[1]
+            return k
+    return len(places) - 1
 
 
 def _notes(tokens: int, fences: int, echoes: int, cut: str | None) -> tuple[str, ...]:

@@ -71,11 +71,12 @@ def test_a_repeated_code_block_is_cut_at_the_start_of_the_second_copy() -> None:
     assert cleaned.cut == "the same code block again"
 
 
-def test_a_numbered_loop_without_a_repeated_sentence_is_cut_by_its_word_run() -> None:
+def test_a_numbered_loop_without_a_repeated_sentence_is_cut_after_its_third_run() -> None:
     text = "Found: " + " ".join(f"the notes live in notes dot json (item {n})" for n in range(9))
     cleaned = clean(text)
     assert cleaned.cut == f"a {NGRAM}-word run more than {NGRAM_MAX} times"
-    assert cleaned.text == "Found: the notes live in notes dot json (item 0)"
+    items = " ".join(f"the notes live in notes dot json (item {n})" for n in range(3))
+    assert cleaned.text == f"Found: {items}"  # no stretch said twice: the run is kept 3 times
 
 
 def test_sentences_that_only_share_an_opening_are_kept_and_the_loop_after_them_is_cut() -> None:
@@ -84,6 +85,16 @@ def test_sentences_that_only_share_an_opening_are_kept_and_the_loop_after_them_i
     loop = f"{opening} create new tools that help people"
     cleaned = clean(f"{kept} " + " ".join([loop] * 8))
     assert cleaned.text == f"{kept} {loop}"
+    assert cleaned.cut == f"a {NGRAM}-word run more than {NGRAM_MAX} times"
+
+
+def test_lines_that_share_a_run_are_cut_at_the_start_of_the_line_that_repeats() -> None:
+    kinds = ["content", "structure", "purpose"]
+    body = "\n".join(f"{n}. The {kinds[n % 3]}: one short sentence about a topic here."
+                     for n in range(1, 9))
+    cleaned = clean(f"The parts are:\n{body}")
+    kept = body.split("\n")[:3]  # line 4 would be the run's 4th time (and line 1 again)
+    assert cleaned.text == "The parts are:\n" + "\n".join(kept)
     assert cleaned.cut == f"a {NGRAM}-word run more than {NGRAM_MAX} times"
 
 
