@@ -162,12 +162,18 @@ def to_markdown(result: AskResult) -> str:
 
 
 def notes(result: AskResult) -> list[str]:
-    """The flagged citations and the usage line of each answer, as plain lines (for stderr)."""
+    """The flagged citations, what cleaning removed or cut, and the usage line of each answer,
+    as plain lines (for stderr)."""
     lines: list[str] = []
     for checked in result.answers:
         lines += [_flag_line(citation) for citation in checked.flagged]
+        lines += [_cleaning_line(note) for note in checked.answer.notes]
         lines.append(_usage_line(result.model, checked.answer))
     return lines
+
+
+def _cleaning_line(note: str) -> str:
+    return f"longread: {note}"
 
 
 def _flag_line(citation: Citation) -> str:
@@ -198,4 +204,6 @@ def render_terminal(result: AskResult, console: Any) -> None:
         console.print(Markdown(answer.text or "_(empty answer)_"))
         for citation in checked.flagged:
             console.print(f"[yellow]{escape(_flag_line(citation))}[/]", highlight=False)
+        for note in answer.notes:
+            console.print(f"[yellow]{escape(_cleaning_line(note))}[/]", highlight=False)
         console.print(f"[dim]{escape(_usage_line(result.model, answer))}[/]", highlight=False)

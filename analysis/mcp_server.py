@@ -133,10 +133,13 @@ def manifest_summary(manifest: api.Manifest) -> str:
 
 
 def answer_text(result: api.AskResult) -> str:
-    """The answer as the model wrote it, then its citations: `ok` ones can be read with `read`."""
+    """The answer as the model wrote it (cleaned), what cleaning removed or cut, then its
+    citations: `ok` ones can be read with `read`."""
     parts = []
     for checked in result.answers:
         parts.append(checked.answer.text.strip())
+        if checked.answer.notes:
+            parts.append("\n".join(f"longread: {note}" for note in checked.answer.notes))
         if checked.citations:
             parts.append("Citations:\n" + "\n".join(
                 f"- {c.raw}: {c.status}" + (f" ({c.detail})" if c.detail else "")

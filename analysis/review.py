@@ -45,6 +45,7 @@ from longread.engine.backend import (
     Message,
     SamplingSettings,
 )
+from longread.engine.cleanup import clean, summed_notes
 from longread.engine.errors import PromptTooLong
 from longread.engine.prompt import fence, template_version
 from longread.ingest.budget import FULL, OUTLINE
@@ -327,6 +328,7 @@ def _report(
     cached: bool,
     failure: str | None = None,
 ) -> ReviewReport:
+    findings, cleaning = clean_findings(findings)
     aliases = {shown: path for path, shown in _ids(change).items() if shown != path}
     near = keep_near_changes(findings, change.diff, aliases)
     merged = merge_duplicates(near)
@@ -334,11 +336,26 @@ def _report(
         tuple(merged),
         coverage,
         model,
-        tuple(warnings),
+        tuple(warnings) + cleaning,
         cached,
         dropped=len(findings) - len(near),
         failure=failure,
     )
+
+
+def clean_findings(findings: Sequence[Finding]) -> tuple[list[Finding], tuple[str, ...]]:
+    """Each finding's message and suggestion through the one cleaning step, as every model
+    output goes (a cache hit too: the cache holds the raw JSON); a note says what it removed.
+    A hit never opens the engine, so the tokens are the cleaner's known list on either path."""
+    instructions = review_messages("", "")
+    cleaned, parts = [], []
+    for finding in findings:
+        message = clean(finding.message, instructions)
+        suggestion = clean(finding.suggestion, instructions) if finding.suggestion else None
+        parts += [message, *([suggestion] if suggestion else [])]
+        cleaned.append(replace(finding, message=message.text or finding.category,
+                               suggestion=None if suggestion is None else suggestion.text or None))
+    return cleaned, summed_notes(parts, f"in {len(findings)} finding(s)")
 
 
 def engine_from_settings(settings: Settings, progress: Progress = no_progress) -> ReviewEngine:

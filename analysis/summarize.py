@@ -58,8 +58,8 @@ class SummaryResult:
 
     def to_markdown(self) -> str:
         """The summary, then the coverage table (what a user keeps with --out)."""
-        lines = [self.summary.text.strip(), "", "## Coverage", "", "| document | status | detail |",
-                 "|---|---|---|"]
+        lines = [self.summary.text.strip(), *_notes(self.summary.notes), "", "## Coverage", "",
+                 "| document | status | detail |", "|---|---|---|"]
         lines += [f"| `{_cell(r.path)}` | {r.status} | {_cell(r.detail)} |" for r in self.coverage]
         counts = _counts(self.coverage)
         lines += ["", ", ".join(f"{n} {status}" for status, n in counts.items()) + "."]
@@ -148,6 +148,11 @@ def _counts(rows: Iterable[CoverageRow]) -> dict[str, int]:
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
     return counts
+
+
+def _notes(notes: Sequence[str]) -> list[str]:
+    """What cleaning removed from the summary or cut, as a quoted block after it."""
+    return ["", *(f"> longread: {note}" for note in notes)] if notes else []
 
 
 def _cell(text: str) -> str:

@@ -2,6 +2,9 @@
 
 In one pass the first question prefills the corpus alone; every later question then goes in one
 batch, so vLLM serves the shared prefix (instructions + pack) from its prefix cache.
+Every answer is cleaned (engine/cleanup.py) before it is returned or cached. The whole-answer
+entry holds that final, cleaned text, so its key names the cleaner's version; the one-pass,
+shard and reduce entries below it hold raw completions and need no such thing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from longread.engine.backend import (
     Message,
     SamplingSettings,
 )
+from longread.engine.cleanup import CLEANER_VERSION, Cleaned, clean
 from longread.engine.fanout import Result, generate_cached
 from longread.engine.mapreduce import (
     Usage,
@@ -44,6 +48,8 @@ class Answer:
     from_cache: bool = False
     shards: int = 1  # 1 for a one-pass answer, else the number of shards mapped
     partials: tuple[str, ...] = ()  # map-reduce: the shards' partial answers that were merged
+    notes: tuple[str, ...] = ()  # what cleaning removed from the model's output, and any cut
+    cut: str | None = None  # why the text was cut short (it repeated itself); None if it was not
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +61,9 @@ class Answer:
             "seconds": round(self.seconds, 3),
             "from_cache": self.from_cache,
             "shards": self.shards,
+            "notes": list(self.notes),
+            "cut": self.cut is not None,
+            "cut_reason": self.cut,
         }
 
 
@@ -68,10 +77,12 @@ def answer_questions(
     refresh: bool = False,
     progress: Progress = no_progress,
 ) -> list[Answer]:
-    """One Answer per question, in order; cache hits never touch the model, and each fresh
-    answer is cached as soon as it is known."""
+    """One Answer per question, in order; cache hits never touch the model. Every raw completion
+    is cached as it returns (a killed run loses only what was in flight), and each answer, cleaned,
+    once it is known."""
     unique = list(dict.fromkeys(questions))
-    keys = {q: cache_key("answer", pack.digest, q, backend, sampling) for q in unique}
+    cleaner = {"cleaner": CLEANER_VERSION}  # a merged answer's text depends on cleaned partials
+    keys = {q: cache_key("answer", pack.digest, q, backend, sampling, cleaner) for q in unique}
     answers: dict[str, Answer] = {}
     if cache is not None and not refresh:
         for question in unique:
@@ -79,9 +90,13 @@ def answer_questions(
                 answers[question] = _answer_from_cache(question, hit)
     missing = [q for q in unique if q not in answers]
     if missing:
-        fresh = _Fresh(pack, keys, backend, cache, sampling, refresh, progress)
+        fresh = _Fresh(pack, backend, cache, sampling, refresh, progress)
         for answer in fresh.answer(missing):
             answers[answer.question] = answer
+            if cache is not None:
+                meta = {"shards": answer.shards, "partials": list(answer.partials),
+                        "notes": list(answer.notes), "cut": answer.cut}
+                cache.put(keys[answer.question], _usage_of(answer), meta=meta)
     return [answers[question] for question in questions]
 
 
@@ -99,7 +114,6 @@ class _Fresh:
     """Answers no cache holds: one pass when the pack fits the window, map-reduce when not."""
 
     pack: Pack
-    keys: dict[str, str]
     backend: Backend
     cache: AnswerCache | None
     sampling: SamplingSettings
@@ -114,47 +128,56 @@ class _Fresh:
                                                       self.sampling))
 
     def _one_pass(self, questions: list[str]) -> list[Answer]:
-        """The first question prefills the corpus alone; the rest then share its prefix."""
-        items = [(self.keys[q], answer_messages(self.pack.text, q)) for q in questions]
+        """The first question prefills the corpus alone; the rest then share its prefix. Each raw
+        completion is cached under a key of its own ("one-pass"), then cleaned."""
+        items = [(cache_key("one-pass", self.pack.digest, q, self.backend, self.sampling),
+                  answer_messages(self.pack.text, q)) for q in questions]
         done = self._generate(items[:1])
         if len(items) > 1:
             done += self._generate(items[1:])
-        return [_from_completion(q, c) for q, (c, _) in zip(questions, done, strict=True)]
+        tokens = self.backend.special_tokens
+        return [
+            _from_completion(q, clean(c.text, messages, tokens), c)
+            for q, (_, messages), (c, _) in zip(questions, items, done, strict=True)
+        ]
 
     def _generate(self, items: list[tuple[str, tuple[Message, ...]]]) -> list[Result]:
         return generate_cached(items, self.backend, cache=self.cache, sampling=self.sampling,
-                               refresh=self.refresh, kind="answer")
+                               refresh=self.refresh, kind="one-pass")
 
     def _map_reduce(self, questions: list[str], shards: list[Pack]) -> list[Answer]:
         merged = map_reduce_all(shards, questions, self.backend, cache=self.cache,
                                 sampling=self.sampling, refresh=self.refresh,
                                 progress=self.progress)
-        answers = []
-        for question, (text, usage, partials) in zip(questions, merged, strict=True):
-            answer = _answer(question, text, usage, shards=len(shards), partials=partials)
-            if self.cache is not None:
-                meta = {"shards": answer.shards, "partials": list(answer.partials)}
-                self.cache.put(self.keys[question], _usage_of(answer), meta=meta)
-            answers.append(answer)
-        return answers
+        return [
+            _answer(question, reduced.answer, reduced.usage, shards=len(shards),
+                    partials=reduced.partials, notes=reduced.notes)
+            for question, reduced in zip(questions, merged, strict=True)
+        ]
 
 
-def _from_completion(question: str, completion: Completion) -> Answer:
+def _from_completion(question: str, cleaned: Cleaned, completion: Completion) -> Answer:
     usage = Usage(
         completion.prompt_tokens,
         completion.cached_tokens,
         completion.completion_tokens,
         completion.seconds,
     )
-    return _answer(question, completion.text, usage, shards=1)
+    return _answer(question, cleaned, usage, shards=1)
 
 
 def _answer(
-    question: str, text: str, usage: Usage, *, shards: int, partials: tuple[str, ...] = ()
+    question: str,
+    cleaned: Cleaned,
+    usage: Usage,
+    *,
+    shards: int,
+    partials: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
 ) -> Answer:
     return Answer(
         question,
-        text.strip(),
+        cleaned.text,
         usage.prompt_tokens,
         usage.cached_tokens,
         usage.completion_tokens,
@@ -162,6 +185,8 @@ def _answer(
         from_cache=False,
         shards=shards,
         partials=partials,
+        notes=notes + cleaned.notes,
+        cut=cleaned.cut,
     )
 
 
@@ -178,7 +203,7 @@ def _usage_of(answer: Answer) -> Completion:
 def _answer_from_cache(question: str, hit: CachedAnswer) -> Answer:
     return Answer(
         question,
-        hit.text.strip(),
+        hit.text,
         hit.prompt_tokens,
         hit.cached_tokens,
         hit.completion_tokens,
@@ -186,6 +211,8 @@ def _answer_from_cache(question: str, hit: CachedAnswer) -> Answer:
         from_cache=True,
         shards=int(hit.meta.get("shards", 1)),
         partials=tuple(hit.meta.get("partials", ())),
+        notes=tuple(hit.meta.get("notes", ())),
+        cut=hit.meta.get("cut"),
     )
 
 
@@ -231,6 +258,10 @@ class LazyBackend:
     @property
     def tokenizer(self) -> TokenCounter:
         return self._tokenizer
+
+    @property
+    def special_tokens(self) -> frozenset[str]:
+        return self.engine.special_tokens
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         return self.engine.count_prompt_tokens(messages)

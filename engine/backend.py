@@ -68,6 +68,11 @@ class Backend(Protocol):
         1: batches from the caller's thread only (an in-process engine, not thread-safe)."""
         ...
 
+    @property
+    def special_tokens(self) -> frozenset[str]:
+        """The served tokenizer's special tokens (chat-template markers), removed from output."""
+        ...
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Exact prompt length with the chat template applied."""
         ...

@@ -3,16 +3,20 @@
 Every model call here goes through `generate_cached` (engine/fanout.py): results are written to the
 cache as they come back, so a run killed half-way loses only what was in flight and resumes there.
 The maps of several questions over the same shards go out together, so a server sees them all.
+The cache holds each completion raw; it is cleaned on the way out (engine/cleanup.py), so a change
+to the cleaner keeps every shard's work, and a reduce runs again only when its partials change.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from longread.engine.answer_cache import AnswerCache, answer_key
-from longread.engine.backend import Backend, Completion, SamplingSettings
+from longread.engine.backend import Backend, Completion, Message, SamplingSettings
+from longread.engine.cleanup import Cleaned, clean, summed_notes
 from longread.engine.errors import PromptTooLong
 from longread.engine.fanout import generate_cached
 from longread.engine.prompt import (
@@ -49,7 +53,12 @@ class Usage:
 
 
 def cache_key(
-    kind: str, digest: str, question: str, backend: Backend, sampling: SamplingSettings
+    kind: str,
+    digest: str,
+    question: str,
+    backend: Backend,
+    sampling: SamplingSettings,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The answer-cache key of one result: input digest, question, model, sampling, prompt."""
     return answer_key(
@@ -59,6 +68,7 @@ def cache_key(
         sampling=sampling,
         prompt_version=PROMPT_VERSION,
         kind=kind,
+        extra=extra,
     )
 
 
@@ -85,6 +95,16 @@ def shard_pack(
         cli=f"{numbers}; lower --max-tokens or use a model with a longer window")
 
 
+@dataclass(frozen=True)
+class MapReduced:
+    """The merged answer (cleaned), the cleaned partial answers merged, and what cleaning did."""
+
+    answer: Cleaned
+    usage: Usage
+    partials: tuple[str, ...]
+    notes: tuple[str, ...]  # what the partial and intermediate answers lost before merging
+
+
 def map_reduce(
     shards: Sequence[Pack],
     question: str,
@@ -94,9 +114,10 @@ def map_reduce(
     sampling: SamplingSettings,
     refresh: bool = False,
     progress: Progress = no_progress,
-) -> tuple[str, Usage, tuple[str, ...]]:
+) -> MapReduced:
     """Answer `question` over `shards`: map each (cached per shard), then reduce to one answer.
-    Also returns the partial answers that went into the merge (what each shard contributed)."""
+    Every map and reduce result is cleaned (engine/cleanup.py) before it is merged or returned,
+    so a shard that echoed the prompt or looped cannot fill the reduce prompt."""
     (result,) = map_reduce_all(
         shards, [question], backend, cache=cache, sampling=sampling, refresh=refresh,
         progress=progress,
@@ -113,7 +134,7 @@ def map_reduce_all(
     sampling: SamplingSettings,
     refresh: bool = False,
     progress: Progress = no_progress,
-) -> list[tuple[str, Usage, tuple[str, ...]]]:
+) -> list[MapReduced]:
     """`map_reduce` for several questions: every (question, shard) map goes out in one fan-out."""
     items = [
         (
@@ -127,15 +148,47 @@ def map_reduce_all(
     mapped = generate_cached(
         items, backend, cache=cache, sampling=sampling, refresh=refresh, on_done=report
     )
+    cleaned_all = _cleaned(items, mapped, backend)
     results = []
     for number, question in enumerate(questions):
-        mine = mapped[number * len(shards) : (number + 1) * len(shards)]
-        partials = [c.text for c, _ in mine if not is_not_in_part(c.text)]
-        text, reduce_usage = _reduce(
-            question, partials, backend, cache=cache, sampling=sampling, refresh=refresh
-        )
-        results.append((text, _usage(mine) + reduce_usage, tuple(partials)))
+        mine = slice(number * len(shards), (number + 1) * len(shards))
+        results.append(_merged(question, cleaned_all[mine], mapped[mine], backend, cache=cache,
+                               sampling=sampling, refresh=refresh))
     return results
+
+
+def _merged(
+    question: str,
+    cleaned: list[Cleaned],
+    mapped: Sequence[tuple[Completion, bool]],
+    backend: Backend,
+    *,
+    cache: AnswerCache | None,
+    sampling: SamplingSettings,
+    refresh: bool,
+) -> MapReduced:
+    """One question's cleaned partial answers reduced to one, with what cleaning did to them."""
+    partials = [c for c in cleaned if not is_not_in_part(c.text)]
+    answer, reduce_usage, between = _reduce(
+        question, partials, backend, cache=cache, sampling=sampling, refresh=refresh
+    )
+    merged = [c for c in [*cleaned, *between] if c is not answer]  # the answer notes its own
+    notes = summed_notes(merged, f"before merging {len(cleaned)} partial answers")
+    texts = tuple(c.text for c in partials)
+    return MapReduced(answer, _usage(mapped) + reduce_usage, texts, notes)
+
+
+def _cleaned(
+    items: Sequence[tuple[str, tuple[Message, ...]]],
+    results: Sequence[tuple[Completion, bool]],
+    backend: Backend,
+) -> list[Cleaned]:
+    """Each raw completion (as cached) cleaned against the prompt that produced it."""
+    tokens = backend.special_tokens
+    return [
+        clean(completion.text, messages, tokens)
+        for (_, messages), (completion, _) in zip(items, results, strict=True)
+    ]
 
 
 def _usage(results: Sequence[tuple[Completion, bool]]) -> Usage:
@@ -153,17 +206,20 @@ def _usage(results: Sequence[tuple[Completion, bool]]) -> Usage:
 
 def _reduce(
     question: str,
-    partials: list[str],
+    partials: list[Cleaned],
     backend: Backend,
     *,
     cache: AnswerCache | None,
     sampling: SamplingSettings,
     refresh: bool,
-) -> tuple[str, Usage]:
-    """Merge partial answers level by level, each group as large as the window allows."""
+) -> tuple[Cleaned, Usage, list[Cleaned]]:
+    """Merge partial answers level by level, each group as large as the window allows; also
+    returns every level's cleaned results (the last level's one is the answer)."""
     usage = Usage()
+    between: list[Cleaned] = []
     while len(partials) > 1:
-        groups = group_partials(question, partials, backend, sampling)
+        texts = [partial.text for partial in partials]
+        groups = group_partials(question, texts, backend, sampling)
         items = [
             (_group_key(question, group, backend, sampling), reduce_messages(question, group))
             for group in groups
@@ -172,8 +228,9 @@ def _reduce(
             items, backend, cache=cache, sampling=sampling, refresh=refresh, kind="reduce"
         )
         usage += _usage(merged)
-        partials = [completion.text for completion, _ in merged]
-    return (partials[0] if partials else NOTHING_FOUND), usage
+        partials = _cleaned(items, merged, backend)
+        between += partials
+    return (partials[0] if partials else Cleaned(NOTHING_FOUND)), usage, between
 
 
 def _group_key(

@@ -105,6 +105,12 @@ class OpenAIBackend:
             self._counter = LazyCounter(name, self._token_counter, adopt_loaded_name=True)
         return self._counter
 
+    @property
+    def special_tokens(self) -> frozenset[str]:
+        """A server does not list its tokenizer's special tokens: the cleaner's known list
+        (engine/cleanup.py) covers the common chat templates."""
+        return frozenset()
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         return self._token_counter().count_messages(messages)
 

@@ -179,6 +179,14 @@ class VllmBackend:
             return HuggingFaceCounter(file, name=name)
         return _EngineTokenCounter(self._tokenizer, name=name)
 
+    @cached_property
+    def special_tokens(self) -> frozenset[str]:
+        """The HF tokenizer's special and added-special tokens (`<|im_end|>`, ...)."""
+        tokens = set(getattr(self._tokenizer, "all_special_tokens", ()))
+        added = getattr(self._tokenizer, "added_tokens_decoder", {})
+        tokens |= {str(token) for token in added.values() if getattr(token, "special", False)}
+        return frozenset(token for token in tokens if token.strip())
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         return len(self._prompt_ids(messages))
 

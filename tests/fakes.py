@@ -44,6 +44,7 @@ class FakeBackend:
         self.tokenizer = CharCounter()
         self.model = "fake-model"
         self.concurrency = 1  # batches from one thread, as the in-process engine
+        self.special_tokens: frozenset[str] = frozenset({"<|fake_end|>"})
         self.requests: list[ChatRequest] = []
         self.generate_calls = 0
         self._seen_prefixes: set[str] = set()
@@ -99,6 +100,7 @@ class RecordingBackend:
     context_window = property(lambda self: self.inner.context_window)
     tokenizer = property(lambda self: self.inner.tokenizer)
     concurrency = property(lambda self: self.inner.concurrency)
+    special_tokens = property(lambda self: self.inner.special_tokens)
 
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()

@@ -145,6 +145,15 @@ function usage(a, model) {
   return `${model} · ${a.prompt_tokens} prompt tokens (${a.cached_tokens} cached) · ${source}`;
 }
 
+// What longread removed from the model's output (echoed prompt lines, template tokens) and
+// whether it cut a loop: said under the answer, as every other output format says it.
+function cleaningNotes(a) {
+  const box = el("div", "notes");
+  if (a.cut) box.classList.add("cut");
+  for (const note of a.notes || []) box.append(el("div", "note", "longread: " + note));
+  return box;
+}
+
 function answerCard(title) {
   const card = el("div", "answer");
   card.append(el("h3", "", title));
@@ -162,12 +171,14 @@ function showAnswers(card, result) {
   result.answers.forEach((a, i) => {
     if (i > 0) card.append(el("h3", "", a.question));
     card.append(renderCited(a.answer, a.citations));
+    card.append(cleaningNotes(a));
     card.append(el("div", "usage", usage(a, result.model)));
   });
 }
 
 function showSummary(card, result) {
   card.append(renderCited(result.summary.answer, result.citations));
+  card.append(cleaningNotes(result.summary));
   card.append(el("div", "usage", usage(result.summary, result.model)));
   const table = el("table", "coverage");
   const head = el("tr");

@@ -414,3 +414,22 @@ def test_a_secret_in_a_changed_file_name_never_reaches_the_model(
     assert TOKEN not in result.output and aws not in result.output
     found = [(f["path"], f["start_line"]) for f in json.loads(result.stdout)["findings"]]
     assert found == [(shown, 1)]  # the finding on the redacted id is kept, under that id
+
+
+def test_finding_messages_lose_template_tokens_and_loops_in_every_format_and_from_the_cache(
+    repo: Path, tmp_path: Path, scripted: Built
+) -> None:
+    looping = "Index past the end of the list here. " * 6
+    scripted.replies[:] = [findings_json(
+        finding(BUG_LINE, message="items[len(items)] is past the end<|im_end|>"),
+        finding(BUG_LINE, category="crash", message=looping),
+    )]
+    for fmt in ("json", "json", "markdown", "sarif"):  # the second json is a cache hit
+        result = run(repo, tmp_path, "--format", fmt, "--fail-on", "never")
+        assert result.exit_code == 0, result.output
+        assert "<|im_end|>" not in result.stdout
+        assert result.stdout.count("Index past the end of the list here.") == 1
+    data = json.loads(run(repo, tmp_path, "--format", "json", "--fail-on", "never").stdout)
+    assert data["cached"] is True and len(scripted) == 1
+    assert "in 2 finding(s): removed 1 chat-template token; cut 1 of them where the model " \
+           "repeated itself" in data["warnings"]

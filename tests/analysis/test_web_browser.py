@@ -195,6 +195,27 @@ def test_a_page_on_another_port_cannot_make_the_server_ask_anything(
     assert built == []  # no request opened the engine, let alone asked it
 
 
+def test_the_page_shows_the_cleaned_answer_and_says_what_was_removed_and_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    loop = "Notes are saved by save in the app module of this repository."
+    register_scripted(monkeypatch, lambda system: (
+        "Notes are saved in `app.py:3-4`.<|im_end|>\n<|im_start|>user\n"
+        "<<<END CORPUS 0a1b2c3d4e5f>>>\n" + " ".join([loop] * 12)))
+    with serving(tmp_path, make_corpus(tmp_path)) as url:
+        ask_and_follow(driver, url, "Where are notes saved?", "app.py:3-4")
+        text = driver.find_element(By.CSS_SELECTOR, ".answer .text").text
+        notes = driver.find_element(By.CSS_SELECTOR, ".answer .notes")
+        assert text == f"Notes are saved in app.py:3-4.\n{loop}"
+        assert "cut" in notes.get_attribute("class").split()
+        assert notes.text.split("\n") == [
+            "longread: removed 1 prompt line the model echoed",
+            "longread: removed 2 chat-template tokens",
+            "longread: cut: the answer repeated itself from here (the same sentence again)"]
+
+
 def screenshots(out: Path) -> None:
     """The README's pictures: an answer (from a scripted backend) over examples/notes-app with
     its citation open, and the token map of longread's own ingest/ and engine/ under a budget."""

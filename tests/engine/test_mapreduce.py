@@ -53,7 +53,7 @@ def test_map_then_reduce_keeps_only_the_parts_that_answer(tmp_path: Path) -> Non
     shards = shard_pack(_pack(backend), "Where is zebra?", backend, SAMPLING)
     seen: list[tuple[str, int, int | None]] = []
     with AnswerCache(tmp_path / "answers.sqlite") as cache:
-        text, usage, partials = map_reduce(
+        reduced = map_reduce(
             shards,
             "Where is zebra?",
             backend,
@@ -61,6 +61,7 @@ def test_map_then_reduce_keeps_only_the_parts_that_answer(tmp_path: Path) -> Non
             sampling=SAMPLING,
             progress=lambda *a: seen.append(a),
         )
+    text, usage, partials = reduced.answer.text, reduced.usage, reduced.partials
     assert text == "Merged 2 mentions of zebra."
     assert len(partials) == 2 and all("zebra" in partial for partial in partials)
     assert _map_requests(backend) == len(shards)
@@ -71,7 +72,7 @@ def test_map_then_reduce_keeps_only_the_parts_that_answer(tmp_path: Path) -> Non
 def test_nothing_found_needs_no_reduce(tmp_path: Path) -> None:
     backend = FakeBackend(context_window=1024)
     shards = shard_pack(_pack(backend, marked=()), "Where is zebra?", backend, SAMPLING)
-    text, _, _ = map_reduce(shards, "Where is zebra?", backend, cache=None, sampling=SAMPLING)
+    text = map_reduce(shards, "Where is zebra?", backend, cache=None, sampling=SAMPLING).answer.text
     assert text == NOTHING_FOUND and len(backend.requests) == len(shards)
 
 
@@ -84,7 +85,7 @@ def test_reduce_recurses_until_one_answer() -> None:
         "zebra?", ["Part 0123456789ab mentions zebra."] * len(shards), backend, small
     )
     assert len(groups) > 1
-    text, _, _ = map_reduce(shards, "zebra?", backend, cache=None, sampling=small)
+    text = map_reduce(shards, "zebra?", backend, cache=None, sampling=small).answer.text
     reduces = [r for r in backend.requests if r.messages[0].content.startswith("Partial answers")]
     assert len(reduces) >= 3 and "Partial answer 1:\nMerged" in reduces[-1].messages[0].content
     assert text == f"Merged {sum('ZEBRA' in shard.text for shard in shards)} mentions of zebra."
@@ -111,10 +112,11 @@ def test_killed_run_resumes_without_recomputing_finished_shards(tmp_path: Path) 
             map_reduce(shards, question, crashing, cache=cache, sampling=SAMPLING)
         assert len(crashing.requests) == 2 * MAP_BATCH  # the third batch died whole
         again = FakeBackend(context_window=1024)
-        text, _, _ = map_reduce(shards, question, again, cache=cache, sampling=SAMPLING)
+        text = map_reduce(shards, question, again, cache=cache, sampling=SAMPLING).answer.text
         assert _map_requests(again) == len(shards) - 2 * MAP_BATCH
         third = FakeBackend(context_window=1024)
-        assert map_reduce(shards, question, third, cache=cache, sampling=SAMPLING)[0] == text
+        last = map_reduce(shards, question, third, cache=cache, sampling=SAMPLING)
+        assert last.answer.text == text
         assert third.requests == []  # map and reduce results all came from the cache
 
 
