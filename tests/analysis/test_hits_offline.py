@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
 from faultserver import FaultServer, Reply  # noqa: E402
 from trees import write_files  # noqa: E402
+from webserver import running  # noqa: E402
 
 from longread.analysis.cli import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web import ServedCorpus, ServeOptions, WebServer  # noqa: E402
+from longread.analysis.web import ServeOptions  # noqa: E402
 
 SERVED = "llama3.2"
 QUESTION = "Where is the zebra?"
@@ -150,18 +149,8 @@ def serving(tmp_path: Path, corpus: Path, url: str) -> Iterator[str]:
     settings = load_settings({"cache_dir": str(tmp_path / "cache"), "backend": "openai",
                               "base_url": url, "model": SERVED, "context_window": 8192,
                               "max_retries": 1}, environ={}, cwd=tmp_path)
-    server = WebServer(ServedCorpus(settings, ServeOptions((corpus,), port=0)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield server.url.replace("0.0.0.0", "127.0.0.1")
-    finally:
-        server.stop()
-        thread.join(10)
+    with running(settings, ServeOptions((corpus,), port=0)) as served:
+        yield served
 
 
 def _post(url: str, question: str) -> httpx.Response:

@@ -9,8 +9,6 @@ import os
 import stat
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes import register_fake, register_scripted  # noqa: E402
 from faultserver import FaultServer, Reply  # noqa: E402
 from trees import write_files  # noqa: E402
+from webserver import running  # noqa: E402
 
 from longread.analysis.cli import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web import ServedCorpus, ServeOptions, WebServer  # noqa: E402
+from longread.analysis.web import ServeOptions  # noqa: E402
 from longread.ingest.cache import MIGRATIONS, TABLES, IngestCache  # noqa: E402
 from longread.ingest.store import Schema, open_store  # noqa: E402
 
@@ -106,18 +105,8 @@ def serving(cache: Path, repo: Path) -> Iterator[str]:
     """A real uvicorn server on a free port in a thread of this process (it sees the fake)."""
     settings = load_settings({"cache_dir": str(cache), "backend": "fake"}, environ={},
                              cwd=cache.parent)
-    server = WebServer(ServedCorpus(settings, ServeOptions((repo,), port=0)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield server.url.replace("0.0.0.0", "127.0.0.1")
-    finally:
-        server.stop()
-        thread.join(10)
+    with running(settings, ServeOptions((repo,), port=0)) as url:
+        yield url
 
 
 def serve_session(cache: Path, repo: Path) -> None:

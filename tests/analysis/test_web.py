@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes import register_scripted  # noqa: E402
 from trees import write_files  # noqa: E402
+from webserver import running  # noqa: E402
 
 from longread.analysis.cli import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web import ServedCorpus, ServeOptions, WebServer  # noqa: E402
+from longread.analysis.web import ServeOptions, WebServer  # noqa: E402
 from longread.analysis.web_limits import Limits  # noqa: E402
 
 APP = 'import sqlite3\n\ndef save(note):\n    db = sqlite3.connect("notes.db")\n' \
@@ -63,18 +63,8 @@ def serving(tmp_path: Path, corpus: Path, *, host: str = "127.0.0.1",
                              environ={}, cwd=tmp_path)
     options = ServeOptions((corpus,), host=host, port=0, token=token, budget=budget,
                            limits=limits or Limits())
-    server = WebServer(ServedCorpus(settings, options))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield server.url.replace("0.0.0.0", "127.0.0.1")
-    finally:
-        server.stop()
-        thread.join(10)
+    with running(settings, options) as url:
+        yield url
 
 
 @pytest.fixture
