@@ -28,19 +28,24 @@ SERVED = "served-model"
 QUESTION = "Where is the zebra?"
 MAP_PROMPT = "You see one part"
 WAIT_S = 60.0
+FILL_S = 10.0
 
 
 class StandIn:
-    """A server whose chat answers take `delay` s. It counts the requests in flight; once
-    `answer_only` map answers are out, it holds every further one until `release()`."""
+    """A server whose chat answers take `delay` s. It counts the requests in flight; with `fill`,
+    the first requests wait (up to FILL_S) until `fill` are in flight at once, so the count does
+    not depend on how fast a busy machine starts threads; once `answer_only` map answers are out,
+    it holds every further one until `release()`."""
 
     def __init__(self, server: FaultServer, *, delay: float) -> None:
         self.server, self.delay = server, delay
         self.in_flight = self.most_in_flight = self.maps_answered = 0
         self.answer_only: int | None = None
+        self.fill: int | None = None
         self.refuse = False  # past `answer_only`: refuse with HTTP 400 instead of holding
         self.answered: list[str] = []  # the system prompts of the map requests answered
         self._lock = threading.Lock()
+        self._filled = threading.Condition(self._lock)
         self._gate = threading.Event()
         server.script("GET", "/v1/models", Reply(200, {"data": [{"id": SERVED,
                                                                  "max_model_len": 1024}]}))
@@ -65,6 +70,9 @@ class StandIn:
             hold = is_map and self.answer_only is not None and (
                 self.maps_answered >= self.answer_only)
             self.maps_answered += is_map and not hold
+            self._filled.notify_all()
+            if self.fill is not None and self.most_in_flight < self.fill:
+                self._filled.wait_for(lambda: self.most_in_flight >= (self.fill or 0), FILL_S)
         if hold and self.refuse:
             with self._lock:
                 self.in_flight -= 1
@@ -129,6 +137,7 @@ def test_a_map_keeps_the_configured_number_of_requests_in_flight(
     elif source == "config":
         (tmp_path / "longread.toml").write_text("concurrency = 2\n")
         monkeypatch.chdir(tmp_path)
+    stand_in.fill = wanted
     result = _ask(tmp_path, corpus, *flags)
     assert result.exit_code == 0, result.output
     [answer] = json.loads(result.stdout)["answers"]
@@ -140,6 +149,7 @@ def test_a_map_keeps_the_configured_number_of_requests_in_flight(
 def test_several_questions_share_one_fan_out(
     tmp_path: Path, corpus: Path, stand_in: StandIn
 ) -> None:
+    stand_in.fill = 16
     result = _ask(tmp_path, corpus, *_flags(stand_in.server.url), "-q", "Who?", "-q", "Why?",
                   "--concurrency", "16", question=None)
     assert result.exit_code == 0, result.output
