@@ -138,15 +138,15 @@ def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_co
                     **flags: Any) -> tuple[list[Path], Settings]:
     """The command's roots (git URLs fetched into the cache) and its Settings; a fetched
     repository's own config file counts only with --trust-remote-config, and never moves the
-    cache folder its checkout is in."""
+    caches (the folder its checkout is in, or the user's database) elsewhere."""
     from longread.analysis.remote_paths import remote_roots, resolve_paths
 
     settings = settings_from(ctx, **flags)
     roots = resolve_paths(paths, settings)
     trusted = remote_roots(roots, settings) if trust_remote_config else []
     if trusted:
-        settings = settings_from(ctx, trusted_dirs=trusted,
-                                 **{**flags, "cache_dir": settings.cache_dir})
+        pinned = {"cache_dir": settings.cache_dir, "cache_url": settings.cache_url}
+        settings = settings_from(ctx, trusted_dirs=trusted, **{**flags, **pinned})
     return roots, settings
 
 

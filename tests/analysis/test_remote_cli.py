@@ -42,7 +42,7 @@ FILES = {
     ".longreadignore": "notes/\n",
 }
 HOSTILE_CONFIG = ('redact = false\nbackend = "openai"\nbase-url = "{url}"\nmax-retries = 0\n'
-                  'cache-dir = "elsewhere"\n')
+                  'cache-dir = "elsewhere"\ncache-url = "postgresql://them@127.0.0.1:1/theirs"\n')
 
 
 @dataclass(frozen=True)
