@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from longread.ingest.errors import CacheError, IngestError, UsageError
 
@@ -44,7 +44,7 @@ _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 _SCP = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:(?!//)[^\s]+$")
 _REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]+(?<![./])$")
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_USERINFO = re.compile(r"(://)[^/@\s]*@")
+_USERINFO = re.compile(r"(://)[^/\s]*@")  # to the authority's last @: a password may hold one
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Environment git may keep from the user: how to reach hosts, never where repositories are.
 _KEPT_GIT_ENV = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_SSL_CAINFO",
@@ -111,9 +111,14 @@ def _parse_url(arg: str, protocol: str) -> Remote:
     shown = f"{protocol}://{host}{slash}{path}"
     login = parts.username if protocol == "ssh" and parts.username else None
     url = f"{protocol}://{login}@{host}{slash}{path}" if login else shown
-    username = None if protocol == "ssh" else parts.username
+    username = None if protocol == "ssh" else _decoded(parts.username)
     _check_parts(arg, host if protocol != "file" else "localhost", path, ref)
-    return Remote(url, shown, protocol, ref, username, parts.password)
+    return Remote(url, shown, protocol, ref, username, _decoded(parts.password))
+
+
+def _decoded(userinfo: str | None) -> str | None:
+    """A URL's user or password as git would send it: percent-decoded (`p%40ss` is `p@ss`)."""
+    return unquote(userinfo) if userinfo is not None else None
 
 
 def _parse_scp(arg: str) -> Remote:
@@ -194,12 +199,16 @@ class _Git:
         self.local_env = {**base, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
         self.secrets = [s for s in (auth.get("LONGREAD_GIT_PASSWORD"), remote.password,
                                     remote.username) if s]
-        self.helpers = ("credential.helper=",) if auth else ()
+        # With a secret to offer: no helper may store it, and no redirect may take it elsewhere.
+        self.helpers = ("credential.helper=", "http.followRedirects=false") if auth else ()
 
     def resolve(self) -> tuple[str, str]:
         """(commit, ref name to fetch) of the remote's ref, HEAD without one."""
         ref = self.remote.ref or "HEAD"
-        listing = self._network(LS_REMOTE_TIMEOUT, "ls-remote", "--", self.remote.url, ref)
+        # Both patterns: an annotated tag's own line names the tag object, its peeled `^{}` line
+        # the commit the checkout is keyed by.
+        listing = self._network(LS_REMOTE_TIMEOUT, "ls-remote", "--", self.remote.url, ref,
+                                f"{ref}^{{}}")
         found: dict[str, str] = {}
         for line in listing.splitlines():
             commit, _, name = line.partition("\t")
@@ -360,8 +369,9 @@ def _move_into_place(partial: Path, checkout: Path) -> Path:
 def _remove_stale_partials(folder: Path) -> None:
     """Fetches a killed run left (SIGKILL skips every cleanup), once older than any live one."""
     for partial in folder.glob(".partial-*"):
-        if time.time() - partial.stat().st_mtime > 2 * FETCH_TIMEOUT:
-            shutil.rmtree(partial, ignore_errors=True)
+        with suppress(OSError):  # another run may remove it first
+            if time.time() - partial.stat().st_mtime > 2 * FETCH_TIMEOUT:
+                shutil.rmtree(partial, ignore_errors=True)
 
 
 def _remove_if_empty(folder: Path) -> None:

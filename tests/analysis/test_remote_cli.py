@@ -125,6 +125,9 @@ def test_a_second_run_on_the_same_commit_fetches_nothing(tmp_path: Path, served:
     _packed(tmp_path, by_branch)
     assert daemon_requests(served.log) == fetched + 3  # ls-remote only
     assert checkout.stat().st_ino == inode and len(_checkouts(tmp_path)) == 2
+    _packed(tmp_path, f"{served.daemon}/proj.git@v1")  # an annotated tag of the commit held
+    assert daemon_requests(served.log) == fetched + 4  # ls-remote only: the tag peeled
+    assert len(_checkouts(tmp_path)) == 2
 
 
 def test_file_urls_work_and_ids_are_relative_to_the_repository(

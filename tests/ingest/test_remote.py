@@ -22,6 +22,14 @@ def test_https_userinfo_leaves_the_url_and_a_ref_with_slashes_is_kept() -> None:
     assert as_user is not None and "ghp_x1y2z3" not in repr(as_user) + as_user.url
 
 
+def test_userinfo_is_percent_decoded_and_a_password_with_an_at_sign_is_never_shown() -> None:
+    remote = parse_remote("https://ci:p%40ss%3Aw@git.example.com/team/app.git")
+    assert remote is not None and (remote.username, remote.password) == ("ci", "p@ss:w")
+    with pytest.raises(UsageError) as refused:
+        parse_remote("https://ci:p@ss@git.example.com/team/app.git@bad..ref")
+    assert "ss@" not in str(refused.value) and "p@ss" not in str(refused.value)
+
+
 def test_an_ssh_login_is_kept_for_git_but_not_shown() -> None:
     remote = parse_remote("ssh://git@host:2222/team/app.git@v1")
     assert remote is not None and remote.url == "ssh://git@host:2222/team/app.git"
