@@ -10,11 +10,9 @@ step runs on the way out, so changing it needs no cache version bump for those e
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from longread.engine.backend import Message
 
@@ -25,20 +23,21 @@ DEFAULT_SPECIAL_TOKENS = frozenset({
     "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|file_separator|>",
     "<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<s>", "</s>", "[INST]", "[/INST]",
 })
-# Follows this module's text: a whole-answer cache entry (which holds text shaped by cleaned
-# partial answers) is keyed by it, so editing the cleaner misses those entries by itself.
-CLEANER_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+# A whole-answer cache entry (text shaped by cleaned partial answers) is keyed by it: bump it
+# when what the cleaner keeps or removes changes (a comment or refactor needs no bump, so the
+# next run does not start an engine only to clean cached raw text again).
+CLEANER_VERSION = "cleaner-2"
 
 NGRAM, NGRAM_MAX = 6, 3  # a run of NGRAM words seen more than NGRAM_MAX times is a loop
 _MIN_SENTENCE_WORDS = 6  # a sentence this long said twice is a loop, not emphasis
 _ANY_PIPE_TOKEN = re.compile(r"<\|[A-Za-z0-9_.:-]{1,40}\|>")
-_ROLE = re.compile(r"\s*(system|user|assistant|model)?\s*:?\s*", re.I)
+_ROLES = frozenset({"", "system", "user", "assistant", "model"})
 _FENCE_LINE = re.compile(r"\s*<<<[^\n]*>>>\s*")
 _INLINE_FENCE = re.compile(r"<<<(?:END )?CORPUS\b[^<>\n]*>>>")
 _CORPUS_BEGIN = re.compile(r"^<<<CORPUS (\w+)>>>$", re.M)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
 _WORD = re.compile(r"\S+")
-_CODE_FENCE = re.compile(r"^\s*(```|~~~)", re.M)
+_CODE_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)  # not \s*: it spans newlines
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 
 
@@ -71,10 +70,12 @@ def clean(
 
 
 def instruction_lines(messages: Sequence[Message]) -> frozenset[str]:
-    """The prompt's own lines, normalized, without the fenced corpus between the markers."""
+    """The prompt's own lines, normalized, without the fenced corpus between the markers; of a
+    user turn only its first line (`Question: ...`), since an answer may well quote the rest."""
     lines: set[str] = set()
     for message in messages:
-        for line in _outside_fence(message.content).split("\n"):
+        own = _outside_fence(message.content)
+        for line in own.split("\n")[:1] if message.role == "user" else own.split("\n"):
             key = _normal(_INLINE_FENCE.sub("", line))
             if len(key) >= 12:
                 lines.add(key)
@@ -101,7 +102,7 @@ def _drop_tokens(text: str, tokens: frozenset[str]) -> tuple[str, int]:
         stripped, found = pattern.subn("", line)
         stripped, more = _ANY_PIPE_TOKEN.subn("", stripped)
         removed += found + more
-        if (found or more) and _ROLE.fullmatch(stripped):
+        if (found or more) and stripped.strip().rstrip(":").strip().lower() in _ROLES:
             continue
         kept.append(stripped)
     return "\n".join(kept), removed

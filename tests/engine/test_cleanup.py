@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -61,6 +64,38 @@ def test_echoed_instruction_lines_go_but_corpus_lines_the_answer_quotes_stay() -
     cleaned = clean(text, messages)
     assert cleaned.text == "If this part says nothing about the question, the store is empty."
     assert cleaned.echoes == 2
+
+
+def test_lines_of_a_multi_line_question_an_answer_quotes_are_kept() -> None:
+    question = "Why does this fail?\n    total = prices[item_name] + shipping_cost"
+    text = ("This line looks the key up:\n"
+            "```python\n    total = prices[item_name] + shipping_cost\n```")
+    cleaned = clean(text, answer_messages("corpus", question))
+    assert cleaned.text == text and cleaned.echoes == 0
+    assert clean(f"Question: {question.splitlines()[0]}\n{text}",
+                 answer_messages("corpus", question)).echoes == 1  # its first line is the echo
+
+
+@contextmanager
+def at_most(seconds: int) -> Iterator[None]:
+    """A hang guard, not a speed test: fails a regex that backtracks for minutes."""
+    def expired(*_: object) -> None:
+        raise TimeoutError(f"over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_degenerate_whitespace_after_a_token_or_between_fences_does_not_hang() -> None:
+    with at_most(20):  # before: 49 s for 4,000 spaces, ~7 min for 200 KB of blank lines
+        assert clean("<|im_end|>" + " " * 20_000 + "x").text == "x"
+        blank = "```\ncode\n```" + "\n" * 200_000 + "```\nmore\n```"
+        assert clean(blank).text.startswith("```\ncode\n```")
 
 
 def test_a_repeated_code_block_is_cut_at_the_start_of_the_second_copy() -> None:
