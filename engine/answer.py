@@ -137,8 +137,8 @@ class _Fresh:
             done += self._generate(items[1:])
         tokens = self.backend.special_tokens
         return [
-            _from_completion(q, clean(c.text, messages, tokens), c)
-            for q, (_, messages), (c, _) in zip(questions, items, done, strict=True)
+            _from_completion(q, clean(c.text, messages, tokens), c, cached=cached)
+            for q, (_, messages), (c, cached) in zip(questions, items, done, strict=True)
         ]
 
     def _generate(self, items: list[tuple[str, tuple[Message, ...]]]) -> list[Result]:
@@ -156,8 +156,12 @@ class _Fresh:
         ]
 
 
-def _from_completion(question: str, cleaned: Cleaned, completion: Completion) -> Answer:
-    usage = Usage(
+def _from_completion(
+    question: str, cleaned: Cleaned, completion: Completion, *, cached: bool = False
+) -> Answer:
+    """A one-pass answer; one whose raw completion came from the cache cost no model work now
+    (as a map-reduce answer's cached shards count nothing)."""
+    usage = Usage() if cached else Usage(
         completion.prompt_tokens,
         completion.cached_tokens,
         completion.completion_tokens,
