@@ -35,15 +35,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from longread.analysis import arguments
 from longread.analysis.config import Settings, check_setting_names, load_settings
-from longread.analysis.sources import MAX_LINES, CorpusSource, NotInCorpus, SourceLines
+from longread.analysis.jobs.sources import MAX_LINES, CorpusSource, NotInCorpus, SourceLines
 from longread.engine.errors import BackendUnavailable
 from longread.ingest.progress import Progress, no_progress
 
 if TYPE_CHECKING:
-    from longread.analysis.ask import AskResult, CheckedAnswer
-    from longread.analysis.citations import Citation
-    from longread.analysis.findings import Finding, ReviewReport
-    from longread.analysis.summarize import CoverageRow, SummaryResult
+    from longread.analysis.jobs.ask import AskResult, CheckedAnswer
+    from longread.analysis.jobs.citations import Citation
+    from longread.analysis.jobs.findings import Finding, ReviewReport
+    from longread.analysis.jobs.summarize import CoverageRow, SummaryResult
     from longread.engine.answer import Answer
     from longread.engine.backend import Backend
     from longread.ingest.pack import Manifest, Pack
@@ -79,16 +79,16 @@ _log = logging.getLogger(__name__)
 
 _LAZY_TYPES = {
     "Answer": "longread.engine.answer",
-    "AskResult": "longread.analysis.ask",
+    "AskResult": "longread.analysis.jobs.ask",
     "Backend": "longread.engine.backend",
-    "CheckedAnswer": "longread.analysis.ask",
-    "Citation": "longread.analysis.citations",
-    "CoverageRow": "longread.analysis.summarize",
-    "Finding": "longread.analysis.findings",
+    "CheckedAnswer": "longread.analysis.jobs.ask",
+    "Citation": "longread.analysis.jobs.citations",
+    "CoverageRow": "longread.analysis.jobs.summarize",
+    "Finding": "longread.analysis.jobs.findings",
     "Manifest": "longread.ingest.pack",
     "Pack": "longread.ingest.pack",
-    "ReviewReport": "longread.analysis.findings",
-    "SummaryResult": "longread.analysis.summarize",
+    "ReviewReport": "longread.analysis.jobs.findings",
+    "SummaryResult": "longread.analysis.jobs.summarize",
 }
 
 Paths = str | Path | Sequence[str | Path]
@@ -118,7 +118,7 @@ def _patterns(include: Sequence[str], exclude: Sequence[str]) -> tuple[list[str]
 def open_backend(settings: Settings | None = None, progress: Progress = no_progress) -> Backend:
     """The backend `settings` name, opened lazily (no engine start until a question misses the
     cache); pass it as `backend=` to several calls to keep it warm, and close it when done."""
-    from longread.analysis.backends import open_backend as open_lazily
+    from longread.analysis.engine_settings import open_backend as open_lazily
 
     return open_lazily(settings or make_settings(), progress)
 
@@ -182,7 +182,7 @@ def pack(
     budget = arguments.optional_int(budget, "budget")
     query = arguments.optional_text(query, "query")
     include, exclude = _patterns(include, exclude)
-    from longread.analysis.pack_job import run_pack
+    from longread.analysis.jobs.pack import run_pack
 
     settings = settings or make_settings()
     return run_pack(
@@ -213,7 +213,7 @@ def ask(
     questions = arguments.texts(questions, "questions")
     budget = arguments.optional_int(budget, "budget")
     include, exclude = _patterns(include, exclude)
-    from longread.analysis.ask import run_ask
+    from longread.analysis.jobs.ask import run_ask
 
     asked = [questions] if isinstance(questions, str) else list(questions)
     settings = settings or make_settings()
@@ -241,7 +241,7 @@ def summarize(
     focus = arguments.optional_text(focus, "focus")
     budget = arguments.optional_int(budget, "budget")
     include, exclude = _patterns(include, exclude)
-    from longread.analysis.summarize import run_summarize
+    from longread.analysis.jobs.summarize import run_summarize
 
     settings = settings or make_settings()
     return run_summarize(
@@ -263,7 +263,7 @@ def review(
 ) -> ReviewReport:
     """Review base..head of `repo` (or the work tree, or a unified diff file; '-' is stdin):
     findings near the changed lines, what the model saw, and whether the review ran."""
-    from longread.analysis.review import ReviewInputs, run_review
+    from longread.analysis.jobs.review import ReviewInputs, run_review
 
     inputs = ReviewInputs(Path(repo), base, head, diff, worktree)
     return run_review(settings or make_settings(), inputs, use_cache=use_cache, progress=progress)
@@ -302,6 +302,6 @@ def read_source(
 def _roots(paths: Paths, settings: Settings) -> list[Path]:
     """Local folders for `paths`; a git URL string (`URL[@ref]`) is fetched into the cache (its
     own config file is never applied here)."""
-    from longread.analysis.remote_paths import resolve_paths
+    from longread.analysis.jobs.remote_paths import resolve_paths
 
     return resolve_paths([paths] if isinstance(paths, str | Path) else list(paths), settings)

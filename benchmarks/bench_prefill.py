@@ -56,7 +56,7 @@ def load1() -> float:
 def build_messages(repo: Path, models: Path, out: Path) -> int:
     """longread's own answer messages for QUESTION over `repo` (as `ask` builds them)."""
     from longread.analysis.config import load_settings
-    from longread.analysis.pack_job import read_and_pack
+    from longread.analysis.jobs.pack import read_and_pack
     from longread.engine.prompt import answer_messages
     from longread.ingest.tokens import HuggingFaceCounter
 

@@ -2,8 +2,8 @@
 
     LongreadError (exit 1)
     ├── UsageError (exit 2)          bad flags, bad config
-    │   └── OutputError              defined in longread.analysis.output: an output file or stdout
-    │                                cannot be written (missing folder, full disk)
+    │   └── OutputError              defined in analysis/cli/output.py: an output file or
+    │                                stdout cannot be written (missing folder, full disk)
     ├── IngestError (exit 3)         the corpus cannot be read as a whole: a path that does not
     │                                exist, no file left to pack
     ├── EngineError (exit 4)         defined in longread.engine.errors

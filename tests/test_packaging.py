@@ -24,8 +24,8 @@ def test_the_wheel_holds_only_the_longread_namespace(tmp_path: Path) -> None:
     assert top == {"longread/ingest", "longread/engine", "longread/analysis"}
     assert "longread/ingest/queries/python.scm" in names
     assert "longread/engine/presets/llama-4-scout.json" in names  # the planner's config data
-    assert "longread/analysis/cli.py" in names
+    assert "longread/analysis/cli/commands.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "longread = longread.analysis.cli:main" in zipfile.ZipFile(wheel).read(
+    assert "longread = longread.analysis.cli.commands:main" in zipfile.ZipFile(wheel).read(
         entry_points
     ).decode()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from longread.analysis.config import Settings
-from longread.analysis.web import ServedCorpus, ServeOptions, WebServer
+from longread.analysis.web.server import ServedCorpus, ServeOptions, WebServer
 
 START_S = 20
 

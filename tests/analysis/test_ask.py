@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes import FakeBackend, RecordingBackend, register_fake, register_scripted  # noqa: E402
 
-from longread.analysis.ask import run_ask  # noqa: E402
-from longread.analysis.citations import CorpusIndex, check_citations  # noqa: E402
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import Settings  # noqa: E402
+from longread.analysis.jobs.ask import run_ask  # noqa: E402
+from longread.analysis.jobs.citations import CorpusIndex, check_citations  # noqa: E402
 from longread.engine.backend import BACKENDS  # noqa: E402
 from longread.ingest.corpus import read_corpus  # noqa: E402
 

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from fakes import FakeBackend, hub_snapshot  # noqa: E402
 from faultserver import FaultServer, Reply  # noqa: E402
 
-from longread.analysis.backends import open_backend, settings_identity  # noqa: E402
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
+from longread.analysis.engine_settings import open_backend, settings_identity  # noqa: E402
 from longread.engine.backend import BACKENDS  # noqa: E402
 
 SERVED = "served-model"

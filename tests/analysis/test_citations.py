@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longread.analysis.citations import CorpusIndex, check_citations, parse_citations
+from longread.analysis.jobs.citations import CorpusIndex, check_citations, parse_citations
 from longread.ingest.document import Document, Section
 
 STORE = "\n".join(

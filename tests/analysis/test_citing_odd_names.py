@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import register_scripted  # noqa: E402
 from trees import write_files  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 
 ODD = """odd dir/a<b> "q" 'c'.py"""
 

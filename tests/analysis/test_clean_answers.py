@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes import RecordingBackend, ScriptedBackend, register_scripted  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.engine.backend import BACKENDS  # noqa: E402
 
 _FENCE = re.compile(r"^<<<CORPUS (\w+)>>>$", re.M)
@@ -185,7 +185,7 @@ def test_the_api_mcp_and_the_served_json_show_the_same_cleaned_text_and_notes(
     from test_web import serving
 
     from longread.analysis import api
-    from longread.analysis.mcp_server import build_server
+    from longread.analysis.mcp.server import build_server
 
     _stand_in(monkeypatch, _echoing_loop)
     docs = _documents(tmp_path / "docs", 2, lines=5)

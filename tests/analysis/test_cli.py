@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from longread.analysis import logs
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 
 
 @pytest.fixture

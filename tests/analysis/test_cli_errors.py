@@ -17,7 +17,7 @@ import test_review
 from click.testing import CliRunner
 from fakes import register_fake
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.ingest import store
 
 LONGREAD = str(Path(sys.executable).with_name("longread"))
@@ -359,7 +359,7 @@ def test_ctrl_c_at_the_cache_clear_prompt_is_130(tmp_path):
 def test_ctrl_c_between_the_pack_and_manifest_renames_keeps_both_or_neither(
     corpus, tmp_path, monkeypatch
 ):
-    from longread.analysis import output
+    from longread.analysis.cli import output
 
     real_replace = os.replace
     calls: list[str] = []
@@ -378,7 +378,7 @@ def test_ctrl_c_between_the_pack_and_manifest_renames_keeps_both_or_neither(
 
 
 def test_ctrl_c_while_the_commands_are_built_is_130_without_a_traceback(tmp_path):
-    """A real SIGINT after the imports, while cli.py's module body builds the click commands."""
+    """A real SIGINT after the imports, while cli/commands.py's module body builds the commands."""
     code = (
         "import os, signal, sys\n"
         "def profile(frame, event, arg):\n"
@@ -386,7 +386,7 @@ def test_ctrl_c_while_the_commands_are_built_is_130_without_a_traceback(tmp_path
         "        sys.setprofile(None)\n"
         "        os.kill(os.getpid(), signal.SIGINT)\n"
         "sys.setprofile(profile)\n"
-        "from longread.analysis.cli import main\n"
+        "from longread.analysis.cli.commands import main\n"
         "sys.setprofile(None)\n"
         "main()\n"
     )

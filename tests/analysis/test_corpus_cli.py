@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from fakes import register_fake
 from trees import write_files as write
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 
 XMP_HEADER = (
     b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<</Metadata 2 0 R>>\nendobj\n"

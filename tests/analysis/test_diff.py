@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longread.analysis.diff import file_texts, parse_diff
+from longread.analysis.jobs.diff import file_texts, parse_diff
 from longread.ingest.lines import split_lines
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from longread.analysis.diff import parse_diff
-from longread.analysis.findings import (
+from longread.analysis.jobs.diff import parse_diff
+from longread.analysis.jobs.findings import (
     Coverage,
     Finding,
     FindingsFailed,

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes import FakeBackend  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.engine.backend import BACKENDS  # noqa: E402
 
 NOTES_APP = Path(__file__).resolve().parents[2] / "examples" / "notes-app"
@@ -39,7 +39,7 @@ from longread.engine.backend import BACKENDS
 def refuse(**options):
     raise SystemExit("a cache hit started the engine")
 BACKENDS["vllm"] = refuse
-from longread.analysis.cli import main
+from longread.analysis.cli.commands import main
 sys.exit(main())
 """
 
@@ -130,7 +130,7 @@ def test_progress_bars_draw_exactly_where_rich_sees_a_terminal(
     monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], draws: bool
 ) -> None:
     """The check that keeps rich out of a piped run agrees with rich's own."""
-    from longread.analysis.progress import progress_bar
+    from longread.analysis.cli.progress_bars import progress_bar
     from longread.ingest.progress import no_progress
 
     for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 
 OUTSIDE_MARKER = "OUTSIDE-THE-ROOT-7f3a9c"
 TINY_FILES = 50_000

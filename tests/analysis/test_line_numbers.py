@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from longread.analysis.citations import CorpusIndex, check_citations
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
+from longread.analysis.jobs.citations import CorpusIndex, check_citations
 from longread.ingest.corpus import read_corpus
 
 pytestmark = pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")

@@ -26,7 +26,7 @@ def noisy(**options):
     return FakeBackend()
 
 BACKENDS["noisy"] = noisy
-from longread.analysis.cli import main
+from longread.analysis.cli.commands import main
 sys.argv = ["longread", *sys.argv[1:]]
 main()
 """

@@ -27,9 +27,9 @@ from pdfs import pdf_bytes  # noqa: E402
 from trees import write_files  # noqa: E402
 
 from longread.analysis import api  # noqa: E402
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import Settings  # noqa: E402
-from longread.analysis.mcp_server import build_server  # noqa: E402
+from longread.analysis.mcp.server import build_server  # noqa: E402
 from longread.engine.backend import ChatRequest, Completion  # noqa: E402
 from longread.ingest.progress import Progress  # noqa: E402
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from pdfs import pdf_bytes
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.ingest.tokens import TiktokenCounter
 
 COUNTER = TiktokenCounter()

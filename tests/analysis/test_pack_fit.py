@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from trees import write_files
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.ingest.lines import split_lines
 from longread.ingest.tokens import TiktokenCounter
 

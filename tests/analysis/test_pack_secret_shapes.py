@@ -23,7 +23,7 @@ from fakes import register_scripted  # noqa: E402
 from test_web import serving  # noqa: E402
 from trees import write_files  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 
 ALNUM = string.ascii_letters + string.digits
 

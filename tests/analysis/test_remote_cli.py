@@ -29,9 +29,9 @@ from gitservers import (  # noqa: E402
 )
 
 from longread.analysis import api  # noqa: E402
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import Settings  # noqa: E402
-from longread.analysis.web import WebServer  # noqa: E402
+from longread.analysis.web.server import WebServer  # noqa: E402
 
 TOKEN = "s3cr3t-Token-4f9a2c"  # noqa: S105 (the private repository's password in these tests)
 AWS_KEY = "AKIAQ4TZ7LMN2P5RX8VW"

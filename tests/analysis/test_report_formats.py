@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft7Validator
 
-from longread.analysis.findings import Coverage, Finding, ReviewReport
-from longread.analysis.report_formats import GITHUB_CAP, render_report
+from longread.analysis.jobs.findings import Coverage, Finding, ReviewReport
+from longread.analysis.jobs.report_formats import GITHUB_CAP, render_report
 from longread.ingest.errors import UsageError
 
 SARIF_SCHEMA = Path(__file__).resolve().parents[1] / "data/sarif-schema-2.1.0.json"  # vendored

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from fakes import Borrowed
 from jsonschema import Draft7Validator
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.engine.backend import BACKENDS, ChatRequest, Completion, Message
 
 SARIF_SCHEMA = Path(__file__).resolve().parents[1] / "data/sarif-schema-2.1.0.json"  # vendored

@@ -27,9 +27,9 @@ from faultserver import FaultServer, Reply  # noqa: E402
 from trees import write_files  # noqa: E402
 from webserver import running  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web import ServeOptions  # noqa: E402
+from longread.analysis.web.server import ServeOptions  # noqa: E402
 from longread.ingest.cache import MIGRATIONS, TABLES, IngestCache  # noqa: E402
 from longread.ingest.store import Schema, open_store  # noqa: E402
 

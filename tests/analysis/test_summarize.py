@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes import Borrowed, FakeBackend, register_scripted  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.engine.backend import BACKENDS, ChatRequest, Completion  # noqa: E402
 
 _DOC_ID = re.compile(r'<document id="([^"]+)"')

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.engine.vllm_backend import cpu_binding
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")

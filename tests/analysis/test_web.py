@@ -24,10 +24,10 @@ from fakes import register_scripted  # noqa: E402
 from trees import write_files  # noqa: E402
 from webserver import running  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web import ServeOptions, WebServer  # noqa: E402
-from longread.analysis.web_limits import Limits  # noqa: E402
+from longread.analysis.web.limits import Limits  # noqa: E402
+from longread.analysis.web.server import ServeOptions, WebServer  # noqa: E402
 
 APP = 'import sqlite3\n\ndef save(note):\n    db = sqlite3.connect("notes.db")\n' \
       '    return db.execute("insert into notes values (?)", (note,))\n'
@@ -281,7 +281,8 @@ def test_longread_serve_answers_until_ctrl_c(tmp_path: Path, corpus: Path) -> No
     """The real command in a subprocess (the scripted backend registered before the CLI runs)."""
     tests = Path(__file__).resolve().parents[1]
     boot = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import fakes; "
-            "from longread.engine.backend import BACKENDS; from longread.analysis.cli import main; "
+            "from longread.engine.backend import BACKENDS; "
+            "from longread.analysis.cli.commands import main; "
             f"BACKENDS['scripted'] = lambda **o: fakes.ScriptedBackend(lambda s: {REPLY!r}); "
             "main()")
     process = subprocess.Popen(

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import register_scripted  # noqa: E402
 from test_web import TOKEN, make_corpus, scripted_reply, serving  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
-from longread.analysis.web import WebServer  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
+from longread.analysis.web.server import WebServer  # noqa: E402
 
 QUESTION = '{"question": "Where are notes saved?"}'
 

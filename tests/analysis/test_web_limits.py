@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import register_scripted  # noqa: E402
 from test_web import REPLY, make_corpus, scripted_reply, serving  # noqa: E402
 
-from longread.analysis.web_limits import Limits  # noqa: E402
+from longread.analysis.web.limits import Limits  # noqa: E402
 
 STREAM = {"Accept": "text/event-stream"}
 

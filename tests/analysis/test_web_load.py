@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import register_scripted  # noqa: E402
 from test_web import APP, REPLY, make_corpus, serving  # noqa: E402
 
-from longread.analysis.web_limits import Limits  # noqa: E402
+from longread.analysis.web.limits import Limits  # noqa: E402
 
 # anyio's default pool has 40 threads; more asks than that used to take every one of them (the
 # queue's cap is raised past it here, to show that waiting asks hold none)

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import register_scripted  # noqa: E402
 from test_web import make_corpus, scripted_reply, serving  # noqa: E402
 
-from longread.analysis.sources import MAX_LINES  # noqa: E402
+from longread.analysis.jobs.sources import MAX_LINES  # noqa: E402
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_errors_over_http_name_no_cli_flag_while_the_cli_names_its_own(
     assert _one_line_400(blank) == "no question given"
     from click.testing import CliRunner
 
-    from longread.analysis.cli import cli
+    from longread.analysis.cli.commands import cli
 
     run = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cli-cache"), "ask", "--backend",
                                    "scripted", str(corpus), "  "])

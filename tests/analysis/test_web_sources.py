@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import register_scripted  # noqa: E402
 from test_web import APP, make_corpus, scripted_reply, serving  # noqa: E402
 
-from longread.analysis import pack_job  # noqa: E402
+from longread.analysis.jobs import pack as pack_job  # noqa: E402
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.engine.answer_cache import AnswerCache, answer_key
 from longread.engine.backend import Completion, SamplingSettings
 

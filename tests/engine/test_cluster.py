@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 
 SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
 

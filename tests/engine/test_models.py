@@ -70,7 +70,7 @@ def test_a_model_folder_that_does_not_exist_is_no_such_directory(
     assert str(raised.value) == f"no such directory: {given}"
     from click.testing import CliRunner
 
-    from longread.analysis.cli import cli
+    from longread.analysis.cli.commands import cli
 
     result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--model",
                                       given, str(tmp_path), "What?"])
@@ -184,7 +184,7 @@ def test_a_failed_download_is_one_line_and_leaves_nothing_behind(
 def test_models_cli_lists_presets_and_the_path(default_model_dir: Path) -> None:
     from click.testing import CliRunner
 
-    from longread.analysis.cli import cli
+    from longread.analysis.cli.commands import cli
 
     cache_dir = default_model_dir.parent.parent
     runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.engine.errors import PromptTooLong
 from longread.engine.planner import (
     FITTED_TO,

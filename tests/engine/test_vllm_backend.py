@@ -218,7 +218,7 @@ def test_dtype_is_part_of_the_answer_cache_identity_through_the_cli(
 ) -> None:
     from click.testing import CliRunner
 
-    from longread.analysis.cli import cli
+    from longread.analysis.cli.commands import cli
     from longread.engine.backend import BACKENDS
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from click.testing import CliRunner
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.ingest.tokens import TiktokenCounter
 
 if TYPE_CHECKING:

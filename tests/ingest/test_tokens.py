@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from tokenizers import Tokenizer, pre_tokenizers
 from tokenizers.models import WordLevel
 
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 
 TEXT = "1234 5678 9012\n"
 

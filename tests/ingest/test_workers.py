@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import longread.ingest.scrub as scrub
 import longread.ingest.tokens as tokens
 import longread.ingest.workers as workers
-from longread.analysis.cli import cli
+from longread.analysis.cli.commands import cli
 from longread.ingest.workers import balanced, map_batches
 
 TOKEN = "ghp_" + "Zq7Lm2Xc9Vb4Nn1Kk8Jj3Hh6Gg5Ff0Dd2Ss"

@@ -13,8 +13,8 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
 
     import click
 
-    from longread.analysis.cli_admin import cache_group, models_group, plan_command
-    from longread.analysis.cli_base import (
+    from longread.analysis.cli.admin import cache_group, models_group, plan_command
+    from longread.analysis.cli.base import (
         TRUST_REMOTE_CONFIG,
         CorpusPath,
         Group,
@@ -26,9 +26,9 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
         settings_from,
         verbose_option,
     )
-    from longread.analysis.findings import FAIL_ON
-    from longread.analysis.progress import progress_bar
-    from longread.analysis.report_formats import FORMATS
+    from longread.analysis.cli.progress_bars import progress_bar
+    from longread.analysis.jobs.findings import FAIL_ON
+    from longread.analysis.jobs.report_formats import FORMATS
     from longread.ingest.document import skip_summary
     from longread.ingest.render import FORMATS as PACK_FORMATS
 except KeyboardInterrupt:
@@ -157,9 +157,9 @@ def review_command(ctx: click.Context, repo: Path, base: str | None, head: str |
                    fail_on: str, no_cache: bool, **engine_flags: Any) -> None:
     """Review a change (base..head or a diff) for CI: findings as SARIF, rdjsonl, GitHub, ..."""
     from longread.analysis import api
-    from longread.analysis.findings import check_fail_on
-    from longread.analysis.output import write_atomically
-    from longread.analysis.report_formats import render_report
+    from longread.analysis.cli.output import write_atomically
+    from longread.analysis.jobs.findings import check_fail_on
+    from longread.analysis.jobs.report_formats import render_report
 
     settings = settings_from(ctx, **engine_flags)
     with progress_bar() as progress:
@@ -194,7 +194,7 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
     """Answer questions over PATH... : `longread ask PATH... "QUESTION"` or with -q/--questions."""
     with importing():
         from longread.analysis import api
-        from longread.analysis.ask import read_questions
+        from longread.analysis.jobs.ask import read_questions
 
     questions = list(extra_questions)
     if questions_file is not None:
@@ -223,8 +223,8 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
 def _show_answers(result: Any) -> None:
     """Rendered by rich on a terminal; into a pipe or file, the Markdown as the model wrote it
     (flags and usage to stderr)."""
-    from longread.analysis.ask import notes, render_terminal, to_markdown
-    from longread.analysis.output import write_stdout
+    from longread.analysis.cli.output import write_stdout
+    from longread.analysis.jobs.ask import notes, render_terminal, to_markdown
 
     if sys.stdout.isatty():
         from rich.console import Console
@@ -255,7 +255,7 @@ def summarize_command(ctx: click.Context, paths: tuple[str, ...], focus: str | N
                       **engine_flags: Any) -> None:
     """Summarize PATH... (PDFs, docs, repositories) and say which documents the summary covers."""
     from longread.analysis import api
-    from longread.analysis.output import STDOUT, write_atomically
+    from longread.analysis.cli.output import STDOUT, write_atomically
 
     roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
                                       **engine_flags)
@@ -308,8 +308,8 @@ def pack_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
     --query without --budget packs everything in full (nothing to rank), and says so on stderr.
     """
     from longread.analysis import api
-    from longread.analysis.output import STDOUT, write_all_atomically
-    from longread.analysis.pack_job import render_stats
+    from longread.analysis.cli.output import STDOUT, write_all_atomically
+    from longread.analysis.jobs.pack import render_stats
 
     if query and budget is None:
         click.echo("longread: warning: --query only ranks within a --budget; "
@@ -346,7 +346,7 @@ def mcp_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
                 **engine_flags: Any) -> None:
     """Serve PATH... (default: here) to an MCP client over stdin/stdout: the tools pack, ask,
     read (follow a citation) and summarize, with one engine kept warm between calls."""
-    from longread.analysis.mcp_server import serve_stdio
+    from longread.analysis.mcp.server import serve_stdio
 
     roots, settings = corpus_settings(ctx, list(paths) or ["."],
                                       trust_remote_config=trust_remote_config, **engine_flags)
@@ -373,8 +373,8 @@ def serve_command(ctx: click.Context, paths: tuple[str, ...], host: str, port: i
                   **engine_flags: Any) -> None:
     """Serve PATH... (default: here) with one warm engine: the page with clickable citations and
     the token map, /api/ask, /api/summarize, /api/source, /api/pack and MCP at /mcp."""
-    from longread.analysis.remote_paths import shown
-    from longread.analysis.web import ServedCorpus, ServeOptions, WebServer, given_token
+    from longread.analysis.jobs.remote_paths import shown
+    from longread.analysis.web.server import ServedCorpus, ServeOptions, WebServer, given_token
 
     roots, settings = corpus_settings(ctx, list(paths) or ["."],
                                       trust_remote_config=trust_remote_config, **engine_flags)

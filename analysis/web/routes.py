@@ -1,4 +1,4 @@
-"""The routes of `longread serve` (web.py holds the served corpus, the guard and the server).
+"""The routes of `longread serve` (server.py holds the served corpus, the guard and the server).
 
     GET  /                 the page (analysis/web/: HTML with its CSS and JS inlined, so one URL
                            with ?token= loads everything)
@@ -7,14 +7,14 @@
     GET  /api/source       ?path=P&start=A&end=B or ?path=P&page=N -> lines of a corpus document,
                            at most 500 a request ("next": where the rest starts)
     GET  /api/pack         the manifest of the pack
-    /mcp                   the MCP tools over streamable HTTP (analysis/mcp_server.py)
+    /mcp                   the MCP tools over streamable HTTP (analysis/mcp/server.py)
 
 A POST with `Accept: text/event-stream` gets server-sent events instead: `progress` while the job
 runs (reading, packing, engine start, shards), then one `result` (or `error`). The backends return
 whole completions, so an answer arrives whole; what streams is the progress before it.
 
 Jobs for the engine (asks, summaries, the first manifest) take a place in the corpus's JobQueue
-(web_limits): 429 with Retry-After when it is full; a job whose client leaves before its turn
+(limits.py): 429 with Retry-After when it is full; a job whose client leaves before its turn
 never runs.
 """
 
@@ -41,8 +41,8 @@ from starlette.types import Receive, Scope, Send
 
 from longread.analysis.api import NotInCorpus
 from longread.analysis.arguments import unicode_text
-from longread.analysis.web import ServedCorpus
-from longread.analysis.web_limits import Busy, QueuedEngine, Ticket
+from longread.analysis.web.limits import Busy, QueuedEngine, Ticket
+from longread.analysis.web.server import ServedCorpus
 from longread.ingest.errors import LongreadError, UsageError
 from longread.ingest.lines import MAX_DIGITS, line_number
 from longread.ingest.progress import Progress
@@ -54,7 +54,7 @@ INTERNAL_ERROR = "internal error (see the server's log)"
 
 
 def build_app(corpus: ServedCorpus) -> Starlette:
-    """The page, the JSON API and MCP in one Starlette app (the guard wraps it in web.py)."""
+    """The page, the JSON API and MCP in one Starlette app (the guard wraps it in server.py)."""
     mcp_app = _mcp_app(corpus)
     routes: list[BaseRoute] = [
         Route("/", _page, methods=["GET"]),
@@ -77,7 +77,7 @@ def build_app(corpus: ServedCorpus) -> Starlette:
 
 
 def _mcp_app(corpus: ServedCorpus) -> Starlette:
-    from longread.analysis.mcp_server import build_server
+    from longread.analysis.mcp.server import build_server
 
     options = corpus.options
     server = build_server(options.roots, settings=corpus.settings, budget=options.budget,

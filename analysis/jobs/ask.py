@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from longread.analysis.backends import open_backend
-from longread.analysis.citations import Citation, CorpusIndex, check_citations
 from longread.analysis.config import Settings
-from longread.analysis.pack_job import read_and_pack
+from longread.analysis.engine_settings import open_backend
+from longread.analysis.jobs.citations import Citation, CorpusIndex, check_citations
+from longread.analysis.jobs.pack import read_and_pack
 from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings

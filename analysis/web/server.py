@@ -5,10 +5,10 @@
                      questions, and ONE api.CorpusSource, the corpus read and redacted once for
                      every citation opened; the page, the JSON API and MCP share both
     check_token      a token long enough to guess at no faster than the network allows
-    web_guard        ASGI middleware in front of everything, /mcp included: token, Host, other
+    guard            ASGI middleware in front of everything, /mcp included: token, Host, other
                      sites' pages, body cap, security headers (see there)
-    web_limits       how much work the server takes on at once (see there)
-    web_routes       the page, /api/ask, /api/summarize, /api/source, /api/pack (see there)
+    limits           how much work the server takes on at once (see there)
+    routes           the page, /api/ask, /api/summarize, /api/source, /api/pack (see there)
 
 Safe by default: bound to loopback; any other address needs a token (16 characters or more), or
 the server does not start. Documents are read through `api.CorpusSource`, which serves corpus
@@ -25,8 +25,8 @@ from typing import Any
 
 from longread.analysis import api
 from longread.analysis.config import Settings
-from longread.analysis.web_guard import LOOPBACK
-from longread.analysis.web_limits import JobQueue, Limits, header_deadline
+from longread.analysis.web.guard import LOOPBACK
+from longread.analysis.web.limits import JobQueue, Limits, header_deadline
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 
@@ -114,7 +114,7 @@ class ServedCorpus:
         counted with the model's tokenizer (the same for every question unless a --budget makes
         the ranking matter)."""
         if self._manifest is None:
-            from longread.analysis.pack_job import read_and_pack
+            from longread.analysis.jobs.pack import read_and_pack
 
             packed = self.engine.run(lambda backend: read_and_pack(
                 self.settings, self.options.roots, counter=backend.tokenizer,
@@ -140,8 +140,8 @@ class WebServer:
     def __init__(self, corpus: ServedCorpus) -> None:
         import uvicorn
 
-        from longread.analysis.web_guard import Guard
-        from longread.analysis.web_routes import build_app, page_policy
+        from longread.analysis.web.guard import Guard
+        from longread.analysis.web.routes import build_app, page_policy
 
         options = corpus.options
         check_token(options.token)

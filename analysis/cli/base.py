@@ -139,7 +139,7 @@ def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_co
     """The command's roots (git URLs fetched into the cache) and its Settings; a fetched
     repository's own config file counts only with --trust-remote-config, and never moves the
     caches (the folder its checkout is in, or the user's database) elsewhere."""
-    from longread.analysis.remote_paths import remote_roots, resolve_paths
+    from longread.analysis.jobs.remote_paths import remote_roots, resolve_paths
 
     settings = settings_from(ctx, **flags)
     roots = resolve_paths(paths, settings)

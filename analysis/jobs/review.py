@@ -17,17 +17,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from longread.analysis.backends import open_backend, settings_identity
-from longread.analysis.change import (
+from longread.analysis.config import Settings
+from longread.analysis.engine_settings import open_backend, settings_identity
+from longread.analysis.jobs.change import (
     Change,
     ReviewInputs,
     context_tree,
     new_side,
     resolve_change,
 )
-from longread.analysis.config import Settings
-from longread.analysis.diff import FileDiff, file_texts
-from longread.analysis.findings import (
+from longread.analysis.jobs.diff import FileDiff, file_texts
+from longread.analysis.jobs.findings import (
     FINDINGS_SCHEMA,
     Coverage,
     Finding,
@@ -36,7 +36,7 @@ from longread.analysis.findings import (
     merge_duplicates,
     parse_findings,
 )
-from longread.analysis.pack_job import read_and_pack
+from longread.analysis.jobs.pack import read_and_pack
 from longread.engine.answer_cache import AnswerCache, answer_key
 from longread.engine.backend import (
     Backend,

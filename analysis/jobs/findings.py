@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from longread.analysis.diff import Diff
+from longread.analysis.jobs.diff import Diff
 from longread.engine.errors import EngineError
 from longread.ingest.errors import LongreadError, UsageError
 

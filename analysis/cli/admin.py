@@ -1,5 +1,5 @@
 """The commands that look after longread itself: its caches, the models, a GPU capacity plan.
-Registered on the one `longread` group by cli.py; click code only, jobs imported when run."""
+Registered on the one `longread` group by commands.py; click code only, jobs imported when run."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime
 
 import click
 
-from longread.analysis.cli_base import Command, Group, confirm, human_size, settings_from
-from longread.analysis.progress import progress_bar
+from longread.analysis.cli.base import Command, Group, confirm, human_size, settings_from
+from longread.analysis.cli.progress_bars import progress_bar
 
 __all__ = ["cache_group", "models_group", "plan_command"]
 

@@ -106,7 +106,7 @@ class CorpusSource:
             return self._kept[1]
 
     def _read(self) -> Scrubbed:
-        from longread.analysis.pack_job import read_documents
+        from longread.analysis.jobs.pack import read_documents
         from longread.ingest.cache import IngestCache
 
         with IngestCache(self.settings.ingest_cache) as cache:

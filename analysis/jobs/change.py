@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from longread.analysis.diff import Diff, parse_diff
+from longread.analysis.jobs.diff import Diff, parse_diff
 from longread.ingest.errors import UsageError
 
 

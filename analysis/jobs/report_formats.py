@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from longread.analysis.findings import (
+from longread.analysis.jobs.findings import (
     Finding,
     ReviewReport,
     count_by_severity,

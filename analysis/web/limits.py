@@ -6,7 +6,7 @@
       mcp_sessions     open MCP sessions over /mcp (the SDK answers 503 past it), each closed
       mcp_idle_s       after this long without a request
       header_s         seconds a client has to send a request's headers (header_deadline)
-      body_s           and then its body (web_guard)
+      body_s           and then its body (guard.py)
     JobQueue         at most `queue` jobs admitted (one on the engine, the rest waiting their
                      turn on the event loop, holding no thread); when full, Busy (429 with
                      Retry-After); a job whose client leaves before its turn is dropped there

@@ -13,7 +13,7 @@
 serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` and `CorpusSource` so
 the page, the JSON API and MCP share one engine and one read corpus. A job's stages (reading,
 packing, engine start, shards) reach the client as progress notifications when it asks for them.
-Over stdio (analysis/mcp_stdio.py) every line the SDK cannot read still gets a JSON-RPC error.
+Over stdio (analysis/mcp/stdio.py) every line the SDK cannot read still gets a JSON-RPC error.
 The stdio transport keeps stdout for the protocol: the SDK points file descriptor 1 at stderr
 while it serves (print, vLLM, C libraries), and logs go to stderr or the log file
 (analysis/logs.py).
@@ -38,7 +38,7 @@ from mcp.types import ToolAnnotations
 
 from longread.analysis import api
 from longread.analysis.config import Settings
-from longread.analysis.sources import MAX_LINES
+from longread.analysis.jobs.sources import MAX_LINES
 from longread.ingest.document import skip_summary
 from longread.ingest.errors import LongreadError
 from longread.ingest.progress import Progress, no_progress
@@ -215,7 +215,7 @@ def _progress_to(ctx: Context) -> Progress:
 def serve_stdio(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
                 include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
     """Serve the corpus over stdin/stdout until the client closes them; one engine throughout."""
-    from longread.analysis.mcp_stdio import run_stdio
+    from longread.analysis.mcp.stdio import run_stdio
 
     engine = api.WarmBackend(settings)
     try:

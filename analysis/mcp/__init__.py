@@ -1,0 +1,1 @@
+"""`longread mcp` and /mcp: one corpus served to agents through the official MCP SDK."""

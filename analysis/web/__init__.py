@@ -1,0 +1,1 @@
+"""`longread serve`: the page, the JSON API and /mcp behind one guard; the page's files sit here."""
