@@ -44,6 +44,7 @@ _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 _SCP = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:(?!//)[^\s]+$")
 _REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]+(?<![./])$")
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+REMOTE_FOLDER = "remote"  # <cache>/remote/: one checkout a URL and commit
 _USERINFO = re.compile(r"(://)[^/\s]*@")  # to the authority's last @: a password may hold one
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Environment git may keep from the user: how to reach hosts, never where repositories are.
@@ -150,7 +151,7 @@ def fetch_remote(remote: Remote, cache_dir: Path, *, environ: Mapping[str, str],
 
     IngestError (exit 3), one line without any credential, for an unknown host or ref, a failed
     authentication or a URL that is not a repository; nothing is left in `cache_dir` then."""
-    folder = cache_dir / "remote"
+    folder = cache_dir / REMOTE_FOLDER
     with _askpass(remote, token) as auth:
         git = _Git(remote, environ, auth)
         if remote.ref is not None and _COMMIT.match(remote.ref):
@@ -163,6 +164,16 @@ def fetch_remote(remote: Remote, cache_dir: Path, *, environ: Mapping[str, str],
         return git.fetch(folder, wanted)
 
 
+def remove_checkouts(cache_dir: Path) -> int:
+    """Delete every fetched checkout (`cache clear --ingest`); the bytes freed."""
+    folder = cache_dir / REMOTE_FOLDER
+    if not folder.is_dir():
+        return 0
+    freed = sum(p.lstat().st_size for p in folder.rglob("*") if not p.is_symlink() and p.is_file())
+    shutil.rmtree(folder, ignore_errors=True)
+    return freed
+
+
 def checkout_name(remote: Remote, commit: str) -> str:
     """`<repo>-<hash of the URL>-<commit>`: the cache key, URL without credentials and commit."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", remote.shown.rstrip("/").rsplit("/", 1)[-1])
@@ -173,7 +184,7 @@ def checkout_name(remote: Remote, commit: str) -> str:
 
 def source_of(root: Path, cache_dir: Path) -> RemoteSource | None:
     """The URL and commit a checkout under `cache_dir/remote` holds; None for any other root."""
-    remote_dir = (cache_dir / "remote").resolve()
+    remote_dir = (cache_dir / REMOTE_FOLDER).resolve()
     try:
         if Path(root).resolve().parent != remote_dir:
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -74,18 +75,22 @@ def cache_stats_command(ctx: click.Context, as_json: bool) -> None:
 
 @cache_group.command("clear")
 @click.option("--ingest", "which", flag_value="ingest",
-              help="Clear the ingest cache instead (the next run re-reads every file).")
+              help="Clear the ingest cache and the fetched git checkouts instead (the next run "
+                   "re-reads every file).")
 @click.option("--all", "which", flag_value="all", help="Clear both caches.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def cache_clear_command(ctx: click.Context, which: str | None, yes: bool) -> None:
     """Delete every cached answer and shard result (by default), the ingest cache, or both."""
     from longread.engine.answer_cache import AnswerCache
+    from longread.ingest.remote import REMOTE_FOLDER
 
     settings = settings_from(ctx)
     which = which or "answers"
     answers, ingest = _shown(settings.answer_cache), _shown(settings.ingest_cache)
-    targets = {"answers": [answers], "ingest": [ingest], "all": [answers, ingest]}[which]
+    checkouts = str(settings.cache_dir / REMOTE_FOLDER)
+    targets = {"answers": [answers], "ingest": [ingest, checkouts],
+               "all": [answers, ingest, checkouts]}[which]
     if not yes:
         confirm(f"Delete {' and '.join(targets)}?")
     if which in ("answers", "all"):
@@ -94,6 +99,7 @@ def cache_clear_command(ctx: click.Context, which: str | None, yes: bool) -> Non
         click.echo(f"removed {removed} cached answers from {answers}")
     if which in ("ingest", "all"):
         click.echo(_clear_ingest(settings.ingest_cache))
+        click.echo(_clear_checkouts(settings.cache_dir))
 
 
 def _clear_ingest(where: object) -> str:
@@ -107,6 +113,14 @@ def _clear_ingest(where: object) -> str:
         return f"removed every ingest row from {_shown(where)}"
     freed = remove_store(where)  # type: ignore[arg-type]
     return f"removed the ingest cache {where} ({human_size(freed)})"
+
+
+def _clear_checkouts(cache_dir: Path) -> str:
+    """The git URLs' checkouts are read corpora too: a cleared ingest cache fetches them again."""
+    from longread.ingest.remote import REMOTE_FOLDER, remove_checkouts
+
+    freed = remove_checkouts(cache_dir)
+    return f"removed the fetched checkouts in {cache_dir / REMOTE_FOLDER} ({human_size(freed)})"
 
 
 @click.group("models", cls=Group, short_help="The embedded default model and the presets.")

@@ -350,3 +350,14 @@ def test_a_server_that_never_answers_is_one_line_exit_3_after_the_time_limit(
         result = _pack(tmp_path, f"git://127.0.0.1:{silent.getsockname()[1]}/proj.git@main")
     _assert_one_line_exit_3(tmp_path, result, "timed out")
     assert time.monotonic() - started < 10
+
+
+def test_cache_clear_ingest_removes_the_fetched_checkouts(tmp_path: Path, served: Served) -> None:
+    _packed(tmp_path, f"{served.daemon}/proj.git@v1")
+    assert _checkouts(tmp_path)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    cleared = CliRunner().invoke(cli, [*cache, "cache", "clear", "--ingest", "--yes"])
+    assert cleared.exit_code == 0, cleared.output
+    assert "removed the fetched checkouts in" in cleared.output and not _checkouts(tmp_path)
+    again = CliRunner().invoke(cli, [*cache, "cache", "clear", "--all", "--yes"])
+    assert again.exit_code == 0 and "checkouts in" in again.output and "(0 B)" in again.output
