@@ -268,3 +268,20 @@ def test_real_engine_demo_answer_and_summary_read_as_users_read_them(
     summary = json.loads(summarized.stdout)["summary"]
     _assert_read_as_users_read_it(summary["answer"])
     assert summary["cut"] is (summary["cut_reason"] is not None)
+
+
+def test_a_recleaned_one_pass_answer_from_the_cached_completion_reports_no_model_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new cleaner re-cleans the cached raw completion: no model call, and no tokens claimed."""
+    built = _stand_in(monkeypatch, _echoing)
+    docs = _documents(tmp_path / "docs", 2, lines=5)
+    first = json.loads(_run(tmp_path, "ask", str(docs), "What is in them?", "--json").stdout)
+    calls = sum(b.generate_calls for b in built)
+    monkeypatch.setattr("longread.engine.answer.CLEANER_VERSION", "cleaner-next")
+    again = json.loads(_run(tmp_path, "ask", str(docs), "What is in them?", "--json").stdout)
+    assert sum(b.generate_calls for b in built) == calls  # the raw completion came from the cache
+    [before], [after] = first["answers"], again["answers"]
+    assert before["prompt_tokens"] > 0 and before["completion_tokens"] > 0
+    assert (after["prompt_tokens"], after["completion_tokens"], after["seconds"]) == (0, 0, 0.0)
+    assert after["answer"] == before["answer"]
