@@ -26,7 +26,7 @@ DEFAULT_SPECIAL_TOKENS = frozenset({
 # A whole-answer cache entry (text shaped by cleaned partial answers) is keyed by it: bump it
 # when what the cleaner keeps or removes changes (a comment or refactor needs no bump, so the
 # next run does not start an engine only to clean cached raw text again).
-CLEANER_VERSION = "cleaner-2"
+CLEANER_VERSION = "cleaner-3"  # 3: tokens inside code are kept
 
 NGRAM, NGRAM_MAX = 6, 3  # a run of NGRAM words seen more than NGRAM_MAX times is a loop
 _MIN_SENTENCE_WORDS = 6  # a sentence this long said twice is a loop, not emphasis
@@ -38,6 +38,7 @@ _CORPUS_BEGIN = re.compile(r"^<<<CORPUS (\w+)>>>$", re.M)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
 _WORD = re.compile(r"\S+")
 _CODE_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)  # not \s*: it spans newlines
+_INLINE_CODE = re.compile(r"(`[^`\n]+`)")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 
 
@@ -95,14 +96,25 @@ def _normal(line: str) -> str:
 
 
 def _drop_tokens(text: str, tokens: frozenset[str]) -> tuple[str, int]:
-    """Remove every special token; a line left holding only a role name goes with it."""
+    """Remove every special token outside code (`<s>` in backticks or a fenced block is quoted,
+    not emitted); a line left holding only a role name goes with it."""
     pattern = re.compile("|".join(map(re.escape, sorted(tokens, key=len, reverse=True))))
-    kept, removed = [], 0
+    kept, removed, in_block = [], 0, False
     for line in text.split("\n"):
-        stripped, found = pattern.subn("", line)
-        stripped, more = _ANY_PIPE_TOKEN.subn("", stripped)
-        removed += found + more
-        if (found or more) and stripped.strip().rstrip(":").strip().lower() in _ROLES:
+        if _CODE_FENCE.match(line):
+            in_block = not in_block
+        if in_block or _CODE_FENCE.match(line):
+            kept.append(line)
+            continue
+        parts = _INLINE_CODE.split(line)  # odd parts are `code`
+        found = 0
+        for i in range(0, len(parts), 2):
+            parts[i], one = pattern.subn("", parts[i])
+            parts[i], more = _ANY_PIPE_TOKEN.subn("", parts[i])
+            found += one + more
+        removed += found
+        stripped = "".join(parts)
+        if found and stripped.strip().rstrip(":").strip().lower() in _ROLES:
             continue
         kept.append(stripped)
     return "\n".join(kept), removed

@@ -53,6 +53,15 @@ def test_a_served_special_token_is_removed_with_the_role_line_it_opened() -> Non
     assert cleaned.tokens == 2
 
 
+def test_special_tokens_quoted_as_code_stay_and_the_same_token_outside_code_goes() -> None:
+    text = ("Wrap it in `<s>` and end with `</s>`.</s>\n"
+            "```html\n<s>struck</s> <|im_end|>\n```\n<|im_end|>")
+    cleaned = clean(text, ())
+    assert cleaned.text == ("Wrap it in `<s>` and end with `</s>`.\n"
+                            "```html\n<s>struck</s> <|im_end|>\n```")
+    assert cleaned.tokens == 2
+
+
 def test_echoed_instruction_lines_go_but_corpus_lines_the_answer_quotes_stay() -> None:
     corpus = "If this part says nothing about the question, the store is empty."
     messages = map_messages(corpus, "Where are the notes?")
