@@ -323,7 +323,7 @@ def _run_git(args: list[str], env: Mapping[str, str], timeout: float,
                                 start_new_session=True)
     except OSError as exc:
         raise IngestError(f"cannot run git to fetch {named}: {exc.strerror or exc}") from exc
-    with proc:
+    with proc, _terminate_raises():
         try:
             out, err = proc.communicate(timeout=timeout)
         except BaseException as exc:
@@ -332,6 +332,24 @@ def _run_git(args: list[str], env: Mapping[str, str], timeout: float,
                 raise IngestError(f"git timed out after {timeout:.0f} s on {named}") from None
             raise
     return proc.returncode, os.fsdecode(out), os.fsdecode(err)
+
+
+@contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """SIGTERM (a CI runner cancelling the job) unwinds like Ctrl-C, so git's group is killed
+    too: git runs in its own session, and the default SIGTERM would leave it fetching."""
+    def terminated(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread (a served request): signals stay as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

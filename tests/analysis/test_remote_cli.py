@@ -361,3 +361,34 @@ def test_cache_clear_ingest_removes_the_fetched_checkouts(tmp_path: Path, served
     assert "removed the fetched checkouts in" in cleared.output and not _checkouts(tmp_path)
     again = CliRunner().invoke(cli, [*cache, "cache", "clear", "--all", "--yes"])
     assert again.exit_code == 0 and "checkouts in" in again.output and "(0 B)" in again.output
+
+
+def test_sigterm_while_git_fetches_ends_git_too(tmp_path: Path) -> None:
+    """A cancelled CI job (SIGTERM) must not leave git talking to a server that never answers."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/stalled.git"
+        run = subprocess.Popen([sys.executable, "-m", "longread.analysis.cli", "--cache-dir",
+                                str(tmp_path / "cache"), "pack", url], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+
+        def gits() -> list[str]:
+            found = subprocess.run(["pgrep", "-f", f"^git[ -].*{url}"], capture_output=True,
+                                   text=True)
+            return found.stdout.split()
+
+        deadline = time.monotonic() + 60
+        while not gits() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert gits(), "git never started"
+        run.terminate()
+        assert run.wait(timeout=20) == 143
+        deadline = time.monotonic() + 10
+        while gits() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert gits() == []
