@@ -392,3 +392,20 @@ def test_sigterm_while_git_fetches_ends_git_too(tmp_path: Path) -> None:
         while gits() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert gits() == []
+
+
+def test_a_repository_larger_than_the_fetch_cap_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    base = tmp_path / "srv"
+    make_repo(base / "big.git", {"data.bin": os.urandom(3 * 2**20).hex(), "a.py": "x = 1\n"})
+    monkeypatch.setattr("longread.ingest.remote.MAX_FETCH_BYTES", 2**20)
+    monkeypatch.setattr("longread.ingest.remote.FETCH_POLL", 0.01)
+    with git_daemon(base, tmp_path / "daemon.log") as daemon:
+        result = _pack(tmp_path, f"{daemon}/big.git")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"longread: error: {daemon}/big.git is larger than longread fetches (1 MiB on disk)"]
+    assert _checkouts(tmp_path) == []
