@@ -10,7 +10,8 @@ place, so a failure leaves nothing behind and two runs never see half a checkout
 Credentials: git's own (credential helpers, the ssh agent), or a token handed in by the caller
 (LONGREAD_GIT_TOKEN at the CLI) which reaches git only through GIT_ASKPASS's environment, never an
 argument, a file, the cache key, the manifest or a message; it is offered over https (or http to
-loopback) only, and no credential helper sees it (none could store it).
+loopback) only, and no credential helper sees it (none could store it). A URL's user name
+without a password (`https://alice@host/repo`) is handed to git, so the user's helper answers.
 Git runs with no terminal prompts, only the URL's own protocol, no hooks, no submodules, fsck on
 what is fetched, the user's global config for network steps only, and time limits.
 """
@@ -31,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from longread.ingest.errors import CacheError, IngestError, UsageError
 
@@ -84,7 +85,7 @@ class Remote:
     shown: str
     protocol: str
     ref: str | None = None
-    username: str | None = field(default=None, repr=False)  # may be a token (https://TOKEN@…)
+    username: str | None = field(default=None, repr=False)  # alone, git's helpers complete it
     password: str | None = field(default=None, repr=False)
 
     @property
@@ -205,6 +206,9 @@ class _Git:
     def __init__(self, remote: Remote, environ: Mapping[str, str],
                  auth: Mapping[str, str]) -> None:
         self.remote = remote
+        # A login without a secret is git's to complete (the user's credential helper); with a
+        # secret it reaches git only through askpass, and the URL carries no userinfo.
+        self.url = remote.url if auth or not remote.username else _with_login(remote)
         base = {key: value for key, value in environ.items()
                 if not key.startswith("GIT_") or key in _KEPT_GIT_ENV}
         base |= {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GCM_INTERACTIVE": "never"}
@@ -222,7 +226,7 @@ class _Git:
         ref = self.remote.ref or "HEAD"
         # Both patterns: an annotated tag's own line names the tag object, its peeled `^{}` line
         # the commit the checkout is keyed by.
-        listing = self._network(LS_REMOTE_TIMEOUT, "ls-remote", "--", self.remote.url, ref,
+        listing = self._network(LS_REMOTE_TIMEOUT, "ls-remote", "--", self.url, ref,
                                 f"{ref}^{{}}")
         found: dict[str, str] = {}
         for line in listing.splitlines():
@@ -257,7 +261,7 @@ class _Git:
         """`git init` + `git fetch --depth 1` + checkout in `partial`; the commit checked out."""
         self._local(partial, "init", "-q", "--template=", ".")
         self._network(FETCH_TIMEOUT, "-C", str(partial), "fetch", "-q", "--depth", "1",
-                      "--no-tags", "--", self.remote.url, wanted, grown=partial)
+                      "--no-tags", "--", self.url, wanted, grown=partial)
         commit = self._local(partial, "rev-parse", "--verify", "-q", "FETCH_HEAD^{commit}").strip()
         self._local(partial, "checkout", "-q", "--detach", commit)
         source = RemoteSource(self.remote.shown, commit)
@@ -399,10 +403,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def _askpass(remote: Remote, token: str | None) -> Iterator[dict[str, str]]:
     """The environment that answers git's username and password questions with the token (or
-    the URL's userinfo: `https://TOKEN@host/repo` too) through a script that holds neither; {}
-    when there is nothing to offer."""
+    the URL's password) through a script that holds neither; {} without a secret to offer (a
+    bare `https://alice@host/repo` is the user's credential helper's to complete)."""
     secret = token or remote.password
-    if not (secret or remote.username) or not _may_send_secret(remote):
+    if not secret or not _may_send_secret(remote):
         yield {}
         return
     with tempfile.TemporaryDirectory(prefix="longread-askpass-") as folder:
@@ -412,6 +416,12 @@ def _askpass(remote: Remote, token: str | None) -> Iterator[dict[str, str]]:
         yield {"GIT_ASKPASS": str(script), "SSH_ASKPASS": str(script),
                "LONGREAD_GIT_USERNAME": remote.username or "x-access-token",
                "LONGREAD_GIT_PASSWORD": secret or ""}
+
+
+def _with_login(remote: Remote) -> str:
+    """`https://alice@host/repo`: the URL's user name handed on, as the user's helper expects."""
+    scheme, _, rest = remote.url.partition("://")
+    return f"{scheme}://{quote(remote.username or '', safe='')}@{rest}"
 
 
 def _may_send_secret(remote: Remote) -> bool:

@@ -409,3 +409,16 @@ def test_a_repository_larger_than_the_fetch_cap_is_one_line_and_leaves_nothing(
     assert result.stderr.strip().splitlines() == [
         f"longread: error: {daemon}/big.git is larger than longread fetches (1 MiB on disk)"]
     assert _checkouts(tmp_path) == []
+
+
+def test_a_user_name_alone_in_the_url_is_completed_by_the_users_credential_helper(
+    tmp_path: Path, served: Served, http: SmartHttp
+) -> None:
+    """`https://alice@host/repo` (Azure DevOps URLs look so): git asks alice's helper."""
+    (tmp_path / "user.gitconfig").write_text(  # answers only when git names the user alice
+        f'[credential "{http.url}"]\n\thelper = "!f() {{ test $1 = get && '
+        f'grep -q ^username=alice$ && echo password={TOKEN}; }}; f"\n', encoding="utf-8")
+    bare = http.url.removeprefix("http://")
+    manifest, _ = _packed(tmp_path, f"http://alice@{bare}/private/proj.git@v1")
+    assert manifest["sources"][0] == {"url": f"{http.url}/private/proj.git",
+                                      "commit": served.first}
