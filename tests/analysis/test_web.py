@@ -239,14 +239,18 @@ def test_with_a_token_every_request_needs_it(tmp_path: Path, corpus: Path, built
 def test_without_a_token_only_loopback_host_names_are_answered(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:
-    """A page elsewhere that rebinds its DNS name to 127.0.0.1 sends its own Host: refused."""
+    """A page elsewhere that rebinds its DNS name to 127.0.0.1 sends its own Host: refused (400,
+    Starlette's TrustedHostMiddleware), a look-alike and an empty Host too; loopback names pass."""
+    hostile = ["attacker.example:8080", "127.0.0.1.evil.example", "0.0.0.0", "", "[::2]:8080"]
+    loopback = ["localhost:8080", "LOCALHOST", "127.0.0.1", "[::1]:8080"]
     with serving(tmp_path, corpus) as url:
-        rebound = httpx.get(url + "api/source", params={"path": "app.py"},
-                            headers={"Host": "attacker.example:8080"})
-        local = httpx.get(url + "api/source", params={"path": "app.py"},
-                          headers={"Host": "localhost:8080"})
-    assert rebound.status_code == 403 and "save" not in rebound.text
-    assert local.status_code == 200
+        refused = [httpx.get(url + "api/source", params={"path": "app.py"}, headers={"Host": h})
+                   for h in hostile]
+        answered = [httpx.get(url + "api/source", params={"path": "app.py"}, headers={"Host": h})
+                    for h in loopback]
+    assert [r.status_code for r in refused] == [400] * len(hostile)
+    assert all("save" not in r.text for r in refused)
+    assert [r.status_code for r in answered] == [200] * len(loopback)
 
 
 def test_mcp_over_http_reads_a_cited_source_and_packs(
