@@ -141,6 +141,29 @@ def test_progress_and_the_result_stream_as_server_sent_events(
     assert result["answers"][0]["answer"] == REPLY
 
 
+def test_a_long_job_streams_keep_alive_comments_between_its_events(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sse-starlette pings a quiet stream (every 15 s; 0.1 s here) so proxies keep it open; the
+    pings are SSE comments, outside every event."""
+    from longread.analysis.web import routes
+
+    def slow_reply(_system: str) -> str:
+        time.sleep(0.6)
+        return REPLY
+
+    register_scripted(monkeypatch, slow_reply)
+    monkeypatch.setattr(routes._EventStream, "DEFAULT_PING_INTERVAL", 0.1)
+    with serving(tmp_path, corpus) as url:
+        response = httpx.post(url + "api/ask", json={"question": "Where?"}, timeout=30,
+                              headers={"Accept": "text/event-stream"})
+    frames = [frame for frame in response.text.split("\n\n") if frame]
+    assert any(frame.startswith(": ping") for frame in frames)
+    events = [f for f in frames if not f.startswith(":")]
+    assert all(re.fullmatch(r"event: \w+\ndata: .*", f) for f in events)
+    assert json.loads(events[-1].split("data: ", 1)[1])["answers"][0]["answer"] == REPLY
+
+
 @pytest.mark.parametrize("path", [
     "../../etc/passwd", "/etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd",
     "leak.txt", "../outside/secret.txt", ".env", "docs/../../outside/secret.txt",
