@@ -76,15 +76,15 @@ def engine_settings(
         settings.setdefault("dtype", cpu_dtype(cpuinfo))
         window = settings.get("max_model_len", 0)
         if window and settings.get("max_num_batched_tokens", window) >= window:
-            # The prompt in one step: 297 vs 185 prompt tok/s chunked (benchmarks/bench_prefill.py)
+            # The prompt in one step: faster than chunked on a CPU (docs/benchmarks.md)
             settings["enable_chunked_prefill"] = False
             settings.setdefault("max_num_batched_tokens", window)
     return settings
 
 
 def cpu_dtype(cpuinfo: Path = CPUINFO) -> str:
-    """bfloat16 where the CPU has bf16 instructions, else float32 (4x faster there than emulated
-    bf16: 20 -> 83 prompt tok/s on an AVX2-only CPU, issue 10); unknown CPUs get float32."""
+    """bfloat16 where the CPU has bf16 instructions, else float32 (faster there than emulated
+    bf16, docs/benchmarks.md); unknown CPUs get float32."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -333,7 +333,7 @@ def _start_engine(spec: ModelSpec, settings: dict[str, Any], progress: Progress)
     os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(EXECUTE_TIMEOUT_S))
     if spec.device == "cpu" and (os.cpu_count() or 1) <= SMALL_CPU_CORES:
         # vLLM keeps one core for its scheduler; on a small machine that halves the compute
-        # (measured on 2 cores: 29 -> 57 prompt tokens/s with the core given back).
+        # (measured in docs/benchmarks.md).
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     stage = f"{START_STAGE}: {spec.name}, {settings.get('dtype', 'auto')}"
     progress(stage, 0, 1)  # importing vLLM alone takes seconds

@@ -44,12 +44,8 @@ COMMON_NAME_DEFINERS = 8  # a name defined in more files than this says nothing 
 PRIVATE_NAME_WEIGHT = 0.1  # `_helper` is rarely what another file is about
 QUERY_NAME_WEIGHT = 10.0  # references to a name the query mentions
 TELEPORT_QUERY_WEIGHT = 10.0  # how strongly the walk restarts at files that match the query
-# The query's walk over the rank of the same walk (same query-weighted edges) restarting uniformly,
-# to this power: 0 keeps hubs (console.py, _make.py) first for any query, 1 (pure lift) favours
-# files no walk reaches. Fitted on the tuning set
-# (bench_localization, cases 1-10 per repository; tried 0, 0.5, 1, and personal^2/plain and
-# personal^1.5/plain^0.5), with the changelog factor in. All gold in full at 13k/27k/50k/128k:
-# tuning set 42/60/80/90% -> 48/68/84/92%; held-out set (cases 11-20) 34/62/86/98% -> 42/62/86/98%.
+# The query's walk over the uniform walk's rank, to this power (0 keeps hubs first for any query,
+# 1 favours files no walk reaches); fitted on the tuning set, its log in docs/recall.md.
 PLAIN_RANK_POWER = 0.5
 
 # priors (bonus in [0, 1]) and penalties (factor); a prior counts half per folder below the root.
@@ -59,10 +55,7 @@ MANIFEST_PRIOR = 0.5
 DOCS_INDEX_PRIOR = 0.5
 NESTED_PRIOR_FACTOR = 0.5
 TEST_FACTOR = 0.5
-# A changelog names every change, so it matches any bug report by words while being about none
-# of them; set like TEST_FACTOR, not swept. bench_localization, all gold in full at 13k/27k/50k/
-# 128k: tuning set (cases 1-10 per repository) 42/48/66/90% -> 42/60/80/90%; held-out set (cases
-# 11-20) 34/36/74/98% -> 34/62/86/98%.
+# A changelog matches any bug report by words while being about none; measured in docs/recall.md.
 HISTORY_FACTOR = 0.5
 VENDORED_FACTOR = 0.2
 

@@ -61,9 +61,9 @@ async function stream(url, payload, onEvent) {
       const frame = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
       const event = (frame.match(/^event: (.*)$/m) || [])[1] || "message";
-      const data = frame.split("\n").filter((l) => l.startsWith("data: "))
-        .map((l) => l.slice(6)).join("\n");
-      onEvent(event, JSON.parse(data));
+      const lines = frame.split("\n").filter((l) => l.startsWith("data: "));
+      if (!lines.length) continue;  // a keep-alive comment (": ping")
+      onEvent(event, JSON.parse(lines.map((l) => l.slice(6)).join("\n")));
     }
   }
 }

@@ -3,7 +3,8 @@
     token        when one is set, on every request: `Authorization: Bearer` (any case of the
                  scheme, RFC 7235), or `?token=` on `GET /` only (the page's own URL; the page
                  takes it out of the address bar and sends the header from then on)
-    Host         when no token is set, loopback names only (DNS rebinding)
+    Host         when no token is set, loopback names only (DNS rebinding): Starlette's
+                 TrustedHostMiddleware, which answers any other Host with 400
     cross-site   /api/* and /mcp answer only their own origin: a foreign `Origin` or a
                  `Sec-Fetch-Site` other than same-origin/none is 403, and a POST must say
                  `Content-Type: application/json` (415), which no form and no `no-cors` fetch
@@ -20,11 +21,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # addresses serve may bind without a token
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")  # the same, as a Host header names them
 MAX_BODY_BYTES = 64 * 1024
 GUARDED = ("/api/", "/mcp")  # what another site's page must not drive
 SAME_SITE = ("same-origin", "none")  # Sec-Fetch-Site values of the page itself, or a typed URL
@@ -36,6 +39,9 @@ class Guard:
     def __init__(self, app: ASGIApp, *, token: str | None, policy: str, body_s: float,
                  max_body: int = MAX_BODY_BYTES) -> None:
         self.app, self.token, self.max_body, self.body_s = app, token, max_body, body_s
+        # without a token only loopback names are answered; a token stands in for that check
+        self.entry: ASGIApp = self._checked if token is not None else TrustedHostMiddleware(
+            self._checked, allowed_hosts=LOOPBACK_HOSTS, www_redirect=False)
         self.headers = [(b"content-security-policy", policy.encode()),
                         (b"x-content-type-options", b"nosniff"),
                         (b"referrer-policy", b"no-referrer")]
@@ -45,10 +51,19 @@ class Guard:
             await self.app(scope, receive, send)
             return
         send = self._stamped(send)
-        refusal = self._refusal(scope)
-        if refusal is not None:
-            await _refuse(scope, send, *refusal)
+        if self.token is not None and not self._authorized(scope):
+            await _refuse(scope, send, 401,
+                          "a token is needed: Authorization: Bearer <token> (the page: /?token=…)")
             return
+        await self.entry(scope, receive, send)
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Past the token and Host: the cross-site rules and the body cap, then the app."""
+        if scope["path"].startswith(GUARDED):
+            refusal = _cross_site(scope, _headers(scope))
+            if refusal is not None:
+                await _refuse(scope, send, *refusal)
+                return
         body: bytes | None = b""
         with anyio.move_on_after(self.body_s) as late:
             body = await _read_body(receive, self.max_body)
@@ -60,19 +75,8 @@ class Guard:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
-        """The status and reason a request is refused for, or None when it may pass."""
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.token is not None and not self._authorized(scope, headers):
-            return 401, "a token is needed: Authorization: Bearer <token> (the page: /?token=…)"
-        if self.token is None and not _loopback_host(headers.get("host", "")):
-            return 403, "this server answers to 127.0.0.1 and localhost only"
-        if scope["path"].startswith(GUARDED):
-            return _cross_site(scope, headers)
-        return None
-
-    def _authorized(self, scope: Scope, headers: dict[str, str]) -> bool:
-        scheme, _, given = headers.get("authorization", "").strip().partition(" ")
+    def _authorized(self, scope: Scope) -> bool:
+        scheme, _, given = _headers(scope).get("authorization", "").strip().partition(" ")
         given = given.strip() if scheme.lower() == "bearer" else ""
         if not given and scope["method"] == "GET" and scope["path"] == "/":
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -103,9 +107,8 @@ def _cross_site(scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None
     return None
 
 
-def _loopback_host(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return name.strip("[]") in LOOPBACK
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 async def _read_body(receive: Receive, cap: int) -> bytes | None:

@@ -33,9 +33,10 @@ from importlib.resources import files
 from typing import Any
 
 import anyio.to_thread
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -51,6 +52,7 @@ _log = logging.getLogger(__name__)
 Job = Callable[[Progress], dict[str, Any]]
 _STATUS = {2: 400, 3: 422, 4: 502, 5: 500}  # exit code -> HTTP status
 INTERNAL_ERROR = "internal error (see the server's log)"
+SSE_SEP = "\n"  # the page's reader (app.js) splits frames on a blank line of "\n\n"
 
 
 def build_app(corpus: ServedCorpus) -> Starlette:
@@ -184,13 +186,13 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> N
     scope.cancel()
 
 
-class _EventStream(StreamingResponse):
-    """The job as server-sent events; the client leaving at any point, even before the stream
+class _EventStream(EventSourceResponse):
+    """The job as server-sent events (sse-starlette: framing, keep-alive comments every 15 s,
+    the client's leaving heard); the client leaving at any point, even before the stream
     starts, gives up the job's place unless it is running already."""
 
     def __init__(self, job: Job, ticket: Ticket) -> None:
-        super().__init__(_events(job, ticket), media_type="text/event-stream",
-                         headers={"Cache-Control": "no-store"})
+        super().__init__(_events(job, ticket), sep=SSE_SEP, headers={"Cache-Control": "no-store"})
         self.ticket = ticket
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -200,14 +202,14 @@ class _EventStream(StreamingResponse):
             self.ticket.abandon()
 
 
-async def _events(job: Job, ticket: Ticket) -> AsyncIterator[str]:
+async def _events(job: Job, ticket: Ticket) -> AsyncIterator[ServerSentEvent]:
     """The job's progress and its outcome as server-sent events."""
     async with aclosing(_run(job, ticket)) as updates:
         async for event, data in updates:
             if event == "error":
                 data = {"error": str(data), "exit_code": data.exit_code} if data else \
                     {"error": INTERNAL_ERROR}
-            yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            yield ServerSentEvent(json.dumps(data, ensure_ascii=False), event=event, sep=SSE_SEP)
 
 
 async def _run(job: Job, ticket: Ticket) -> AsyncGenerator[tuple[str, Any], None]:

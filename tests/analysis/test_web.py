@@ -141,6 +141,29 @@ def test_progress_and_the_result_stream_as_server_sent_events(
     assert result["answers"][0]["answer"] == REPLY
 
 
+def test_a_long_job_streams_keep_alive_comments_between_its_events(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sse-starlette pings a quiet stream (every 15 s; 0.1 s here) so proxies keep it open; the
+    pings are SSE comments, outside every event."""
+    from longread.analysis.web import routes
+
+    def slow_reply(_system: str) -> str:
+        time.sleep(0.6)
+        return REPLY
+
+    register_scripted(monkeypatch, slow_reply)
+    monkeypatch.setattr(routes._EventStream, "DEFAULT_PING_INTERVAL", 0.1)
+    with serving(tmp_path, corpus) as url:
+        response = httpx.post(url + "api/ask", json={"question": "Where?"}, timeout=30,
+                              headers={"Accept": "text/event-stream"})
+    frames = [frame for frame in response.text.split("\n\n") if frame]
+    assert any(frame.startswith(": ping") for frame in frames)
+    events = [f for f in frames if not f.startswith(":")]
+    assert all(re.fullmatch(r"event: \w+\ndata: .*", f) for f in events)
+    assert json.loads(events[-1].split("data: ", 1)[1])["answers"][0]["answer"] == REPLY
+
+
 @pytest.mark.parametrize("path", [
     "../../etc/passwd", "/etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd",
     "leak.txt", "../outside/secret.txt", ".env", "docs/../../outside/secret.txt",
@@ -239,14 +262,18 @@ def test_with_a_token_every_request_needs_it(tmp_path: Path, corpus: Path, built
 def test_without_a_token_only_loopback_host_names_are_answered(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:
-    """A page elsewhere that rebinds its DNS name to 127.0.0.1 sends its own Host: refused."""
+    """A page elsewhere that rebinds its DNS name to 127.0.0.1 sends its own Host: refused (400,
+    Starlette's TrustedHostMiddleware), a look-alike and an empty Host too; loopback names pass."""
+    hostile = ["attacker.example:8080", "127.0.0.1.evil.example", "0.0.0.0", "", "[::2]:8080"]
+    loopback = ["localhost:8080", "LOCALHOST", "127.0.0.1", "[::1]:8080"]
     with serving(tmp_path, corpus) as url:
-        rebound = httpx.get(url + "api/source", params={"path": "app.py"},
-                            headers={"Host": "attacker.example:8080"})
-        local = httpx.get(url + "api/source", params={"path": "app.py"},
-                          headers={"Host": "localhost:8080"})
-    assert rebound.status_code == 403 and "save" not in rebound.text
-    assert local.status_code == 200
+        refused = [httpx.get(url + "api/source", params={"path": "app.py"}, headers={"Host": h})
+                   for h in hostile]
+        answered = [httpx.get(url + "api/source", params={"path": "app.py"}, headers={"Host": h})
+                    for h in loopback]
+    assert [r.status_code for r in refused] == [400] * len(hostile)
+    assert all("save" not in r.text for r in refused)
+    assert [r.status_code for r in answered] == [200] * len(loopback)
 
 
 def test_mcp_over_http_reads_a_cited_source_and_packs(
