@@ -7,11 +7,12 @@ subcommand; flags show their setting's default in --help; settings resolve once 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import click
 
 from longread.analysis.config import Settings, load_settings
+from longread.engine.options import declared, env_var, flag_name, spec_of
 from longread.ingest.errors import LongreadError
 
 
@@ -184,14 +186,28 @@ def _warn_once(ctx: click.Context, message: str) -> None:
         click.echo(f"longread: warning: {message}", err=True)
 
 
-def setting_default(name: str) -> dict[str, Any]:
-    """click.option keywords showing Settings' default for `name` in --help."""
-    value = getattr(Settings(), name)
-    shown = value if value not in ("", None) else SETTING_DEFAULT_NOTES[name]
-    return {"cls": SettingOption, "show_default": str(shown)}
+def engine_flags() -> tuple[Callable[[Any], Any], ...]:
+    """The click options of the declared engine options (engine/options.py) that have a flag."""
+    return tuple(_engine_flag(declared_field) for declared_field in declared()
+                 if spec_of(declared_field).cli)
 
 
-SETTING_DEFAULT_NOTES = {"model": "the embedded smollm2, or the server's only model"}
+def _engine_flag(declared_field: dataclasses.Field[Any]) -> Callable[[Any], Any]:
+    """`--max-model-len`: the declaration's help naming its LONGREAD_* variable, its type, and
+    its default shown in --help while the value stays None when the flag is not given."""
+    name, spec, kind = declared_field.name, spec_of(declared_field), str(declared_field.type)
+    text = f"{spec.help} [{env_var(name)}]."
+    if kind.startswith("bool"):
+        flag = flag_name(name)
+        return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text)
+    value = declared_field.default
+    shown = spec.default_note or str(value)
+    return click.option(flag_name(name), name, type=_CLICK_TYPES.get(kind), help=text,
+                        cls=SettingOption, show_default=shown)
+
+
+_CLICK_TYPES: dict[str, Any] = {"int": int, "float": float}
+
 
 def confirm(question: str) -> None:
     """Ask on stderr; anything but y/yes stops with exit 1. Unlike click.confirm, Ctrl-C at the

@@ -20,9 +20,9 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
         Group,
         SettingOption,
         corpus_settings,
+        engine_flags,
         importing,
         interrupted,
-        setting_default,
         settings_from,
         verbose_option,
     )
@@ -97,32 +97,7 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 ENGINE_OPTIONS = (
-    click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].",
-                 **setting_default("backend")),
-    click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL].",
-                 **setting_default("model")),
-    click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].",
-                 **setting_default("base_url")),
-    click.option("--concurrency", type=int,
-                 help="Requests kept in flight to the server (--backend openai; the in-process "
-                      "engine batches by itself) [LONGREAD_CONCURRENCY].",
-                 **setting_default("concurrency")),
-    click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].",
-                 **setting_default("max_tokens")),
-    click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE].",
-                 **setting_default("temperature")),
-    click.option("--tensor-parallel-size", type=int, help="vLLM tensor parallelism."),
-    click.option("--pipeline-parallel-size", type=int, help="vLLM pipeline parallelism."),
-    click.option("--max-model-len", type=int, help="vLLM context window."),
-    click.option("--context-window", type=int,
-                 help="Server's context window when it does not report one "
-                      "[LONGREAD_CONTEXT_WINDOW]."),
-    click.option("--gpu-memory-utilization", type=float, help="vLLM GPU memory share."),
-    click.option("--kv-cache-dtype", help="vLLM KV cache dtype (e.g. fp8)."),
-    click.option("--quantization", help="vLLM quantization method."),
-    click.option("--dtype", help="vLLM weights dtype."),
-    click.option("--enforce-eager/--no-enforce-eager", default=None, help="vLLM eager mode."),
-    click.option("--max-num-batched-tokens", type=int, help="vLLM scheduler batch size."),
+    *engine_flags(),  # declared once, in engine/options.py
     click.option("--no-redact", "redact", flag_value=False, default=None,
                  help="Send secrets as they are (redacted by default)."),
 )
