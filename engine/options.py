@@ -34,10 +34,11 @@ def option(default: Any, help: str, **spec: Any) -> Any:
     return field(default=default, metadata={"option": OptionSpec(help, **spec)})
 
 
-def vllm_option(default: Any, help: str, *, answer_changing: bool = False) -> Any:
+def vllm_option(default: Any, help: str, *, answer_changing: bool = False,
+                default_note: str = PRESET_OR_VLLM) -> Any:
     """An `LLM(...)` argument of the in-process backend; unset, the preset's or vLLM's default."""
     return option(default, help, answer_changing=answer_changing, backends=(VLLM,),
-                  default_note=PRESET_OR_VLLM)
+                  default_note=default_note)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ class EngineOptions:
     gpu_memory_utilization: float = vllm_option(0.0, "vLLM GPU memory share")
     kv_cache_dtype: str = vllm_option("", "vLLM KV cache dtype (e.g. fp8)", answer_changing=True)
     quantization: str = vllm_option("", "vLLM quantization method", answer_changing=True)
-    dtype: str = vllm_option("", "vLLM weights dtype", answer_changing=True)
+    dtype: str = vllm_option(
+        "", "vLLM weights dtype", answer_changing=True,
+        default_note="the model preset's; on a CPU bfloat16 if it has bf16 instructions, else "
+                     "float32")
     enforce_eager: bool | None = vllm_option(None, "vLLM eager mode", answer_changing=True)
     max_num_batched_tokens: int = vllm_option(0, "vLLM scheduler batch size")
 

@@ -199,7 +199,8 @@ def _engine_flag(declared_field: dataclasses.Field[Any]) -> Callable[[Any], Any]
     text = f"{spec.help} [{env_var(name)}]."
     if kind.startswith("bool"):
         flag = flag_name(name)
-        return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text)
+        return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text,
+                            cls=SettingOption, show_default=spec.default_note)
     value = declared_field.default
     shown = spec.default_note or str(value)
     return click.option(flag_name(name), name, type=_CLICK_TYPES.get(kind), help=text,
