@@ -21,6 +21,7 @@ import click
 
 from longread.analysis.config import Settings, load_settings
 from longread.engine.options import declared, env_var, flag_name, spec_of
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.errors import LongreadError
 
 
@@ -136,11 +137,13 @@ def settings_from(ctx: click.Context, *, trusted_dirs: Sequence[Path] = (),
                          trusted_dirs=trusted_dirs)
 
 
-def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_config: bool,
-                    **flags: Any) -> tuple[list[Path], Settings]:
-    """The command's roots (git URLs fetched into the cache) and its Settings; a fetched
-    repository's own config file counts only with --trust-remote-config, and never moves the
-    caches (the folder its checkout is in, or the user's database) elsewhere."""
+def corpus_settings(ctx: click.Context, paths: Sequence[str], *, include: Sequence[str],
+                    exclude: Sequence[str], trust_remote_config: bool,
+                    **flags: Any) -> tuple[CorpusSpec, Settings]:
+    """The command's corpus (git URLs fetched into the cache, with its --include and --exclude)
+    and its Settings; a fetched repository's own config file counts only with
+    --trust-remote-config, and never moves the caches (the folder its checkout is in, or the
+    user's database) elsewhere."""
     from longread.analysis.jobs.remote_paths import remote_roots, resolve_paths
 
     settings = settings_from(ctx, **flags)
@@ -149,7 +152,7 @@ def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_co
     if trusted:
         pinned = {"cache_dir": settings.cache_dir, "cache_url": settings.cache_url}
         settings = settings_from(ctx, trusted_dirs=trusted, **{**flags, **pinned})
-    return roots, settings
+    return CorpusSpec.of(roots, include, exclude), settings
 
 
 class CorpusPath(click.ParamType):

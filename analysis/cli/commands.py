@@ -182,12 +182,11 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
     questions = questions or list(args[-1:])
     if not paths:
         raise click.UsageError("give at least one PATH before the question")
-    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
-                                      **engine_flags)
+    corpus, settings = corpus_settings(ctx, paths, include=include, exclude=exclude,
+                                       trust_remote_config=trust_remote_config, **engine_flags)
     with progress_bar() as progress:
-        result = api.ask(roots, questions, budget=budget, include=include, exclude=exclude,
-                         settings=settings, use_cache=not no_cache, refresh=refresh,
-                         progress=progress)
+        result = api.ask(corpus, questions, budget=budget, settings=settings,
+                         use_cache=not no_cache, refresh=refresh, progress=progress)
     _report_skips(result.pack.manifest, "longread pack --manifest")
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -232,12 +231,11 @@ def summarize_command(ctx: click.Context, paths: tuple[str, ...], focus: str | N
     from longread.analysis import api
     from longread.analysis.cli.output import STDOUT, write_atomically
 
-    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
-                                      **engine_flags)
+    corpus, settings = corpus_settings(ctx, paths, include=include, exclude=exclude,
+                                       trust_remote_config=trust_remote_config, **engine_flags)
     with progress_bar() as progress:
-        result = api.summarize(roots, focus=focus, budget=budget, include=include,
-                               exclude=exclude, settings=settings, use_cache=not no_cache,
-                               refresh=refresh, progress=progress)
+        result = api.summarize(corpus, focus=focus, budget=budget, settings=settings,
+                               use_cache=not no_cache, refresh=refresh, progress=progress)
     _report_skips(result.pack.manifest, "the coverage table")
     out = output or out_alias
     if out is not None:
@@ -289,12 +287,13 @@ def pack_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
     if query and budget is None:
         click.echo("longread: warning: --query only ranks within a --budget; "
                    "without one every file is packed in full", err=True)
-    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
-                                      redact=False if no_redact else None)
+    corpus, settings = corpus_settings(ctx, paths, include=include, exclude=exclude,
+                                       trust_remote_config=trust_remote_config,
+                                       redact=False if no_redact else None)
     with progress_bar() as progress:
-        pack = api.pack(roots, budget=budget, query=query, fmt=fmt, line_numbers=line_numbers,
-                        include=include, exclude=exclude, tokenizer=tokenizer, settings=settings,
-                        use_cache=not no_cache, progress=progress)
+        pack = api.pack(corpus, budget=budget, query=query, fmt=fmt, line_numbers=line_numbers,
+                        tokenizer=tokenizer, settings=settings, use_cache=not no_cache,
+                        progress=progress)
     manifest = json.dumps(pack.manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     outputs: list[tuple[str, bytes | str]] = []
     if output is not None or not as_json:
@@ -323,9 +322,10 @@ def mcp_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
     read (follow a citation) and summarize, with one engine kept warm between calls."""
     from longread.analysis.mcp.server import serve_stdio
 
-    roots, settings = corpus_settings(ctx, list(paths) or ["."],
-                                      trust_remote_config=trust_remote_config, **engine_flags)
-    serve_stdio(roots, settings=settings, budget=budget, include=include, exclude=exclude)
+    corpus, settings = corpus_settings(ctx, list(paths) or ["."], include=include,
+                                       exclude=exclude, trust_remote_config=trust_remote_config,
+                                       **engine_flags)
+    serve_stdio(corpus, settings=settings, budget=budget)
 
 
 @cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
@@ -351,16 +351,16 @@ def serve_command(ctx: click.Context, paths: tuple[str, ...], host: str, port: i
     from longread.analysis.jobs.remote_paths import shown
     from longread.analysis.web.server import ServedCorpus, ServeOptions, WebServer, given_token
 
-    roots, settings = corpus_settings(ctx, list(paths) or ["."],
-                                      trust_remote_config=trust_remote_config, **engine_flags)
-    options = ServeOptions(tuple(roots), host, port, given_token(token, token_file),
-                           budget, include, exclude)
+    corpus, settings = corpus_settings(ctx, list(paths) or ["."], include=include,
+                                       exclude=exclude, trust_remote_config=trust_remote_config,
+                                       **engine_flags)
+    options = ServeOptions(corpus, host, port, given_token(token, token_file), budget)
     server = WebServer(ServedCorpus(settings, options))
     if ctx.get_parameter_source("token") is click.core.ParameterSource.COMMANDLINE:
         click.echo("longread: note: every user here can read --token in ps; "
                    "LONGREAD_SERVE_TOKEN or --token-file keeps it out", err=True)
     where = server.url + ("?token=…" if options.token else "")
-    named = " ".join(shown(root, settings) for root in options.roots)
+    named = " ".join(shown(root, settings) for root in corpus.roots)
     click.echo(f"longread: serving {named} at {where} "
                "(Ctrl-C to stop)", err=True)
     server.run()
