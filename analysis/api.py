@@ -20,6 +20,9 @@ A process that answers many questions keeps one engine warm: open it once with `
 pass it as `backend=` to `ask` and `summarize` (they leave it open), close it at the end; a server
 whose requests run in threads lends it to one job at a time through `WarmBackend`.
 
+The corpus is `paths` with `include`/`exclude` globs beside it, or one `CorpusSpec` holding its
+local roots and globs together (what the MCP and web servers keep and pass on).
+
 Job modules are imported on first use, so `import longread.analysis.api` stays cheap; the result
 types are importable from here all the same (`api.AskResult`, `api.Citation`, ...).
 """
@@ -37,6 +40,8 @@ from longread.analysis import arguments
 from longread.analysis.config import Settings, check_setting_names, load_settings
 from longread.analysis.jobs.sources import MAX_LINES, CorpusSource, NotInCorpus, SourceLines
 from longread.engine.errors import BackendUnavailable
+from longread.ingest.corpus_spec import CorpusSpec
+from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -56,6 +61,7 @@ __all__ = [
     "CheckedAnswer",
     "Citation",
     "CorpusSource",
+    "CorpusSpec",
     "CoverageRow",
     "Finding",
     "Manifest",
@@ -163,7 +169,7 @@ class WarmBackend:
 
 
 def pack(
-    paths: Paths,
+    paths: Paths | CorpusSpec,
     *,
     budget: int | None = None,
     query: str | None = None,
@@ -178,22 +184,21 @@ def pack(
 ) -> Pack:
     """The context pack of the files under `paths` (text in `.text`, manifest in `.manifest`),
     within `budget` tokens of `tokenizer` (cl100k by default) when a budget is given."""
-    paths = arguments.roots(paths)
+    wanted = _wanted(paths, include, exclude)
     budget = arguments.optional_int(budget, "budget")
     query = arguments.optional_text(query, "query")
-    include, exclude = _patterns(include, exclude)
     from longread.analysis.jobs.pack import run_pack
 
     settings = settings or make_settings()
     return run_pack(
-        settings, _roots(paths, settings), budget=budget, query=query, fmt=fmt,
-        line_numbers=line_numbers, include=include, exclude=exclude, tokenizer_spec=tokenizer,
-        use_cache=use_cache, progress=progress,
+        settings, wanted(settings), budget=budget, query=query,
+        fmt=fmt, line_numbers=line_numbers, tokenizer_spec=tokenizer, use_cache=use_cache,
+        progress=progress,
     )
 
 
 def ask(
-    paths: Paths,
+    paths: Paths | CorpusSpec,
     questions: str | Sequence[str],
     *,
     budget: int | None = None,
@@ -209,22 +214,21 @@ def ask(
 
     `backend`: an open backend (see `open_backend`) to use and leave open.
     """
-    paths = arguments.roots(paths)
+    wanted = _wanted(paths, include, exclude)
     questions = arguments.texts(questions, "questions")
     budget = arguments.optional_int(budget, "budget")
-    include, exclude = _patterns(include, exclude)
     from longread.analysis.jobs.ask import run_ask
 
     asked = [questions] if isinstance(questions, str) else list(questions)
     settings = settings or make_settings()
     return run_ask(
-        settings, _roots(paths, settings), asked, budget=budget, include=include,
-        exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
+        settings, wanted(settings), asked, budget=budget,
+        use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
     )
 
 
 def summarize(
-    paths: Paths,
+    paths: Paths | CorpusSpec,
     *,
     focus: str | None = None,
     budget: int | None = None,
@@ -237,16 +241,15 @@ def summarize(
     progress: Progress = no_progress,
 ) -> SummaryResult:
     """One summary of the corpus (optionally with a focus) and a coverage row per document."""
-    paths = arguments.roots(paths)
+    wanted = _wanted(paths, include, exclude)
     focus = arguments.optional_text(focus, "focus")
     budget = arguments.optional_int(budget, "budget")
-    include, exclude = _patterns(include, exclude)
     from longread.analysis.jobs.summarize import run_summarize
 
     settings = settings or make_settings()
     return run_summarize(
-        settings, _roots(paths, settings), focus=focus, budget=budget, include=include,
-        exclude=exclude, use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
+        settings, wanted(settings), focus=focus, budget=budget,
+        use_cache=use_cache, refresh=refresh, progress=progress, backend=backend,
     )
 
 
@@ -270,7 +273,7 @@ def review(
 
 
 def read_source(
-    corpus: Paths,
+    corpus: Paths | CorpusSpec,
     path: str | PurePath,
     start_line: int | None = None,
     end_line: int | None = None,
@@ -289,19 +292,28 @@ def read_source(
     A caller that reads many keeps one `CorpusSource` instead: it reads the corpus once and
     again only when a file changed.
     """
-    corpus = arguments.roots(corpus, "corpus")
+    wanted = _wanted(corpus, include, exclude, "corpus")
     path = arguments.document_id(path)
     start_line, end_line, page = (arguments.optional_int(value, name) for value, name in (
         (start_line, "start_line"), (end_line, "end_line"), (page, "page")))
-    include, exclude = _patterns(include, exclude)
     settings = settings or make_settings()
-    return CorpusSource(_roots(corpus, settings), settings=settings, include=include,
-                        exclude=exclude).read(path, start_line, end_line, page)
+    return CorpusSource(wanted(settings), settings=settings).read(path, start_line, end_line, page)
 
 
-def _roots(paths: Paths, settings: Settings) -> list[Path]:
-    """Local folders for `paths`; a git URL string (`URL[@ref]`) is fetched into the cache (its
-    own config file is never applied here)."""
+def _wanted(paths: Paths | CorpusSpec, include: Sequence[str], exclude: Sequence[str],
+            name: str = "paths") -> Callable[[Settings], CorpusSpec]:
+    """The corpus a caller names, checked at the door: `paths` with the globs beside it, or a
+    CorpusSpec holding both; resolved to the one CorpusSpec a job is given once the settings are
+    known (a git URL string, `URL[@ref]`, is fetched into the cache; its own config file is never
+    applied here)."""
     from longread.analysis.jobs.remote_paths import resolve_paths
 
-    return resolve_paths([paths] if isinstance(paths, str | Path) else list(paths), settings)
+    if isinstance(paths, CorpusSpec):
+        if include or exclude:
+            raise UsageError("give include and exclude in the CorpusSpec, not beside it")
+        globs = _patterns(paths.include, paths.exclude)
+        spec = CorpusSpec.of(paths.roots, *globs, max_file_bytes=paths.max_file_bytes)
+        return lambda settings: spec
+    roots = arguments.roots(paths, name)
+    include, exclude = _patterns(include, exclude)
+    return lambda settings: CorpusSpec.of(resolve_paths(roots, settings), include, exclude)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from longread.engine.options import EngineOptions, env_var, flag_name, toml_keys
 from longread.ingest.errors import UsageError
 from longread.ingest.pg_store import check_url
 
@@ -27,33 +28,20 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
-class Settings:
+class _Caches:
+    """Where both caches live; first among the settings, as errors list them."""
+
     cache_dir: Path = Path()  # filled from XDG_CACHE_HOME when not given
     # A postgresql:// URL: both caches live in that database instead of cache_dir (CI fleets).
     cache_url: str = ""
-    backend: str = "vllm"  # "vllm" (in-process) or "openai" (any OpenAI-compatible server)
-    # A preset name, a model directory, or the server's model name; "" means the embedded
-    # default (vllm) or the one model the server serves (openai).
-    model: str = ""
-    base_url: str = "http://127.0.0.1:8000/v1"
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 600.0
-    max_retries: int = 4
-    concurrency: int = 8  # requests kept in flight to the server (openai backend)
-    context_window: int = 0  # for servers that do not report max_model_len (0: ask the server)
-    max_tokens: int = 512  # answer reserve
-    temperature: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings(EngineOptions, _Caches):
+    """Every setting: the caches, the engine options (declared once in engine/options.py) and
+    redaction."""
+
     redact: bool = True
-    # vLLM engine options (in-process backend); 0 / "" mean "vLLM's default or the preset's".
-    tensor_parallel_size: int = 0
-    pipeline_parallel_size: int = 0
-    max_model_len: int = 0
-    gpu_memory_utilization: float = 0.0
-    kv_cache_dtype: str = ""
-    quantization: str = ""
-    dtype: str = ""
-    enforce_eager: bool | None = None
-    max_num_batched_tokens: int = 0
 
     @property
     def ingest_cache_path(self) -> Path:
@@ -145,12 +133,11 @@ def _pick(
     name: str, flags: Mapping[str, Any], environ: Mapping[str, str], file_values: Mapping[str, Any]
 ) -> tuple[Any, str]:
     if flags.get(name) is not None:
-        return flags[name], f"--{name.replace('_', '-')}"
-    env_name = f"LONGREAD_{name.upper()}"
+        return flags[name], flag_name(name)
+    env_name = env_var(name)
     if env_name in environ:
         return environ[env_name], env_name
-    key = name.replace("_", "-")
-    for candidate in (name, key):
+    for candidate in toml_keys(name):
         if candidate in file_values:
             return file_values[candidate], f"config key {candidate}"
     return None, ""

@@ -16,13 +16,12 @@ from typing import Any
 from longread.analysis.config import Settings
 from longread.engine.answer import LazyBackend
 from longread.engine.backend import BACKENDS, Backend
+from longread.engine.options import OPENAI, VLLM, backend_options
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.tokens import HuggingFaceCounter, LazyCounter, TokenCounter
 
-OPENAI_OPTIONS = (
-    "base_url", "api_key_env", "timeout", "max_retries", "context_window", "concurrency",
-)
+OPENAI_OPTIONS = backend_options(OPENAI)  # declared in engine/options.py
 
 
 def open_backend(settings: Settings, progress: Progress = no_progress) -> Backend:
@@ -74,9 +73,7 @@ def notice(line: str) -> None:
 
 
 def _engine_options(settings: Settings) -> dict[str, Any]:
-    from longread.engine.vllm_backend import ENGINE_OPTIONS
-
-    return {name: getattr(settings, name) for name in ENGINE_OPTIONS}
+    return {name: getattr(settings, name) for name in backend_options(VLLM)}
 
 
 def _vllm_identity(settings: Settings) -> dict[str, Any]:

@@ -87,13 +87,15 @@ def in_process(repo: Path, models: Path) -> dict[str, Any]:
     from longread.engine.backend import SamplingSettings
     from longread.engine.vllm_backend import VllmBackend
     from longread.ingest.corpus import read_corpus
+    from longread.ingest.corpus_spec import CorpusSpec
     from longread.ingest.pack import build_pack
 
     os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3000")
     backend = VllmBackend(model="smollm2", models_dir=models)
     try:
         pack = build_pack(
-            read_corpus([repo]).documents, counter=backend.tokenizer, line_numbers=True
+            read_corpus(CorpusSpec.of([repo])).documents, counter=backend.tokenizer,
+            line_numbers=True,
         )
         sampling = SamplingSettings(max_tokens=int(MAX_TOKENS))
         [first] = answer_questions(pack, QUESTIONS[:1], backend, sampling=sampling)

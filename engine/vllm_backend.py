@@ -28,21 +28,17 @@ from longread.engine.models import (
     tokenizer_file,
     tokenizer_name,
 )
+from longread.engine.options import VLLM, answer_changing, backend_options
 from longread.engine.planner import check_fits
 from longread.ingest.private import private_file
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.tokens import HuggingFaceCounter, TokenCounter
 
-# Settings fields of the same names; 0 / "" / None mean "the preset's value, else vLLM's default".
-ENGINE_OPTIONS = (
-    "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
-    "kv_cache_dtype", "quantization", "dtype", "enforce_eager", "max_num_batched_tokens",
-)
-# Options that only schedule work or size memory do not change answers; these do.
-_ANSWER_CHANGING = (
-    "dtype", "quantization", "kv_cache_dtype", "max_model_len", "tensor_parallel_size",
-    "pipeline_parallel_size", "enforce_eager",
-)
+# Declared in engine/options.py: the `LLM(...)` arguments (Settings fields of the same names; 0 /
+# "" / None mean "the preset's value, else vLLM's default") and those that change answers (the
+# others only schedule work or size memory).
+ENGINE_OPTIONS = backend_options(VLLM)
+_ANSWER_CHANGING = answer_changing(VLLM)
 # The preset's sampling guards (a small model loops without them); part of the identity.
 PRESET_SAMPLING = ("frequency_penalty", "max_tokens")
 CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build otherwise sizes the KV cache from one NUMA node

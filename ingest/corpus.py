@@ -16,12 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from longread.ingest.cache import FileStat, IngestCache, Scanned, scan_key
-from longread.ingest.discover import (
-    DEFAULT_MAX_FILE_BYTES,
-    SourceFile,
-    discover,
-    no_files_message,
-)
+from longread.ingest.corpus_spec import CorpusSpec
+from longread.ingest.discover import SourceFile, discover, no_files_message
 from longread.ingest.document import Document, DocumentKind, Skipped
 from longread.ingest.errors import IngestError
 from longread.ingest.isolation import extract_pdfs
@@ -74,24 +70,22 @@ class _Fresh:
 
 
 def read_corpus(
-    roots: Sequence[Path],
+    corpus: CorpusSpec,
     *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     cache: IngestCache | None = None,
     progress: Progress = no_progress,
     pdf_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     isolate_pdfs: bool = True,
     redact: bool = True,
 ) -> Corpus:
-    """Discover the files under `roots` and read them into documents, using `cache` when given;
+    """Discover the corpus's files and read them into documents, using `cache` when given;
     `redact` off: secrets stay in (`--no-redact`)."""
-    discovery = discover(roots, include=include, exclude=exclude, max_file_bytes=max_file_bytes)
+    discovery = discover(corpus)
     files, skipped = (
         skip_secret_files(discovery.files) if redact else (list(discovery.files), [])
     )
-    options = _Options(max_file_bytes, pdf_time_limit_s, pdf_reader_version(), isolate_pdfs, redact)
+    options = _Options(corpus.max_file_bytes, pdf_time_limit_s, pdf_reader_version(),
+                       isolate_pdfs, redact)
     outcomes: list[Outcome] = []
     fresh: list[_Fresh] = []
     progress("reading", 0, len(files))
@@ -100,7 +94,7 @@ def read_corpus(
         fresh.extend(extracted)
         progress("reading", done, len(files))
     scanned, unclean = _scan(fresh, options, cache, progress)
-    return _assemble(roots, [*outcomes, *scanned], [*discovery.skipped, *skipped], unclean)
+    return _assemble(corpus.roots, [*outcomes, *scanned], [*discovery.skipped, *skipped], unclean)
 
 
 def _assemble(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pathspec
 
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.document import Skipped, skip_summary
 from longread.ingest.errors import IngestError
 from longread.ingest.ignore import (
@@ -33,7 +34,6 @@ from longread.ingest.ignore import (
 )
 from longread.ingest.secret_files import is_secret_file
 
-DEFAULT_MAX_FILE_BYTES = 10 * 2**20
 # How `git ls-files --others` names an untracked folder it cannot list (it still exits 0).
 _GIT_UNREADABLE = re.compile(r"^warning: could not open directory '(.*)/': (.*)$", re.MULTILINE)
 # Characters that would break an id out of its line: C0, DEL, C1 and the Unicode line separators.
@@ -72,17 +72,13 @@ class _Filters:
     max_file_bytes: int
 
 
-def discover(
-    roots: Sequence[Path],
-    *,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-) -> Discovery:
-    """The files under `roots` (folders or single files), sorted by relpath, and the named skips.
+def discover(corpus: CorpusSpec) -> Discovery:
+    """The files under the corpus's roots (folders or single files), sorted by relpath, and the
+    named skips.
 
     Raises IngestError when a root does not exist or nothing is left to read."""
-    filters = _Filters(compile_spec(include), compile_spec(exclude), max_file_bytes)
+    roots, include = corpus.roots, corpus.include
+    filters = _Filters(compile_spec(include), compile_spec(corpus.exclude), corpus.max_file_bytes)
     files: dict[str, SourceFile] = {}
     skipped: dict[str, Skipped] = {}
     for root, prefix in _prefixed(roots):

@@ -7,11 +7,12 @@ subcommand; flags show their setting's default in --help; settings resolve once 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import click
 
 from longread.analysis.config import Settings, load_settings
+from longread.engine.options import declared, env_var, flag_name, spec_of
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.errors import LongreadError
 
 
@@ -134,11 +137,13 @@ def settings_from(ctx: click.Context, *, trusted_dirs: Sequence[Path] = (),
                          trusted_dirs=trusted_dirs)
 
 
-def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_config: bool,
-                    **flags: Any) -> tuple[list[Path], Settings]:
-    """The command's roots (git URLs fetched into the cache) and its Settings; a fetched
-    repository's own config file counts only with --trust-remote-config, and never moves the
-    caches (the folder its checkout is in, or the user's database) elsewhere."""
+def corpus_settings(ctx: click.Context, paths: Sequence[str], *, include: Sequence[str],
+                    exclude: Sequence[str], trust_remote_config: bool,
+                    **flags: Any) -> tuple[CorpusSpec, Settings]:
+    """The command's corpus (git URLs fetched into the cache, with its --include and --exclude)
+    and its Settings; a fetched repository's own config file counts only with
+    --trust-remote-config, and never moves the caches (the folder its checkout is in, or the
+    user's database) elsewhere."""
     from longread.analysis.jobs.remote_paths import remote_roots, resolve_paths
 
     settings = settings_from(ctx, **flags)
@@ -147,7 +152,7 @@ def corpus_settings(ctx: click.Context, paths: Sequence[str], *, trust_remote_co
     if trusted:
         pinned = {"cache_dir": settings.cache_dir, "cache_url": settings.cache_url}
         settings = settings_from(ctx, trusted_dirs=trusted, **{**flags, **pinned})
-    return roots, settings
+    return CorpusSpec.of(roots, include, exclude), settings
 
 
 class CorpusPath(click.ParamType):
@@ -184,14 +189,29 @@ def _warn_once(ctx: click.Context, message: str) -> None:
         click.echo(f"longread: warning: {message}", err=True)
 
 
-def setting_default(name: str) -> dict[str, Any]:
-    """click.option keywords showing Settings' default for `name` in --help."""
-    value = getattr(Settings(), name)
-    shown = value if value not in ("", None) else SETTING_DEFAULT_NOTES[name]
-    return {"cls": SettingOption, "show_default": str(shown)}
+def engine_flags() -> tuple[Callable[[Any], Any], ...]:
+    """The click options of the declared engine options (engine/options.py) that have a flag."""
+    return tuple(_engine_flag(declared_field) for declared_field in declared()
+                 if spec_of(declared_field).cli)
 
 
-SETTING_DEFAULT_NOTES = {"model": "the embedded smollm2, or the server's only model"}
+def _engine_flag(declared_field: dataclasses.Field[Any]) -> Callable[[Any], Any]:
+    """`--max-model-len`: the declaration's help naming its LONGREAD_* variable, its type, and
+    its default shown in --help while the value stays None when the flag is not given."""
+    name, spec, kind = declared_field.name, spec_of(declared_field), str(declared_field.type)
+    text = f"{spec.help} [{env_var(name)}]."
+    if kind.startswith("bool"):
+        flag = flag_name(name)
+        return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text,
+                            cls=SettingOption, show_default=spec.default_note)
+    value = declared_field.default
+    shown = spec.default_note or str(value)
+    return click.option(flag_name(name), name, type=_CLICK_TYPES.get(kind), help=text,
+                        cls=SettingOption, show_default=shown)
+
+
+_CLICK_TYPES: dict[str, Any] = {"int": int, "float": float}
+
 
 def confirm(question: str) -> None:
     """Ask on stderr; anything but y/yes stops with exit 1. Unlike click.confirm, Ctrl-C at the

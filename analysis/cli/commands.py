@@ -20,9 +20,9 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
         Group,
         SettingOption,
         corpus_settings,
+        engine_flags,
         importing,
         interrupted,
-        setting_default,
         settings_from,
         verbose_option,
     )
@@ -97,32 +97,7 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 ENGINE_OPTIONS = (
-    click.option("--backend", help="vllm or openai [LONGREAD_BACKEND].",
-                 **setting_default("backend")),
-    click.option("--model", help="Model preset, directory or server model name [LONGREAD_MODEL].",
-                 **setting_default("model")),
-    click.option("--base-url", help="OpenAI-compatible server URL [LONGREAD_BASE_URL].",
-                 **setting_default("base_url")),
-    click.option("--concurrency", type=int,
-                 help="Requests kept in flight to the server (--backend openai; the in-process "
-                      "engine batches by itself) [LONGREAD_CONCURRENCY].",
-                 **setting_default("concurrency")),
-    click.option("--max-tokens", type=int, help="Answer reserve in tokens [LONGREAD_MAX_TOKENS].",
-                 **setting_default("max_tokens")),
-    click.option("--temperature", type=float, help="Sampling temperature [LONGREAD_TEMPERATURE].",
-                 **setting_default("temperature")),
-    click.option("--tensor-parallel-size", type=int, help="vLLM tensor parallelism."),
-    click.option("--pipeline-parallel-size", type=int, help="vLLM pipeline parallelism."),
-    click.option("--max-model-len", type=int, help="vLLM context window."),
-    click.option("--context-window", type=int,
-                 help="Server's context window when it does not report one "
-                      "[LONGREAD_CONTEXT_WINDOW]."),
-    click.option("--gpu-memory-utilization", type=float, help="vLLM GPU memory share."),
-    click.option("--kv-cache-dtype", help="vLLM KV cache dtype (e.g. fp8)."),
-    click.option("--quantization", help="vLLM quantization method."),
-    click.option("--dtype", help="vLLM weights dtype."),
-    click.option("--enforce-eager/--no-enforce-eager", default=None, help="vLLM eager mode."),
-    click.option("--max-num-batched-tokens", type=int, help="vLLM scheduler batch size."),
+    *engine_flags(),  # declared once, in engine/options.py
     click.option("--no-redact", "redact", flag_value=False, default=None,
                  help="Send secrets as they are (redacted by default)."),
 )
@@ -207,12 +182,11 @@ def ask_command(ctx: click.Context, args: tuple[str, ...], extra_questions: tupl
     questions = questions or list(args[-1:])
     if not paths:
         raise click.UsageError("give at least one PATH before the question")
-    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
-                                      **engine_flags)
+    corpus, settings = corpus_settings(ctx, paths, include=include, exclude=exclude,
+                                       trust_remote_config=trust_remote_config, **engine_flags)
     with progress_bar() as progress:
-        result = api.ask(roots, questions, budget=budget, include=include, exclude=exclude,
-                         settings=settings, use_cache=not no_cache, refresh=refresh,
-                         progress=progress)
+        result = api.ask(corpus, questions, budget=budget, settings=settings,
+                         use_cache=not no_cache, refresh=refresh, progress=progress)
     _report_skips(result.pack.manifest, "longread pack --manifest")
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -257,12 +231,11 @@ def summarize_command(ctx: click.Context, paths: tuple[str, ...], focus: str | N
     from longread.analysis import api
     from longread.analysis.cli.output import STDOUT, write_atomically
 
-    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
-                                      **engine_flags)
+    corpus, settings = corpus_settings(ctx, paths, include=include, exclude=exclude,
+                                       trust_remote_config=trust_remote_config, **engine_flags)
     with progress_bar() as progress:
-        result = api.summarize(roots, focus=focus, budget=budget, include=include,
-                               exclude=exclude, settings=settings, use_cache=not no_cache,
-                               refresh=refresh, progress=progress)
+        result = api.summarize(corpus, focus=focus, budget=budget, settings=settings,
+                               use_cache=not no_cache, refresh=refresh, progress=progress)
     _report_skips(result.pack.manifest, "the coverage table")
     out = output or out_alias
     if out is not None:
@@ -314,12 +287,13 @@ def pack_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
     if query and budget is None:
         click.echo("longread: warning: --query only ranks within a --budget; "
                    "without one every file is packed in full", err=True)
-    roots, settings = corpus_settings(ctx, paths, trust_remote_config=trust_remote_config,
-                                      redact=False if no_redact else None)
+    corpus, settings = corpus_settings(ctx, paths, include=include, exclude=exclude,
+                                       trust_remote_config=trust_remote_config,
+                                       redact=False if no_redact else None)
     with progress_bar() as progress:
-        pack = api.pack(roots, budget=budget, query=query, fmt=fmt, line_numbers=line_numbers,
-                        include=include, exclude=exclude, tokenizer=tokenizer, settings=settings,
-                        use_cache=not no_cache, progress=progress)
+        pack = api.pack(corpus, budget=budget, query=query, fmt=fmt, line_numbers=line_numbers,
+                        tokenizer=tokenizer, settings=settings, use_cache=not no_cache,
+                        progress=progress)
     manifest = json.dumps(pack.manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     outputs: list[tuple[str, bytes | str]] = []
     if output is not None or not as_json:
@@ -348,9 +322,10 @@ def mcp_command(ctx: click.Context, paths: tuple[str, ...], budget: int | None,
     read (follow a citation) and summarize, with one engine kept warm between calls."""
     from longread.analysis.mcp.server import serve_stdio
 
-    roots, settings = corpus_settings(ctx, list(paths) or ["."],
-                                      trust_remote_config=trust_remote_config, **engine_flags)
-    serve_stdio(roots, settings=settings, budget=budget, include=include, exclude=exclude)
+    corpus, settings = corpus_settings(ctx, list(paths) or ["."], include=include,
+                                       exclude=exclude, trust_remote_config=trust_remote_config,
+                                       **engine_flags)
+    serve_stdio(corpus, settings=settings, budget=budget)
 
 
 @cli.command("serve", short_help="Serve a page, a JSON API and MCP over HTTP for a corpus.")
@@ -376,16 +351,16 @@ def serve_command(ctx: click.Context, paths: tuple[str, ...], host: str, port: i
     from longread.analysis.jobs.remote_paths import shown
     from longread.analysis.web.server import ServedCorpus, ServeOptions, WebServer, given_token
 
-    roots, settings = corpus_settings(ctx, list(paths) or ["."],
-                                      trust_remote_config=trust_remote_config, **engine_flags)
-    options = ServeOptions(tuple(roots), host, port, given_token(token, token_file),
-                           budget, include, exclude)
+    corpus, settings = corpus_settings(ctx, list(paths) or ["."], include=include,
+                                       exclude=exclude, trust_remote_config=trust_remote_config,
+                                       **engine_flags)
+    options = ServeOptions(corpus, host, port, given_token(token, token_file), budget)
     server = WebServer(ServedCorpus(settings, options))
     if ctx.get_parameter_source("token") is click.core.ParameterSource.COMMANDLINE:
         click.echo("longread: note: every user here can read --token in ps; "
                    "LONGREAD_SERVE_TOKEN or --token-file keeps it out", err=True)
     where = server.url + ("?token=…" if options.token else "")
-    named = " ".join(shown(root, settings) for root in options.roots)
+    named = " ".join(shown(root, settings) for root in corpus.roots)
     click.echo(f"longread: serving {named} at {where} "
                "(Ctrl-C to stop)", err=True)
     server.run()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from longread.analysis.config import Settings
@@ -20,6 +19,7 @@ from longread.analysis.jobs.pack import read_and_pack
 from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.errors import UsageError
 from longread.ingest.lines import split_lines
 from longread.ingest.pack import Pack
@@ -72,18 +72,16 @@ def read_questions(text: str) -> list[str]:
 
 def run_ask(
     settings: Settings,
-    roots: Sequence[Path],
+    corpus: CorpusSpec,
     questions: Sequence[str],
     *,
     budget: int | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
     use_cache: bool = True,
     refresh: bool = False,
     progress: Progress = no_progress,
     backend: Backend | None = None,
 ) -> AskResult:
-    """Answer `questions` over the corpus under `roots`; citations checked, nothing unflagged.
+    """Answer `questions` over the corpus; citations checked, nothing unflagged.
 
     `backend`: an open backend to use and leave open (a server keeps one warm across questions);
     by default one is opened from `settings` and closed at the end.
@@ -97,13 +95,11 @@ def run_ask(
     try:
         packed = read_and_pack(
             settings,
-            roots,
+            corpus,
             counter=backend.tokenizer,
             budget=budget,
             query=" ".join(questions),
             line_numbers=True,
-            include=include,
-            exclude=exclude,
             use_cache=use_cache,
             progress=progress,
         )

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from longread.analysis.config import Settings
 from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import read_corpus
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import UsageError
 from longread.ingest.pack import Manifest, Pack, build_pack, with_sources
@@ -41,37 +41,32 @@ class PackedCorpus:
 
 def run_pack(
     settings: Settings,
-    roots: Sequence[Path],
+    corpus: CorpusSpec,
     *,
     budget: int | None = None,
     query: str | None = None,
     fmt: str = "xml",
     line_numbers: bool = False,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
     tokenizer_spec: str | None = None,
     use_cache: bool = True,
     progress: Progress = no_progress,
 ) -> Pack:
-    """The context pack of the files under `roots`, within `budget` tokens when one is given."""
+    """The context pack of the corpus's files, within `budget` tokens when one is given."""
     return read_and_pack(
-        settings, roots, counter=lazy_counter(tokenizer_spec), budget=budget, query=query,
-        fmt=fmt, line_numbers=line_numbers, include=include, exclude=exclude,
-        use_cache=use_cache, progress=progress,
+        settings, corpus, counter=lazy_counter(tokenizer_spec), budget=budget, query=query,
+        fmt=fmt, line_numbers=line_numbers, use_cache=use_cache, progress=progress,
     ).pack
 
 
 def read_and_pack(
     settings: Settings,
-    roots: Sequence[Path],
+    corpus: CorpusSpec,
     *,
     counter: TokenCounter,
     budget: int | None = None,
     query: str | None = None,
     fmt: str = "xml",
     line_numbers: bool = False,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
     progress: Progress = no_progress,
     priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
     use_cache: bool = True,
@@ -86,9 +81,7 @@ def read_and_pack(
         raise UsageError(f"the budget must be a positive number of tokens, not {budget}",
                          cli=f"--budget must be a positive number of tokens, not {budget}")
     with IngestCache(settings.ingest_cache if use_cache else None) as cache:
-        scrubbed = read_documents(
-            settings, roots, cache=cache, include=include, exclude=exclude, progress=progress
-        )
+        scrubbed = read_documents(settings, corpus, cache=cache, progress=progress)
         skipped = scrubbed.skipped
         outlines = Symbols(scrubbed.documents, cache, uncached=scrubbed.unclean)
         pack = build_pack(
@@ -106,28 +99,25 @@ def read_and_pack(
             priority=priority,
         )
         outlines.flush()
-    sources = [source_of(root, settings.cache_dir) for root in roots]
+    sources = [source_of(root, settings.cache_dir) for root in corpus.roots]
     pack = with_sources(pack, [source for source in sources if source is not None])
     return PackedCorpus(scrubbed.documents, skipped, pack)
 
 
 def read_documents(
     settings: Settings,
-    roots: Sequence[Path],
+    corpus: CorpusSpec,
     *,
     cache: IngestCache,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
     progress: Progress = no_progress,
 ) -> Scrubbed:
     """The corpus as the pack shows it: read through `cache`, secrets kept out unless
     `settings.redact` is off; `skipped` holds the skips of both steps, sorted by path."""
-    corpus = read_corpus(roots, include=include, exclude=exclude, cache=cache, progress=progress,
-                         redact=settings.redact)
+    read = read_corpus(corpus, cache=cache, progress=progress, redact=settings.redact)
     if settings.redact:  # file names too: ids, tree and manifest show the redacted paths
-        return rename(corpus.documents, corpus.skipped, corpus.redactions, cache)
-    skipped = tuple(sorted(corpus.skipped, key=lambda s: s.path))
-    return Scrubbed(corpus.documents, skipped, (), corpus.unclean)
+        return rename(read.documents, read.skipped, read.redactions, cache)
+    skipped = tuple(sorted(read.skipped, key=lambda s: s.path))
+    return Scrubbed(read.documents, skipped, (), read.unclean)
 
 
 def lazy_counter(spec: str | None) -> TokenCounter:

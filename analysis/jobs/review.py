@@ -49,6 +49,7 @@ from longread.engine.cleanup import clean, summed_notes
 from longread.engine.errors import PromptTooLong
 from longread.engine.prompt import fence, template_version
 from longread.ingest.budget import FULL, OUTLINE
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.document import Document
 from longread.ingest.lines import split_lines
 from longread.ingest.outline import OUTLINER_VERSION, extract_outline
@@ -293,7 +294,7 @@ def _context_pack(
         return None
     return read_and_pack(
         settings,
-        [folder],
+        CorpusSpec.of([folder]),
         counter=backend.tokenizer,
         budget=budget,
         line_numbers=True,

@@ -10,11 +10,11 @@ removed or newly ignored file is seen at once; only the read and the secret scan
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.errors import UsageError
 from longread.ingest.lines import split_lines
 
@@ -64,10 +64,8 @@ class CorpusSource:
     """The documents of one corpus as the pack shows them (read through the ingest cache,
     secrets kept out unless settings say not), kept while the corpus's files are unchanged."""
 
-    def __init__(self, roots: Sequence[Path], *, settings: Settings,
-                 include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
-        self.roots, self.settings = list(roots), settings
-        self.include, self.exclude = tuple(include), tuple(exclude)
+    def __init__(self, corpus: CorpusSpec, *, settings: Settings) -> None:
+        self.corpus, self.settings = corpus, settings
         self._lock = threading.Lock()
         self._kept: tuple[Discovery, _Indexed] | None = None
 
@@ -100,7 +98,7 @@ class CorpusSource:
         from longread.ingest.discover import discover
 
         with self._lock:
-            found = discover(self.roots, include=self.include, exclude=self.exclude)
+            found = discover(self.corpus)
             if self._kept is None or self._kept[0] != found:
                 self._kept = (found, _Indexed.of(self._read()))
             return self._kept[1]
@@ -110,8 +108,7 @@ class CorpusSource:
         from longread.ingest.cache import IngestCache
 
         with IngestCache(self.settings.ingest_cache) as cache:
-            return read_documents(self.settings, self.roots, cache=cache, include=self.include,
-                                  exclude=self.exclude)
+            return read_documents(self.settings, self.corpus, cache=cache)
 
 
 @dataclass(frozen=True)

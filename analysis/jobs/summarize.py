@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from longread.analysis.config import Settings
@@ -23,6 +22,7 @@ from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings
 from longread.engine.prompt import summary_question
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.pack import Pack
 from longread.ingest.progress import Progress, no_progress
 
@@ -72,18 +72,16 @@ class SummaryResult:
 
 def run_summarize(
     settings: Settings,
-    roots: Sequence[Path],
+    corpus: CorpusSpec,
     *,
     focus: str | None = None,
     budget: int | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
     use_cache: bool = True,
     refresh: bool = False,
     progress: Progress = no_progress,
     backend: Backend | None = None,
 ) -> SummaryResult:
-    """Summarize the documents under `roots` (optionally with a focus) and account for each.
+    """Summarize the corpus's documents (optionally with a focus) and account for each.
 
     `backend`: an open backend to use and leave open, as for `run_ask`.
     """
@@ -92,9 +90,9 @@ def run_summarize(
     question = summary_question(focus)
     sampling = SamplingSettings(max_tokens=settings.max_tokens, temperature=settings.temperature)
     try:
-        packed = read_and_pack(settings, roots, counter=backend.tokenizer, budget=budget,
-                               query=focus, line_numbers=True, include=include, exclude=exclude,
-                               use_cache=use_cache, progress=progress)
+        packed = read_and_pack(settings, corpus, counter=backend.tokenizer, budget=budget,
+                               query=focus, line_numbers=True, use_cache=use_cache,
+                               progress=progress)
         with AnswerCache(settings.answer_cache) if use_cache else nullcontext() as cache:
             summary = answer_questions(packed.pack, [question], backend, cache=cache,
                                        sampling=sampling, refresh=refresh, progress=progress)[0]

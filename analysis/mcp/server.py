@@ -24,9 +24,8 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
@@ -59,15 +58,12 @@ PROGRESS_EVERY_S = 1.0  # at most one progress notification a second within a st
 class CorpusTools:
     """The tools over one corpus; ask and summarize borrow the warm backend in turn."""
 
-    def __init__(self, roots: Sequence[Path], settings: Settings, *, budget: int | None = None,
-                 include: Sequence[str] = (), exclude: Sequence[str] = (),
-                 engine: api.WarmBackend | None = None,
+    def __init__(self, corpus: api.CorpusSpec, settings: Settings, *,
+                 budget: int | None = None, engine: api.WarmBackend | None = None,
                  sources: api.CorpusSource | None = None) -> None:
-        self.roots, self.settings = list(roots), settings
-        self.budget, self.include, self.exclude = budget, tuple(include), tuple(exclude)
+        self.corpus, self.settings, self.budget = corpus, settings, budget
         self.engine = engine or api.WarmBackend(settings)
-        self.sources = sources or api.CorpusSource(roots, settings=settings, include=include,
-                                                   exclude=exclude)
+        self.sources = sources or api.CorpusSource(corpus, settings=settings)
 
     def pack(self, budget: int | None = None, query: str | None = None, *,
              progress: Progress = no_progress) -> str:
@@ -75,9 +71,8 @@ class CorpusTools:
         cited; with a budget, documents are ranked by the query and fitted (without one, the
         whole corpus goes in)."""
         budget = self.budget if budget is None else budget
-        packed = api.pack(self.roots, budget=budget, query=query, line_numbers=True,
-                          include=self.include, exclude=self.exclude, settings=self.settings,
-                          progress=progress)
+        packed = api.pack(self.corpus, budget=budget, query=query, line_numbers=True,
+                          settings=self.settings, progress=progress)
         return manifest_summary(packed.manifest) + "\n\n" + packed.text
 
     def ask(self, question: str, budget: int | None = None, *,
@@ -85,8 +80,8 @@ class CorpusTools:
         """Answer a question over the whole corpus; the citations are checked."""
         budget = self.budget if budget is None else budget
         result = self.engine.run(lambda backend: api.ask(
-            self.roots, question, budget=budget, include=self.include, exclude=self.exclude,
-            settings=self.settings, backend=backend, progress=progress), progress)
+            self.corpus, question, budget=budget, settings=self.settings, backend=backend,
+            progress=progress), progress)
         return answer_text(result)
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
@@ -103,9 +98,8 @@ class CorpusTools:
     def summarize(self, focus: str | None = None, *, progress: Progress = no_progress) -> str:
         """A summary of the corpus (optionally with a focus) and which documents it covers."""
         result = self.engine.run(lambda backend: api.summarize(
-            self.roots, focus=focus, budget=self.budget, include=self.include,
-            exclude=self.exclude, settings=self.settings, backend=backend, progress=progress),
-            progress)
+            self.corpus, focus=focus, budget=self.budget, settings=self.settings,
+            backend=backend, progress=progress), progress)
         return result.to_markdown()
 
     def close(self) -> None:
@@ -147,14 +141,12 @@ def answer_text(result: api.AskResult) -> str:
     return "\n\n".join(parts)
 
 
-def build_server(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
-                 include: Sequence[str] = (), exclude: Sequence[str] = (),
+def build_server(corpus: api.CorpusSpec, *, settings: Settings, budget: int | None = None,
                  backend_source: api.WarmBackend | None = None,
                  sources: api.CorpusSource | None = None) -> MCPServer:
-    """The MCP server of the corpus under `roots`; `backend_source` shares a warm engine,
-    `sources` the corpus as read for `read`."""
-    tools = CorpusTools(roots, settings, budget=budget, include=include, exclude=exclude,
-                        engine=backend_source, sources=sources)
+    """The MCP server of the corpus; `backend_source` shares a warm engine, `sources` the
+    corpus as read for `read`."""
+    tools = CorpusTools(corpus, settings, budget=budget, engine=backend_source, sources=sources)
     server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=version("longread"))
     for method in (tools.pack, tools.ask, tools.read, tools.summarize):
         # Text only: a structured copy would send every pack twice.
@@ -212,14 +204,13 @@ def _progress_to(ctx: Context) -> Progress:
     return report
 
 
-def serve_stdio(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
-                include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+def serve_stdio(corpus: api.CorpusSpec, *, settings: Settings,
+                budget: int | None = None) -> None:
     """Serve the corpus over stdin/stdout until the client closes them; one engine throughout."""
     from longread.analysis.mcp.stdio import run_stdio
 
     engine = api.WarmBackend(settings)
     try:
-        run_stdio(build_server(roots, settings=settings, budget=budget, include=include,
-                               exclude=exclude, backend_source=engine))
+        run_stdio(build_server(corpus, settings=settings, budget=budget, backend_source=engine))
     finally:
         engine.close()

@@ -82,8 +82,7 @@ def _mcp_app(corpus: ServedCorpus) -> Starlette:
     from longread.analysis.mcp.server import build_server
 
     options = corpus.options
-    server = build_server(options.roots, settings=corpus.settings, budget=options.budget,
-                          include=options.include, exclude=options.exclude,
+    server = build_server(options.corpus, settings=corpus.settings, budget=options.budget,
                           backend_source=QueuedEngine(corpus.engine, corpus.jobs),
                           sources=corpus.sources)
     limits = options.limits

@@ -27,6 +27,7 @@ from longread.analysis import api
 from longread.analysis.config import Settings
 from longread.analysis.web.guard import LOOPBACK
 from longread.analysis.web.limits import JobQueue, Limits, header_deadline
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.errors import UsageError
 from longread.ingest.progress import Progress, no_progress
 
@@ -37,13 +38,11 @@ MIN_TOKEN = 16
 class ServeOptions:
     """What `longread serve` was asked to serve, and where."""
 
-    roots: tuple[Path, ...]
+    corpus: CorpusSpec
     host: str = "127.0.0.1"
     port: int = 8080
     token: str | None = None
     budget: int | None = None
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
     limits: Limits = Limits()
 
 
@@ -81,16 +80,14 @@ class ServedCorpus:
     def __init__(self, settings: Settings, options: ServeOptions) -> None:
         self.settings, self.options = settings, options
         self.engine = api.WarmBackend(settings)
-        self.sources = api.CorpusSource(options.roots, settings=settings, include=options.include,
-                                        exclude=options.exclude)
+        self.sources = api.CorpusSource(options.corpus, settings=settings)
         self.jobs = JobQueue(options.limits.queue)
         self._manifest: dict[str, Any] | None = None
 
     def ask(self, questions: Sequence[str], progress: Progress = no_progress) -> dict[str, Any]:
         """The same JSON as `longread ask --json`."""
         result = self.engine.run(lambda backend: api.ask(
-            self.options.roots, list(questions), budget=self.options.budget,
-            include=self.options.include, exclude=self.options.exclude,
+            self.options.corpus, list(questions), budget=self.options.budget,
             settings=self.settings, backend=backend, progress=progress), progress)
         self._manifest = result.pack.manifest.to_json()
         return result.to_json()
@@ -98,8 +95,7 @@ class ServedCorpus:
     def summarize(self, focus: str | None, progress: Progress = no_progress) -> dict[str, Any]:
         """The same JSON as `longread summarize --json`."""
         result = self.engine.run(lambda backend: api.summarize(
-            self.options.roots, focus=focus, budget=self.options.budget,
-            include=self.options.include, exclude=self.options.exclude,
+            self.options.corpus, focus=focus, budget=self.options.budget,
             settings=self.settings, backend=backend, progress=progress), progress)
         self._manifest = result.pack.manifest.to_json()
         return result.to_json()
@@ -117,9 +113,8 @@ class ServedCorpus:
             from longread.analysis.jobs.pack import read_and_pack
 
             packed = self.engine.run(lambda backend: read_and_pack(
-                self.settings, self.options.roots, counter=backend.tokenizer,
-                budget=self.options.budget, line_numbers=True, include=self.options.include,
-                exclude=self.options.exclude))
+                self.settings, self.options.corpus, counter=backend.tokenizer,
+                budget=self.options.budget, line_numbers=True))
             self._manifest = packed.pack.manifest.to_json()
         return self._manifest
 

@@ -22,6 +22,7 @@ from longread.analysis.jobs.ask import run_ask  # noqa: E402
 from longread.analysis.jobs.citations import CorpusIndex, check_citations  # noqa: E402
 from longread.engine.backend import BACKENDS  # noqa: E402
 from longread.ingest.corpus import read_corpus  # noqa: E402
+from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 
 
 @pytest.fixture
@@ -314,6 +315,6 @@ def test_real_engine_ask_checks_every_citation(
     assert checked.answer.text and checked.answer.prompt_tokens > 0
     assert all(c.status in ("ok", "unknown-path", "out-of-range", "quote-not-found")
                for c in checked.citations)
-    index = CorpusIndex(read_corpus([repo]).documents)
+    index = CorpusIndex(read_corpus(CorpusSpec.of([repo])).documents)
     planted = check_citations(checked.answer.text + "\nSee `app/store.py:99`.", index)
     assert planted[-1].status == "out-of-range"

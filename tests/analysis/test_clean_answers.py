@@ -19,6 +19,7 @@ from fakes import RecordingBackend, ScriptedBackend, register_scripted  # noqa: 
 
 from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.engine.backend import BACKENDS  # noqa: E402
+from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 
 _FENCE = re.compile(r"^<<<CORPUS (\w+)>>>$", re.M)
 _DOC_ID = re.compile(r'<document id="([^"]+)"')
@@ -206,7 +207,7 @@ def test_the_api_mcp_and_the_served_json_show_the_same_cleaned_text_and_notes(
     texts: list[str] = []
 
     async def session() -> None:
-        async with Client(build_server([docs], settings=settings)) as client:
+        async with Client(build_server(CorpusSpec.of([docs]), settings=settings)) as client:
             reply = await client.call_tool("ask", {"question": "What do the reports say?"})
             texts.append("".join(getattr(block, "text", "") for block in reply.content))
 

@@ -28,6 +28,7 @@ from webserver import running  # noqa: E402
 from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
 from longread.analysis.web.server import ServeOptions  # noqa: E402
+from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 
 SERVED = "llama3.2"
 QUESTION = "Where is the zebra?"
@@ -149,7 +150,7 @@ def serving(tmp_path: Path, corpus: Path, url: str) -> Iterator[str]:
     settings = load_settings({"cache_dir": str(tmp_path / "cache"), "backend": "openai",
                               "base_url": url, "model": SERVED, "context_window": 8192,
                               "max_retries": 1}, environ={}, cwd=tmp_path)
-    with running(settings, ServeOptions((corpus,), port=0)) as served:
+    with running(settings, ServeOptions(CorpusSpec.of([corpus]), port=0)) as served:
         yield served
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from longread.analysis.cli.commands import cli
 from longread.analysis.jobs.citations import CorpusIndex, check_citations
 from longread.ingest.corpus import read_corpus
+from longread.ingest.corpus_spec import CorpusSpec
 
 pytestmark = pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
 
@@ -66,7 +67,7 @@ def test_pack_line_n_is_sed_line_n(tmp_path_factory: pytest.TempPathFactory,
 
 def test_a_citation_past_the_last_line_after_a_form_feed_is_out_of_range(tmp_path: Path) -> None:
     repo = _git_repo(tmp_path / "repo", {"m.py": "import os\n\x0c\ndef target():\n    return 42\n"})
-    index = CorpusIndex(read_corpus([repo]).documents)
+    index = CorpusIndex(read_corpus(CorpusSpec.of([repo])).documents)
     [past] = check_citations("It returns at `m.py:5` `return 42`.", index)
     [there] = check_citations("It returns at `m.py:4` `return 42`.", index)
     assert past.status == "out-of-range" and "(4 lines)" in past.detail

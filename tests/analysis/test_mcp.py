@@ -31,6 +31,7 @@ from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import Settings  # noqa: E402
 from longread.analysis.mcp.server import build_server  # noqa: E402
 from longread.engine.backend import ChatRequest, Completion  # noqa: E402
+from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 from longread.ingest.progress import Progress  # noqa: E402
 
 LONGREAD = Path(sys.executable).parent / "longread"
@@ -183,7 +184,7 @@ def _reply(system: str) -> str:
 
 def _in_process(settings: Settings, corpus: Path,
                 session: Callable[[Client], Awaitable[None]]) -> None:
-    server = build_server([corpus], settings=settings)
+    server = build_server(CorpusSpec.of([corpus]), settings=settings)
 
     async def main() -> None:
         async with Client(server) as client:

@@ -31,6 +31,7 @@ from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
 from longread.analysis.web.server import ServeOptions  # noqa: E402
 from longread.ingest.cache import MIGRATIONS, TABLES, IngestCache  # noqa: E402
+from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 from longread.ingest.store import Schema, open_store  # noqa: E402
 
 LONGREAD = Path(sys.executable).parent / "longread"
@@ -105,7 +106,7 @@ def serving(cache: Path, repo: Path) -> Iterator[str]:
     """A real uvicorn server on a free port in a thread of this process (it sees the fake)."""
     settings = load_settings({"cache_dir": str(cache), "backend": "fake"}, environ={},
                              cwd=cache.parent)
-    with running(settings, ServeOptions((repo,), port=0)) as url:
+    with running(settings, ServeOptions(CorpusSpec.of([repo]), port=0)) as url:
         yield url
 
 

@@ -28,6 +28,7 @@ from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
 from longread.analysis.web.limits import Limits  # noqa: E402
 from longread.analysis.web.server import ServeOptions, WebServer  # noqa: E402
+from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 
 APP = 'import sqlite3\n\ndef save(note):\n    db = sqlite3.connect("notes.db")\n' \
       '    return db.execute("insert into notes values (?)", (note,))\n'
@@ -61,7 +62,7 @@ def serving(tmp_path: Path, corpus: Path, *, host: str = "127.0.0.1",
     yields its URL on 127.0.0.1."""
     settings = load_settings({"cache_dir": str(tmp_path / "cache"), "backend": "scripted"},
                              environ={}, cwd=tmp_path)
-    options = ServeOptions((corpus,), host=host, port=0, token=token, budget=budget,
+    options = ServeOptions(CorpusSpec.of([corpus]), host=host, port=0, token=token, budget=budget,
                            limits=limits or Limits())
     with running(settings, options) as url:
         yield url

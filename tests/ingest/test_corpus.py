@@ -9,6 +9,7 @@ import pytest
 import longread.ingest.corpus as corpus_module
 from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import Corpus, read_corpus
+from longread.ingest.corpus_spec import CorpusSpec
 
 if TYPE_CHECKING:
     from conftest import Build
@@ -40,7 +41,7 @@ def by_path(corpus: Corpus) -> dict[str, object]:
 
 
 def test_documents_kinds_languages_and_skips(repo: Path) -> None:
-    corpus = read_corpus([repo])
+    corpus = read_corpus(CorpusSpec.of([repo]))
     assert [d.path for d in corpus.documents] == [
         ".gitignore", "README.md", "app/main.py", "docs/report.pdf", "notes/latin.txt"
     ]
@@ -61,18 +62,19 @@ def test_warm_run_only_stats(repo: Path, tmp_path: Path) -> None:
     """Same size, mtime and inode, new bytes: a warm run that opened the file would see them."""
     progress: list[tuple[str, int, int | None]] = []
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
-        cold = read_corpus([repo], cache=cache)
+        cold = read_corpus(CorpusSpec.of([repo]), cache=cache)
         target = repo / "app" / "main.py"
         before = target.stat()
         with open(target, "r+b") as handle:
             handle.write(b"DEF")
         os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
-        warm = read_corpus([repo], cache=cache, progress=lambda *event: progress.append(event))
+        warm = read_corpus(CorpusSpec.of([repo]), cache=cache,
+                           progress=lambda *event: progress.append(event))
         assert warm == cold
         assert progress[0] == ("reading", 0, 8)
         assert progress[-1] == ("reading", 8, 8)
         os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns + 1))
-        changed = read_corpus([repo], cache=cache)
+        changed = read_corpus(CorpusSpec.of([repo]), cache=cache)
     main = next(d for d in changed.documents if d.path == "app/main.py")
     assert main.text.startswith("DEF main()")
     assert main.sha256 != next(d for d in cold.documents if d.path == "app/main.py").sha256
@@ -80,20 +82,20 @@ def test_warm_run_only_stats(repo: Path, tmp_path: Path) -> None:
 
 def test_skip_verdicts_are_cached(repo: Path, tmp_path: Path) -> None:
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
-        cold = read_corpus([repo], cache=cache)
+        cold = read_corpus(CorpusSpec.of([repo]), cache=cache)
         broken = repo / "docs" / "broken.pdf"
         before = broken.stat()
         broken.write_bytes(b"%PDF-1.4\nBROKEN")
         os.utime(broken, ns=(before.st_atime_ns, before.st_mtime_ns))
-        assert read_corpus([repo], cache=cache).skipped == cold.skipped
+        assert read_corpus(CorpusSpec.of([repo]), cache=cache).skipped == cold.skipped
 
 
 def test_cached_and_uncached_reads_agree(repo: Path, tmp_path: Path) -> None:
-    plain = read_corpus([repo])
+    plain = read_corpus(CorpusSpec.of([repo]))
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
-        assert read_corpus([repo], cache=cache) == plain
+        assert read_corpus(CorpusSpec.of([repo]), cache=cache) == plain
     with IngestCache(tmp_path / "ingest.sqlite") as reopened:
-        assert read_corpus([repo], cache=reopened) == plain
+        assert read_corpus(CorpusSpec.of([repo]), cache=reopened) == plain
 
 
 def test_identical_content_is_extracted_once(
@@ -105,7 +107,7 @@ def test_identical_content_is_extracted_once(
     monkeypatch.setattr(corpus_module, "extract_pdfs",
                         lambda data, **kw: (extracted.extend(data), real(data, **kw))[1])
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
-        corpus = read_corpus([tmp_path / "root"], cache=cache)
+        corpus = read_corpus(CorpusSpec.of([tmp_path / "root"]), cache=cache)
     assert len({d.sha256 for d in corpus.documents}) == 1 and len(corpus.documents) == 2
     assert len(extracted) == 1
 
@@ -116,7 +118,7 @@ def test_unreadable_file_is_named(tmp_path: Path, build: Build) -> None:
     try:
         if os.access(tmp_path / "locked.txt", os.R_OK):
             pytest.skip("running as root: mode 000 does not stop reads")
-        corpus = read_corpus([tmp_path])
+        corpus = read_corpus(CorpusSpec.of([tmp_path]))
     finally:
         (tmp_path / "locked.txt").chmod(0o644)
     assert {s.path: s.reason for s in corpus.skipped} == {
@@ -126,7 +128,7 @@ def test_unreadable_file_is_named(tmp_path: Path, build: Build) -> None:
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared PDF corpus is not on this machine")
 def test_real_pdf_folder_reads_without_crashing(tmp_path: Path) -> None:
-    corpus = read_corpus([CORPUS])
+    corpus = read_corpus(CorpusSpec.of([CORPUS]))
     pdfs = {p.name for p in CORPUS.glob("*.pdf")}
     named = {d.path for d in corpus.documents} | {s.path for s in corpus.skipped}
     assert pdfs <= named

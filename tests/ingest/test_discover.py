@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.discover import discover
 from longread.ingest.errors import IngestError
 
@@ -29,11 +30,13 @@ EXPECTED = ["README.md", "keep.log", "other.tmp", "src/app.py", "src/nested/deep
 
 def relpaths(root: Path | list[Path], **options: object) -> list[str]:
     roots = root if isinstance(root, list) else [root]
-    return [f.relpath for f in discover(roots, **options).files]  # type: ignore[arg-type]
+    corpus = CorpusSpec.of(roots, **options)  # type: ignore[arg-type]
+    return [f.relpath for f in discover(corpus).files]
 
 
 def reasons(root: Path, **options: object) -> dict[str, str]:
-    return {s.path: s.reason for s in discover([root], **options).skipped}  # type: ignore[arg-type]
+    corpus = CorpusSpec.of([root], **options)  # type: ignore[arg-type]
+    return {s.path: s.reason for s in discover(corpus).skipped}
 
 
 def make_git_tree(root: Path, build: Build) -> None:
@@ -121,7 +124,7 @@ def test_symlinks_never_leave_the_root(tmp_path: Path, use_git: bool, build: Bui
     (root / "loop_a").symlink_to(root / "loop_b")
     (root / "loop_b").symlink_to(root / "loop_a")
     (root / "dir_link").symlink_to(root / "dir")
-    result = discover([root])
+    result = discover(CorpusSpec.of([root]))
     skipped = {s.path: s.reason for s in result.skipped}
     assert [f.relpath for f in result.files] == ["alias.txt", "dir/a.txt", "real.txt"]
     assert skipped["to_outside.txt"] == "symlink to outside the root (not followed)"
@@ -146,7 +149,7 @@ def test_file_root_and_several_roots(tmp_path: Path, build: Build) -> None:
 
 def test_missing_root_is_a_corpus_error(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="no such file"):
-        discover([tmp_path / "absent"])
+        discover(CorpusSpec.of([tmp_path / "absent"]))
 
 
 def test_nested_git_repository_is_named(tmp_path: Path, build: Build) -> None:
@@ -167,6 +170,6 @@ def test_deep_folders_and_odd_names(tmp_path: Path) -> None:
     listed = relpaths(tmp_path)
     assert "/".join(["d"] * 200) + "/bottom.txt" in listed
     assert {"new\\nline.txt", "naïve café.txt"} <= set(listed)
-    files = {f.relpath: f for f in discover([tmp_path]).files}
+    files = {f.relpath: f for f in discover(CorpusSpec.of([tmp_path])).files}
     assert all(f.path.is_absolute() for f in files.values())
     assert files["new\\nline.txt"].path == tmp_path / "new\nline.txt"

@@ -14,6 +14,7 @@ import longread.ingest.corpus as corpus_module
 import longread.ingest.scrub as scrub_module
 from longread.ingest.cache import FileStat, IngestCache, Scanned, scan_key
 from longread.ingest.corpus import read_corpus
+from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.discover import SourceFile
 from longread.ingest.document import Section
 from longread.ingest.redact import REDACTOR_VERSION
@@ -45,7 +46,7 @@ def test_text_scanned_by_another_redactor_or_reader_is_scanned_again(tmp_path: P
         cache.put_hashes({_stat(path): sha})
         cache.put_scanned({scan_key(sha, TEXT_READER, "redact-0", "settings.py"): plain,
                            scan_key(sha, "text-0", REDACTOR_VERSION, "settings.py"): plain})
-        corpus = read_corpus([tmp_path / "repo"], cache=cache)
+        corpus = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)
     assert VALUE not in corpus.documents[0].text
     assert [(r.path, r.line) for r in corpus.redactions] == [("settings.py", 1)]
 
@@ -59,11 +60,11 @@ def test_a_warm_or_touched_file_is_not_scanned_again_and_reports_the_same_redact
     monkeypatch.setattr(scrub_module, "redact_document",
                         lambda doc: (scans.append(doc.path), real(doc))[1])
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
-        cold = read_corpus([tmp_path / "repo"], cache=cache)
+        cold = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)
         assert sorted(scans) == ["clean.py", "settings.py"]
-        warm = read_corpus([tmp_path / "repo"], cache=cache)
+        warm = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)
         os.utime(tmp_path / "repo" / "settings.py")  # touched: read again, same content
-        touched = read_corpus([tmp_path / "repo"], cache=cache)
+        touched = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)
     assert sorted(scans) == ["clean.py", "settings.py"]  # nothing more
     assert warm == cold == touched and VALUE not in warm.documents[1].text
     assert [(r.path, r.line, r.kind) for r in warm.redactions] == [
@@ -84,8 +85,8 @@ def test_secrets_files_are_never_opened_and_never_cached(
 
     monkeypatch.setattr(corpus_module, "_read_bytes", read_bytes)
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
-        corpus = read_corpus([tmp_path / "repo"], cache=cache)
-        plain = read_corpus([tmp_path / "repo"], cache=cache, redact=False)
+        corpus = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)
+        plain = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache, redact=False)
     assert sorted(opened[:2]) == [".npmrc", "app.py"]  # a token config is judged by its text
     assert {s.path for s in corpus.skipped} == {".env", ".npmrc", "server.pem"}
     assert {d.path for d in plain.documents} == {".env", ".npmrc", "app.py", "server.pem"}
@@ -97,15 +98,15 @@ def test_a_run_without_redaction_takes_only_clean_files_from_the_cache(tmp_path:
     """Same size, mtime and inode, new bytes: a file served from the cache shows the old ones."""
     _plant(tmp_path / "repo", {"settings.py": "x = 0\n" + SECRET, "clean.py": "x = 1\n"})
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
-        read_corpus([tmp_path / "repo"], cache=cache)
+        read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)
         for name in ("settings.py", "clean.py"):
             path = tmp_path / "repo" / name
             before = path.stat()
             with open(path, "r+b") as handle:
                 handle.write(b"y")
             os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-        plain = read_corpus([tmp_path / "repo"], cache=cache, redact=False)
-        redacted = read_corpus([tmp_path / "repo"], cache=cache)
+        plain = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache, redact=False)
+        redacted = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)
     texts = {doc.path: doc.text for doc in plain.documents}
     assert texts == {"clean.py": "x = 1\n", "settings.py": "y = 0\n" + SECRET}
     assert plain.redactions == () and plain.unclean == {"settings.py"}
