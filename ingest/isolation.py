@@ -22,7 +22,8 @@ def extract_pdfs(
     datas: Sequence[bytes], *, time_limit_s: float, isolate: bool = True, render: bool = False
 ) -> list[Extraction]:
     """One Extraction per PDF, in order; a file over its time limit is killed and skipped.
-    `render`: pages without a text layer are drawn for OCR too, within the same limit."""
+    `render`: pages without a text layer are drawn for OCR too, after the text and within a
+    time limit of their own (so the worker is killed only past twice the limit)."""
     if not datas:
         return []
     if not isolate:
@@ -34,7 +35,7 @@ def extract_pdfs(
         futures = [
             pool.schedule(read_pdf, args=(data,),
                           kwargs={"time_limit_s": time_limit_s, "render": render},
-                          timeout=time_limit_s + GRACE_S)
+                          timeout=time_limit_s * (2 if render else 1) + GRACE_S)
             for data in datas
         ]
         results = []

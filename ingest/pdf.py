@@ -94,19 +94,35 @@ def _extract(pages: _Pages, deadline: float, time_limit_s: float) -> Extraction:
         return Extraction(skip_reason="PDF has no pages")
     sections: list[Section] = []
     notes: list[str] = []
-    images: list[PageImage] = []
     for index in range(pages.count):
         if time.monotonic() > deadline:
             notes.append(f"stopped after page {index} of {pages.count}: "
                          f"time limit of {time_limit_s:g} s exceeded")
             break
         sections.append(_page_section(pages, index, notes))
-        if not sections[-1].has_text_layer and pages.image_of is not None:
-            images.extend(_page_image(pages.image_of, index, notes))
     if not sections:
         return Extraction(skip_reason=f"time limit of {time_limit_s:g} s exceeded")
+    images = _images(pages, sections, time_limit_s, notes) if pages.image_of else []
     notes[:0] = page_notes(sections)
     return Extraction(tuple(sections), tuple(notes), images=tuple(images))
+
+
+def _images(
+    pages: _Pages, sections: Sequence[Section], time_limit_s: float, notes: list[str]
+) -> list[PageImage]:
+    """The pages without a text layer drawn for OCR, within a time limit of their own (a long
+    scan is not cut short by its drawing: the text of every page came first)."""
+    deadline = time.monotonic() + time_limit_s
+    blank = [s.page or 0 for s in sections if not s.has_text_layer]
+    images: list[PageImage] = []
+    for number in blank:
+        if time.monotonic() > deadline:
+            left = blank[blank.index(number):]
+            notes.append(f"{_page_list(list(left))} not been drawn for OCR: "
+                         f"time limit of {time_limit_s:g} s exceeded")
+            break
+        images.extend(_page_image(pages.image_of, number - 1, notes))
+    return images
 
 
 def page_notes(sections: Sequence[Section]) -> list[str]:
@@ -118,8 +134,10 @@ def page_notes(sections: Sequence[Section]) -> list[str]:
 
 
 def _page_image(
-    image_of: Callable[[int], PageImage], index: int, notes: list[str]
+    image_of: Callable[[int], PageImage] | None, index: int, notes: list[str]
 ) -> list[PageImage]:
+    if image_of is None:
+        return []
     try:
         return [replace(image_of(index), page=index + 1)]
     except Exception as exc:  # the page stays without text, as without OCR

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,11 @@ from conftest import pdf_bytes
 from scans import scanned_pdf
 from tesseract import need_tesseract
 
+import longread.ingest.ocr as ocr
+from longread.ingest.document import PageImage
 from longread.ingest.isolation import extract_pdfs
 from longread.ingest.ocr import engine, page_key, parse_tsv
+from longread.ingest.pdf import read_pdf
 
 _HEADER = "\t".join(["level", "page_num", "block_num", "par_num", "line_num", "word_num", "left",
                       "top", "width", "height", "conf", "text"])
@@ -57,3 +61,13 @@ def test_the_same_scanned_page_in_two_files_has_one_cache_key() -> None:
     assert page_key(one.images[1], "id") == page_key(two.images[0], "id")
     assert page_key(one.images[0], "id") != page_key(one.images[1], "id")
     assert page_key(one.images[1], "id") != page_key(one.images[1], "other id")
+
+
+def test_drawing_pages_for_ocr_has_its_own_time_limit_and_never_cuts_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ocr, "render_page", lambda page: time.sleep(0.6) or PageImage(0, b"", "x"))
+    read = read_pdf(scanned_pdf(["one", "two", "three"]), time_limit_s=1.0, render=True)
+    assert [s.page for s in read.sections] == [1, 2, 3]
+    assert [image.page for image in read.images] == [1, 2]
+    assert "page 3 has not been drawn for OCR: time limit of 1 s exceeded" in read.notes
