@@ -35,6 +35,7 @@ TABLES = {
     "token_counts": ("tokenizer", "block_sha256", "tokens"),
     "clean_verdicts": ("redactor", "item"),
     "counted_by": ("expected", "tokenizer"),
+    "ocr_pages": ("key", "text", "confidence"),
 }
 KEYS = {
     "file_stats": ("path",),
@@ -43,6 +44,7 @@ KEYS = {
     "token_counts": ("tokenizer", "block_sha256"),
     "clean_verdicts": ("redactor", "item"),
     "counted_by": ("expected",),
+    "ocr_pages": ("key",),
 }
 
 
@@ -102,11 +104,21 @@ def _drop_plaintext(conn: Connection) -> None:
                               Column("redactions", Text, nullable=False)))
 
 
+def _create_ocr_pages(conn: Connection) -> None:
+    """OCR text by page: the key (ingest/ocr.py `page_key`) hashes the pixels and the engine."""
+    from sqlalchemy import Column, Float, MetaData, Table, Text
+
+    create_tables(conn, Table("ocr_pages", MetaData(), Column("key", Text, primary_key=True),
+                              Column("text", Text, nullable=False),
+                              Column("confidence", Float, nullable=False), sqlite_with_rowid=False))
+
+
 MIGRATIONS = (
     Migration("ingest-0001-tables", _create_tables),
     Migration("ingest-0002-clean-verdicts", _create_clean_verdicts),
     Migration("ingest-0003-counted-by", _create_counted_by),
     Migration("ingest-0004-no-plaintext", _drop_plaintext),
+    Migration("ingest-0005-ocr-pages", _create_ocr_pages),
 )
 SCHEMA = Schema("ingest", TABLES, MIGRATIONS)
 
@@ -223,6 +235,15 @@ class IngestCache:
     def put_counted_by(self, expected: str, tokenizer: str) -> None:
         self._put("counted_by", [(expected, tokenizer)])
 
+    def get_ocr(self, keys: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """page key -> (text, mean confidence) of the pages read by OCR before."""
+        query = "SELECT key, text, confidence FROM ocr_pages WHERE key IN ({})"
+        return {key: (text, float(conf))
+                for key, text, conf in self._select_in(query, sorted(set(keys)))}
+
+    def put_ocr(self, pages: Mapping[str, tuple[str, float]]) -> None:
+        self._put("ocr_pages", [(key, text, conf) for key, (text, conf) in pages.items()])
+
     def get_clean(self, redactor: str, items: Iterable[str]) -> set[str]:
         """The items (content hash + file name) the secret scan found clean before."""
         query = "SELECT item FROM clean_verdicts WHERE redactor = ? AND item IN ({})"
@@ -284,7 +305,8 @@ def _dump_extraction(item: Extraction) -> tuple[str | None, str, str, str | None
     notes = json.dumps(list(item.notes), ensure_ascii=False)
     if len(item.sections) == 1 and item.sections[0] == Section(item.sections[0].text):
         return item.sections[0].text, "[]", notes, item.skip_reason
-    sections = [[s.text, s.page, s.has_text_layer] for s in item.sections]
+    sections = [[s.text, s.page, s.has_text_layer]
+                + ([] if s.ocr_confidence is None else [s.ocr_confidence]) for s in item.sections]
     return None, json.dumps(sections, ensure_ascii=False), notes, item.skip_reason
 
 
@@ -294,7 +316,8 @@ def _load_extraction(
     if body is not None:
         loaded: tuple[Section, ...] = (Section(body),)
     else:
-        loaded = tuple(Section(text, page, bool(has)) for text, page, has in json.loads(sections))
+        loaded = tuple(Section(fields[0], fields[1], bool(fields[2]), *fields[3:])
+                       for fields in json.loads(sections))
     return Extraction(
         sections=loaded,
         notes=() if notes == "[]" else tuple(json.loads(notes)),

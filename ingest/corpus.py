@@ -10,9 +10,10 @@ files the scan found clean, and reads the others (and secrets files) again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from longread.ingest.cache import FileStat, IngestCache, Scanned, scan_key
@@ -22,6 +23,7 @@ from longread.ingest.document import Document, DocumentKind, Skipped
 from longread.ingest.errors import IngestError
 from longread.ingest.isolation import extract_pdfs
 from longread.ingest.languages import is_code, language_for
+from longread.ingest.ocr import Engine, Fresh, engine, read_scans
 from longread.ingest.pdf import DEFAULT_TIME_LIMIT_S, pdf_reader_version
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import REDACTOR_VERSION, Redaction
@@ -50,6 +52,8 @@ class _Options:
     pdf_reader: str  # the cache key of the PDF reader in use
     isolate_pdfs: bool  # extract PDFs in killable worker processes
     redact: bool  # off: the cache serves only clean files, and the pack gets plaintext
+    # the OCR engine, probed at the first PDF (a corpus without PDFs runs no `tesseract`)
+    ocr: Callable[[], Engine] = field(default=engine, compare=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class _Fresh:
 
     key: str | None
     result: Document | Skipped
+    ocr: Fresh = field(default_factory=dict)  # pages recognised in this run (cached if clean)
 
 
 def read_corpus(
@@ -85,7 +90,7 @@ def read_corpus(
         skip_secret_files(discovery.files) if redact else (list(discovery.files), [])
     )
     options = _Options(corpus.max_file_bytes, pdf_time_limit_s, pdf_reader_version(),
-                       isolate_pdfs, redact)
+                       isolate_pdfs, redact, functools.cache(engine))
     outcomes: list[Outcome] = []
     fresh: list[_Fresh] = []
     progress("reading", 0, len(files))
@@ -178,11 +183,13 @@ def _read_and_extract(
             outcomes.append(_outcome(read.source, read.sha256, known[key]))
         else:
             todo.append((read, key))
-    extractions = _extract_all({_content(read, options): read for read, _ in todo}, options)
+    extractions, ocr = _extract_all({_content(read, options): read for read, _ in todo},
+                                    options, cache)
     return outcomes, [
         # known to hold a secret (redaction off): neither scanned again nor stored
         _Fresh(None if key in known else key,
-               _result(read.source, read.sha256, extractions[_content(read, options)]))
+               _result(read.source, read.sha256, extractions[_content(read, options)]),
+               ocr.get(_content(read, options), {}))
         for read, key in todo
     ]
 
@@ -207,6 +214,9 @@ def _scan(
     if cache is not None:
         cache.put_scanned({item.key: _scanned(outcome)
                            for item, outcome in zip(fresh, outcomes, strict=True) if item.key})
+        # OCR text rests in the cache only when the scan found no secret in its document
+        cache.put_ocr({page: text for item, (_, found) in zip(fresh, outcomes, strict=True)
+                       if item.key and not found for page, text in item.ocr.items()})
     if options.redact:
         return outcomes, frozenset()
     unclean = {item.result.path for item, (_, found) in zip(fresh, outcomes, strict=True)
@@ -246,14 +256,20 @@ def _read_bytes(source: SourceFile, limit: int) -> _Read | Skipped:
 
 
 def _extract_all(
-    todo: Mapping[tuple[str, str], _Read], options: _Options
-) -> dict[tuple[str, str], Extraction]:
-    """Text in this process; PDFs in killable worker processes (see ingest/isolation.py)."""
+    todo: Mapping[tuple[str, str], _Read], options: _Options, cache: IngestCache | None
+) -> tuple[dict[tuple[str, str], Extraction], dict[tuple[str, str], Fresh]]:
+    """Text in this process; PDFs in killable worker processes (see ingest/isolation.py), their
+    pages without a text layer through OCR (ingest/ocr.py)."""
     pdf_keys = [key for key in todo if key[1] != TEXT_READER]
+    ocr = options.ocr() if pdf_keys else None
     pdfs = extract_pdfs([todo[key].data for key in pdf_keys],
-                        time_limit_s=options.pdf_time_limit_s, isolate=options.isolate_pdfs)
+                        time_limit_s=options.pdf_time_limit_s, isolate=options.isolate_pdfs,
+                        render=ocr is not None and ocr.available)
+    fresh: list[Fresh] = []
+    if ocr is not None:
+        pdfs, fresh = read_scans(pdfs, ocr, cache)
     texts = {key: read_text(read.data) for key, read in todo.items() if key[1] == TEXT_READER}
-    return texts | dict(zip(pdf_keys, pdfs, strict=True))
+    return texts | dict(zip(pdf_keys, pdfs, strict=True)), dict(zip(pdf_keys, fresh, strict=True))
 
 
 def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document | Skipped:
@@ -279,7 +295,9 @@ def _kind(source: SourceFile, language: str | None) -> DocumentKind:
 
 def _reader(source: SourceFile, options: _Options) -> str:
     """PDFs are recognised by name, so a cache lookup needs no byte of the file."""
-    return options.pdf_reader if _is_pdf(source) else TEXT_READER
+    if not _is_pdf(source):
+        return TEXT_READER
+    return f"{options.pdf_reader}+{options.ocr().identity}"  # what OCR read is in the text too
 
 
 def _is_pdf(source: SourceFile) -> bool:

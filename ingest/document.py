@@ -39,6 +39,16 @@ class Section:
     text: str
     page: int | None = None
     has_text_layer: bool = True
+    ocr_confidence: float | None = None  # a page read by OCR: Tesseract's mean word confidence
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """A PDF page without a text layer, rendered for OCR (ingest/ocr.py); `sha256` of its pixels."""
+
+    page: int
+    png: bytes = field(repr=False)
+    sha256: str
 
 
 @dataclass(frozen=True)

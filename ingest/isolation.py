@@ -19,20 +19,23 @@ GRACE_S = 1.0  # on top of the cooperative per-page check inside read_pdf
 
 
 def extract_pdfs(
-    datas: Sequence[bytes], *, time_limit_s: float, isolate: bool = True
+    datas: Sequence[bytes], *, time_limit_s: float, isolate: bool = True, render: bool = False
 ) -> list[Extraction]:
-    """One Extraction per PDF, in order; a file over its time limit is killed and skipped."""
+    """One Extraction per PDF, in order; a file over its time limit is killed and skipped.
+    `render`: pages without a text layer are drawn for OCR too, after the text and within a
+    time limit of their own (so the worker is killed only past twice the limit)."""
     if not datas:
         return []
     if not isolate:
-        return [read_pdf(data, time_limit_s=time_limit_s) for data in datas]
+        return [read_pdf(data, time_limit_s=time_limit_s, render=render) for data in datas]
     from pebble import ProcessExpired, ProcessPool
 
     context = multiprocessing.get_context("forkserver")
     with ProcessPool(max_workers=min(WORKERS, len(datas)), context=context) as pool:
         futures = [
-            pool.schedule(read_pdf, args=(data,), kwargs={"time_limit_s": time_limit_s},
-                          timeout=time_limit_s + GRACE_S)
+            pool.schedule(read_pdf, args=(data,),
+                          kwargs={"time_limit_s": time_limit_s, "render": render},
+                          timeout=time_limit_s * (2 if render else 1) + GRACE_S)
             for data in datas
         ]
         results = []

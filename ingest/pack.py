@@ -22,6 +22,7 @@ from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import IngestError
 from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_by_query
 from longread.ingest.machine_made import held_back
+from longread.ingest.ocr import UNAVAILABLE
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import Redaction
 from longread.ingest.remote import RemoteSource
@@ -57,6 +58,7 @@ class ManifestEntry:
     reason: str | None = None
     pages: int | None = None
     part: Part | None = None
+    ocr: tuple[tuple[int, float], ...] = ()  # (page, mean confidence) of each page read by OCR
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -65,7 +67,8 @@ class ManifestEntry:
             "tokens": self.tokens,
         }
         part = None if self.part is None else self.part.to_json()
-        optional = {"reason": self.reason, "pages": self.pages, "part": part}
+        ocr = [{"page": page, "confidence": conf} for page, conf in self.ocr] or None
+        optional = {"reason": self.reason, "pages": self.pages, "part": part, "ocr": ocr}
         return entry | {key: value for key, value in optional.items() if value is not None}
 
 
@@ -79,9 +82,12 @@ class Manifest:
     documents: tuple[ManifestEntry, ...]
     redactions: tuple[Redaction, ...] = ()  # where secrets were blanked out: never the secret
     sources: tuple[RemoteSource, ...] = ()  # the git URLs (no credentials) and commits read
+    ocr: str | None = None  # why pages without a text layer were not read by OCR (said once)
 
     def to_json(self) -> dict[str, Any]:
-        sources = {"sources": [s.to_json() for s in self.sources]} if self.sources else {}
+        sources: dict[str, Any] = ({"sources": [s.to_json() for s in self.sources]}
+                                   if self.sources else {})
+        sources |= {"ocr": self.ocr} if self.ocr else {}
         return {
             "budget": self.budget,
             "tokens": self.tokens,
@@ -218,7 +224,14 @@ def _assemble(
         cache=cache,
         encoded=encoded,
         redactions=redactions,
+        ocr=_ocr_note(docs),
     )
+
+
+def _ocr_note(docs: Sequence[Document]) -> str | None:
+    """Why OCR did not read the pages without a text layer, once for the whole pack."""
+    notes = sorted({note for d in docs for note in d.notes if note.startswith(UNAVAILABLE)})
+    return "; ".join(notes) or None
 
 
 def _entries(
@@ -232,6 +245,8 @@ def _entries(
             reason="over budget" if plan.choice[d.path] == SKIPPED else None,
             pages=len(d.sections) if d.kind == "pdf" else None,
             part=plan.parts.get(d.path),
+            ocr=tuple((s.page or 0, s.ocr_confidence) for s in d.sections
+                      if s.ocr_confidence is not None),
         )
         for d in docs
     ]
@@ -250,6 +265,7 @@ def make_pack(
     cache: TokenCache | None = None,
     encoded: Sequence[bytes | None] | None = None,
     redactions: Sequence[Redaction] = (),
+    ocr: str | None = None,
 ) -> Pack:
     """A Pack with its exact token count (summed when the tokenizer is additive) and digest;
     `encoded` holds blocks' UTF-8 already made, so a 36 MB pack is encoded once."""
@@ -266,7 +282,8 @@ def make_pack(
     documents = tuple(
         sorted(entries, key=lambda entry: (entry.path, entry.part.label if entry.part else ""))
     )
-    manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents, tuple(redactions))
+    manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents, tuple(redactions),
+                        ocr=ocr)
     pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
     pack.__dict__["data"] = data
     return pack

@@ -12,14 +12,15 @@ import io
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from longread.ingest.document import Section
+from longread.ingest.document import PageImage, Section
 from longread.ingest.textfile import Extraction, normalise_newlines
 
 ENCRYPTED = "encrypted (password required)"
+NO_TEXT_LAYER = "no text layer (scanned?)"
 DEFAULT_TIME_LIMIT_S = 30.0
 _MAX_WARNING_NOTES = 3
 
@@ -35,6 +36,7 @@ class _Pages:
     count: int
     text_of: Callable[[int], str]
     close: Callable[[], None]
+    image_of: Callable[[int], PageImage] | None = None  # pdfium only: the page drawn for OCR
 
 
 def pdfium_available() -> bool:
@@ -52,24 +54,26 @@ def default_reader() -> str:
 
 
 def read_pdf(
-    data: bytes, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S, reader: str | None = None
+    data: bytes, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S, reader: str | None = None,
+    render: bool = False,
 ) -> Extraction:
     """One section per page; pdfium first (when chosen), pypdf for what pdfium cannot open.
+    `render`: each page without a text layer is also drawn for OCR (`Extraction.images`).
 
     The time limit is checked between pages: a pathological file keeps the pages read so far."""
     with _captured_warnings() as captured:
         try:
-            extraction = _read_with(reader or default_reader(), data, time_limit_s)
+            extraction = _read_with(reader or default_reader(), data, time_limit_s, render)
         except _PasswordRequired:
             extraction = Extraction(skip_reason=ENCRYPTED)
         except Exception as exc:  # a broken PDF raises anything from anywhere inside the readers
             extraction = Extraction(skip_reason=f"unreadable PDF ({_one_line(exc)})")
     if extraction.skip_reason is None and captured:
-        extraction = Extraction(extraction.sections, extraction.notes + _warning_notes(captured))
+        extraction = replace(extraction, notes=extraction.notes + _warning_notes(captured))
     return extraction
 
 
-def _read_with(reader: str, data: bytes, time_limit_s: float) -> Extraction:
+def _read_with(reader: str, data: bytes, time_limit_s: float, render: bool) -> Extraction:
     if reader == "pdfium":
         try:
             pages = _open_pdfium(data)
@@ -78,6 +82,8 @@ def _read_with(reader: str, data: bytes, time_limit_s: float) -> Extraction:
     else:
         pages = _open_pypdf(data)
     try:
+        if not render:
+            pages = replace(pages, image_of=None)
         return _extract(pages, time.monotonic() + time_limit_s, time_limit_s)
     finally:
         pages.close()
@@ -96,10 +102,47 @@ def _extract(pages: _Pages, deadline: float, time_limit_s: float) -> Extraction:
         sections.append(_page_section(pages, index, notes))
     if not sections:
         return Extraction(skip_reason=f"time limit of {time_limit_s:g} s exceeded")
-    blank = [section.page for section in sections if not section.has_text_layer]
-    if blank:
-        notes.insert(0, f"{_page_list(blank)} no text layer (scanned?)")
-    return Extraction(tuple(sections), tuple(notes))
+    images = _images(pages, sections, time_limit_s, notes) if pages.image_of else []
+    notes[:0] = page_notes(sections)
+    return Extraction(tuple(sections), tuple(notes), images=tuple(images))
+
+
+def _images(
+    pages: _Pages, sections: Sequence[Section], time_limit_s: float, notes: list[str]
+) -> list[PageImage]:
+    """The pages without a text layer drawn for OCR, within a time limit of their own (a long
+    scan is not cut short by its drawing: the text of every page came first)."""
+    deadline = time.monotonic() + time_limit_s
+    blank = [s.page or 0 for s in sections if not s.has_text_layer]
+    images: list[PageImage] = []
+    for number in blank:
+        if time.monotonic() > deadline:
+            left = blank[blank.index(number):]
+            notes.append(f"{_page_list(list(left))} not been drawn for OCR: "
+                         f"time limit of {time_limit_s:g} s exceeded")
+            break
+        images.extend(_page_image(pages.image_of, number - 1, notes))
+    return images
+
+
+def page_notes(sections: Sequence[Section]) -> list[str]:
+    """Which pages have no text layer, and which of those OCR read (ingest/ocr.py)."""
+    blank = [s.page for s in sections if not s.has_text_layer and s.ocr_confidence is None]
+    read = [s.page for s in sections if s.ocr_confidence is not None]
+    notes = [f"{_page_list(blank)} {NO_TEXT_LAYER}"] if blank else []
+    return notes + ([f"{_page_list(read)} no text layer: read by OCR"] if read else [])
+
+
+def _page_image(
+    image_of: Callable[[int], PageImage] | None, index: int, notes: list[str]
+) -> list[PageImage]:
+    if image_of is None:
+        return []
+    try:
+        return [replace(image_of(index), page=index + 1)]
+    except Exception as exc:  # the page stays without text, as without OCR
+        notes.append(f"page {index + 1}: not rendered for OCR ({_one_line(exc)})")
+        return []
 
 
 def _page_section(pages: _Pages, index: int, notes: list[str]) -> Section:
@@ -126,7 +169,16 @@ def _open_pdfium(data: bytes) -> _Pages:
             textpage.close()
             page.close()
 
-    return _Pages(len(document), text_of, document.close)
+    def image_of(index: int) -> PageImage:
+        from longread.ingest.ocr import render_page
+
+        page = document[index]
+        try:
+            return render_page(page)
+        finally:
+            page.close()
+
+    return _Pages(len(document), text_of, document.close, image_of)
 
 
 def _open_pypdf(data: bytes) -> _Pages:

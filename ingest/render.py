@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from longread.ingest.document import Document
+from longread.ingest.document import Document, Section
 from longread.ingest.lines import split_lines
 
 FORMATS = ("xml", "markdown", "plain")
@@ -241,7 +241,7 @@ def _render_pdf(document: Document, fmt: str) -> RenderedBlock:
     offset = len(opener)
     for number, section in enumerate(document.sections, start=1):
         page = section.page or number
-        piece = _page(document.path, page, _ends_newline(section.text), section.has_text_layer, fmt)
+        piece = _page(document.path, page, _ends_newline(section.text), section, fmt)
         pages.append((offset, page))
         pieces.append(piece)
         offset += len(piece)
@@ -255,12 +255,15 @@ def _render_pdf(document: Document, fmt: str) -> RenderedBlock:
     )
 
 
-def _page(path: str, page: int, text: str, has_text_layer: bool, fmt: str) -> str:
+def _page(path: str, page: int, text: str, section: Section, fmt: str) -> str:
     pid = f"{path}#page={page}"
-    flag = "" if has_text_layer else " (no text layer)"
+    ocr = section.ocr_confidence
+    flag = ("" if section.has_text_layer else " (no text layer)" if ocr is None
+            else f" (OCR, confidence {ocr:g})")
     if fmt == "xml":
         tag = _safe_tag("page", text)
-        layer = "" if has_text_layer else ' text_layer="none"'
+        layer = ("" if section.has_text_layer else ' text_layer="none"' if ocr is None
+                 else f' text_layer="ocr" ocr_confidence="{ocr:g}"')
         return f'<{tag} id="{_attr(pid)}"{layer}>\n{text}</{tag}>\n'
     if fmt == "markdown":
         fence = _fence(text)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from longread.ingest.document import Section
+from longread.ingest.document import PageImage, Section
 from longread.ingest.render import FORMATS, header_open
 
 WINDOW_BYTES = 4096
@@ -51,6 +51,8 @@ class Extraction:
     sections: tuple[Section, ...] = ()
     notes: tuple[str, ...] = ()
     skip_reason: str | None = None
+    # PDF pages without a text layer, rendered for OCR in the worker (never cached)
+    images: tuple[PageImage, ...] = field(default=(), compare=False, repr=False)
 
 
 def read_text(data: bytes) -> Extraction:

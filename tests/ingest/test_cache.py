@@ -22,8 +22,9 @@ def test_stat_index_answers_only_for_unchanged_stats(tmp_path: Path) -> None:
 
 def test_scanned_files_round_trip_with_skips_and_where_secrets_were(tmp_path: Path) -> None:
     pages = Scanned(Extraction(
-        sections=(Section("one", 1, True), Section("[REDACTED:api-key]", 2, False)),
-        notes=("page 2 has no text layer (scanned?)",),
+        sections=(Section("one", 1, True), Section("[REDACTED:api-key]", 2, False),
+                  Section("read by OCR", 3, False, 93.4)),
+        notes=("page 2 has no text layer (scanned?)", "page 3 has no text layer: read by OCR"),
     ), ((1, "API Key", 2),))
     text = Scanned(Extraction((Section("x = 1\n"),)))
     broken = Scanned(Extraction(skip_reason="unreadable PDF (bad xref)"))
@@ -31,6 +32,13 @@ def test_scanned_files_round_trip_with_skips_and_where_secrets_were(tmp_path: Pa
         cache.put_scanned({"k1": pages, "k2": broken, "k3": text})
         found = cache.get_scanned(["k1", "k2", "k3", "k4"])
     assert found == {"k1": pages, "k2": broken, "k3": text}
+
+
+def test_ocr_pages_round_trip_by_key(tmp_path: Path) -> None:
+    with IngestCache(tmp_path / "c.sqlite") as cache:
+        cache.put_ocr({"k1": ("words on a scan", 91.5), "k2": ("", 0.0)})
+        assert cache.get_ocr(["k1", "k2", "k3"]) == {"k1": ("words on a scan", 91.5),
+                                                     "k2": ("", 0.0)}
 
 
 def test_the_stat_index_keeps_no_path(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from longread.ingest.textfile import Extraction
 
 def test_every_table_round_trips_on_postgresql(pg_url: str) -> None:
     stat = FileStat("/abs/a.py", 10, 1_700_000_000_123_456_789, 2**40)  # past a 4-byte INTEGER
-    pages = Extraction(sections=(Section("one", 1, True), Section("", 2, False)), notes=("n",))
+    pages = Extraction(sections=(Section("one", 1, True), Section("", 2, False),
+                                 Section("read", 3, False, 91.5)), notes=("n",))
     outline = Outline("python", (Symbol("f", "function", 3, 9, "def f():"),), ("f",), ("int",))
     counts = {hashlib.sha256(f"block {i}".encode()).hexdigest(): i for i in range(2000)}
     with IngestCache(pg_url) as cache:
@@ -29,6 +30,7 @@ def test_every_table_round_trips_on_postgresql(pg_url: str) -> None:
         cache.put_clean("r1", ["a", "b"])
         cache.put_clean("r1", ["b", "c"])  # a verdict stored twice is kept once
         cache.put_counted_by("http://server|m", "hf:m")
+        cache.put_ocr({"page-key": ("scanned words", 88.25)})
     with IngestCache(pg_url) as cache:
         assert cache.known_hashes([stat]) == {"/abs/a.py": "bb"}
         assert cache.get_scanned(["k1", "k2", "k3"]) == {
@@ -39,6 +41,7 @@ def test_every_table_round_trips_on_postgresql(pg_url: str) -> None:
         assert cache.get_token_counts("cl100k", [*counts, "unknown"]) == counts
         assert cache.get_clean("r1", ["a", "b", "c", "d"]) == {"a", "b", "c"}
         assert cache.get_counted_by("http://server|m") == "hf:m"
+        assert cache.get_ocr(["page-key", "other"]) == {"page-key": ("scanned words", 88.25)}
 
 
 def test_text_postgresql_cannot_hold_is_not_kept_and_fails_nothing(pg_url: str) -> None:
@@ -72,7 +75,7 @@ def test_runners_opening_a_fresh_database_at_once_migrate_it_once_and_lose_nothi
         names = conn.execute("SELECT name FROM longread_ingest.schema_migrations").fetchall()
     assert sorted(name for (name,) in names) == [
         "ingest-0001-tables", "ingest-0002-clean-verdicts", "ingest-0003-counted-by",
-        "ingest-0004-no-plaintext"]
+        "ingest-0004-no-plaintext", "ingest-0005-ocr-pages"]
 
 
 def test_a_missing_table_after_its_migration_is_a_cache_error(pg_url: str) -> None:
