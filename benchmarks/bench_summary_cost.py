@@ -28,7 +28,7 @@ from click.testing import CliRunner  # noqa: E402
 from faultserver import FaultServer  # noqa: E402
 from summary_standin import MODEL, SummaryServer, make_corpus, tokens  # noqa: E402
 
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 
 
 def run(documents: int, concurrency: int, delay: float, window: int, lines: int) -> dict[str, Any]:

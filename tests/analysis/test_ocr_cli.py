@@ -20,7 +20,7 @@ from scans import scanned_pdf  # noqa: E402
 from tesseract import need_tesseract  # noqa: E402
 
 import longread.ingest.ocr as ocr  # noqa: E402
-from longread.analysis.cli import cli  # noqa: E402
+from longread.analysis.cli.commands import cli  # noqa: E402
 
 FIRST = "Quarterly report of the harbour office.\nShips counted in March: 1284."
 SECOND = "The zebra crossing was repainted in May.\nCost of the work: 5600 euros."
