@@ -279,9 +279,11 @@ def read_source(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     settings: Settings | None = None,
+    place: str | None = None,
 ) -> SourceLines:
     """Lines `start_line`..`end_line` (1-based, inclusive; default all) of the corpus document
-    `path`, or of its page `page` for a PDF: the redacted text the pack shows, never the file.
+    `path`, or of its page `page` for a PDF, or of its `place` as a citation writes it after "#"
+    (`p=12`, `install`; ingest/places.py): the redacted text the pack shows, never the file.
 
     `path` is a citable id of the corpus (as `path:line` names it); it is looked up among the
     documents the pack is made of, so nothing else can be read — not `..`, not an absolute path,
@@ -296,7 +298,7 @@ def read_source(
     include, exclude = _patterns(include, exclude)
     settings = settings or make_settings()
     return CorpusSource(_roots(corpus, settings), settings=settings, include=include,
-                        exclude=exclude).read(path, start_line, end_line, page)
+                        exclude=exclude).read(path, start_line, end_line, page, place=place)
 
 
 def _roots(paths: Paths, settings: Settings) -> list[Path]:

@@ -284,7 +284,8 @@ def _dump_extraction(item: Extraction) -> tuple[str | None, str, str, str | None
     notes = json.dumps(list(item.notes), ensure_ascii=False)
     if len(item.sections) == 1 and item.sections[0] == Section(item.sections[0].text):
         return item.sections[0].text, "[]", notes, item.skip_reason
-    sections = [[s.text, s.page, s.has_text_layer] for s in item.sections]
+    sections = [[s.text, s.page, s.has_text_layer, *([s.place] if s.place else [])]
+                for s in item.sections]
     return None, json.dumps(sections, ensure_ascii=False), notes, item.skip_reason
 
 
@@ -294,7 +295,8 @@ def _load_extraction(
     if body is not None:
         loaded: tuple[Section, ...] = (Section(body),)
     else:
-        loaded = tuple(Section(text, page, bool(has)) for text, page, has in json.loads(sections))
+        loaded = tuple(Section(text, page, bool(has), *place)
+                       for text, page, has, *place in json.loads(sections))
     return Extraction(
         sections=loaded,
         notes=() if notes == "[]" else tuple(json.loads(notes)),

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from longread.ingest.cache import FileStat, IngestCache, Scanned, scan_key
 from longread.ingest.discover import (
@@ -23,10 +24,12 @@ from longread.ingest.discover import (
     no_files_message,
 )
 from longread.ingest.document import Document, DocumentKind, Skipped
+from longread.ingest.documents import documents_reader_version
 from longread.ingest.errors import IngestError
-from longread.ingest.isolation import extract_pdfs
+from longread.ingest.isolation import extract_files
 from longread.ingest.languages import is_code, language_for
 from longread.ingest.pdf import DEFAULT_TIME_LIMIT_S, pdf_reader_version
+from longread.ingest.places import format_of
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import REDACTOR_VERSION, Redaction
 from longread.ingest.scrub import Outcome, may_be_secret_file, scrub_each, skip_secret_files
@@ -254,12 +257,13 @@ def _read_bytes(source: SourceFile, limit: int) -> _Read | Skipped:
 def _extract_all(
     todo: Mapping[tuple[str, str], _Read], options: _Options
 ) -> dict[tuple[str, str], Extraction]:
-    """Text in this process; PDFs in killable worker processes (see ingest/isolation.py)."""
-    pdf_keys = [key for key in todo if key[1] != TEXT_READER]
-    pdfs = extract_pdfs([todo[key].data for key in pdf_keys],
-                        time_limit_s=options.pdf_time_limit_s, isolate=options.isolate_pdfs)
+    """Text in this process; PDFs, docx, web pages, e-books and notebooks in killable worker
+    processes (see ingest/isolation.py)."""
+    placed = [key for key in todo if key[1] != TEXT_READER]
+    extracted = extract_files([(_format_kind(todo[key].source), todo[key].data) for key in placed],
+                              time_limit_s=options.pdf_time_limit_s, isolate=options.isolate_pdfs)
     texts = {key: read_text(read.data) for key, read in todo.items() if key[1] == TEXT_READER}
-    return texts | dict(zip(pdf_keys, pdfs, strict=True))
+    return texts | dict(zip(placed, extracted, strict=True))
 
 
 def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document | Skipped:
@@ -268,7 +272,7 @@ def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document
     language = language_for(source.relpath)
     return Document(
         path=source.relpath,
-        kind=_kind(source, language),
+        kind=_kind(source, language, extraction),
         sha256=sha256,
         size=source.size,
         sections=extraction.sections,
@@ -277,19 +281,25 @@ def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document
     )
 
 
-def _kind(source: SourceFile, language: str | None) -> DocumentKind:
-    if _is_pdf(source):
-        return "pdf"
+def _kind(source: SourceFile, language: str | None, extraction: Extraction) -> DocumentKind:
+    """A PDF, or a format whose reader found places (a web page template stays code)."""
+    kind = _format_kind(source)
+    if kind == "pdf" or any(section.place for section in extraction.sections):
+        return cast(DocumentKind, kind)
     return "code" if is_code(language) else "text"
 
 
 def _reader(source: SourceFile, options: _Options) -> str:
-    """PDFs are recognised by name, so a cache lookup needs no byte of the file."""
-    return options.pdf_reader if _is_pdf(source) else TEXT_READER
+    """Formats are recognised by name, so a cache lookup needs no byte of the file."""
+    kind = _format_kind(source)
+    if kind is None:
+        return TEXT_READER
+    return options.pdf_reader if kind == "pdf" else documents_reader_version(kind)
 
 
-def _is_pdf(source: SourceFile) -> bool:
-    return source.relpath.lower().endswith(".pdf")
+def _format_kind(source: SourceFile) -> str | None:
+    fmt = format_of(source.relpath)
+    return None if fmt is None else fmt.kind
 
 
 def _file_stat(source: SourceFile) -> FileStat:

@@ -99,6 +99,7 @@ function citationNode(c) {
   link.href = "#";
   link.dataset.path = c.path;
   if (c.page) link.dataset.page = c.page;
+  if (c.place) link.dataset.place = c.place;
   if (c.start) link.dataset.start = c.start;
   if (c.end || c.start) link.dataset.end = c.end || c.start;
   link.addEventListener("click", (event) => {
@@ -110,10 +111,11 @@ function citationNode(c) {
 
 async function showSource(cited) {
   const query = new URLSearchParams({ path: cited.path });
-  if (cited.page) query.set("page", cited.page);
+  if (cited.place) query.set("place", cited.place);
+  else if (cited.page) query.set("page", cited.page);
   // A reply holds at most 500 lines: start a little before the cited ones.
   else if (cited.start) query.set("start", Math.max(1, Number(cited.start) - 100));
-  const title = cited.path + (cited.page ? " page " + cited.page
+  const title = cited.path + (cited.place ? "#" + cited.place : cited.page ? " page " + cited.page
     : cited.start ? ":" + cited.start + (cited.end !== cited.start ? "-" + cited.end : "") : "");
   $("source-title").textContent = title;
   const lines = $("source-lines");
