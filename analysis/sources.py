@@ -168,7 +168,7 @@ def _place_text(
 
     if page is not None:
         raise UsageError("give a page or a place, not both")
-    parsed = parse_place(place)
+    parsed = parse_place(place) if isinstance(place, str) else None
     located = locate(document, parsed) if parsed else f"{place!r} is not a place (see #p=N, #ch=N)"
     if isinstance(located, str):
         raise UsageError(located)

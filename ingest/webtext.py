@@ -9,6 +9,7 @@ whose place is the heading's id (or its GitHub-style slug); text before the firs
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -46,6 +47,7 @@ class _Chunk:
 class _State:
     chunks: list[_Chunk] = field(default_factory=list)
     open_tags: list[str] = field(default_factory=list)
+    open_counts: Counter[str] = field(default_factory=Counter)  # a stray end tag costs O(1)
     skipped: int = 0
     main: int = 0
     pre: int = 0
@@ -65,6 +67,7 @@ class _Reader(HTMLParser):
         state = self.state
         if tag not in _VOID:
             state.open_tags.append(tag)
+            state.open_counts[tag] += 1
         self._enter(tag, +1)
         if tag in _HEADINGS and not state.skipped:
             element_id = dict(attrs).get("id") or ""
@@ -78,10 +81,11 @@ class _Reader(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         state = self.state
-        if tag not in state.open_tags:
+        if not state.open_counts[tag]:
             return  # a stray end tag closes nothing
         while state.open_tags:
             opened = state.open_tags.pop()
+            state.open_counts[opened] -= 1
             self._enter(opened, -1)
             self._close(opened)
             if opened == tag:

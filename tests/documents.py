@@ -1,4 +1,4 @@
-"""Real documents written by the tests: Word (python-docx), web pages, e-books, notebooks, Markdown."""
+"""Real documents written by the tests: Word files (python-docx), web pages, e-books, notebooks."""
 
 from __future__ import annotations
 
@@ -78,11 +78,9 @@ def notebook_json(cells: Sequence[tuple[str, str, str | None]]) -> str:
 def zip_bomb(member: str, inflated_mib: int) -> bytes:
     """A zip whose `member` inflates to `inflated_mib` MiB of zeros (a few hundred KB stored)."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
-        with bomb.open(member, "w") as inner:
-            chunk = b"\0" * 2**20
-            for _ in range(inflated_mib):
-                inner.write(chunk)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb, bomb.open(member, "w") as inner:
+        for _ in range(inflated_mib):
+            inner.write(b"\0" * 2**20)
     return out.getvalue()
 
 

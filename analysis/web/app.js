@@ -123,7 +123,9 @@ async function showSource(cited) {
   $("source").hidden = false;
   try {
     const source = await getJSON("/api/source?" + query);
-    const first = Number(cited.start || 0), last = Number(cited.end || cited.start || 0);
+    // A place (report.docx#p=12, README.md#install) is the whole reply: all of it is cited.
+    const first = cited.place ? source.start : Number(cited.start || 0);
+    const last = cited.place ? source.end : Number(cited.end || cited.start || 0);
     source.lines.forEach((text, i) => {
       const number = source.start + i;
       const row = el("span", "line");
