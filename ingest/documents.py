@@ -121,15 +121,14 @@ def _runs(element: Any) -> str:
 
 
 def _webpage(data: bytes, deadline: float) -> Extraction:
-    """A page's main text cut at its headings; a template (Jinja, ERB, PHP) stays text as is."""
+    """A page's main text cut at its headings; a template (Jinja, ERB, PHP) or a page with no
+    text to read (an app's shell: scripts and a root element) stays its source, as code."""
     decoded = read_text(data)
     if decoded.skip_reason is not None or _TEMPLATE.search(data):
         return decoded
     sections = tuple(Section(text, page=n, place=place)
                      for n, (place, text) in enumerate(page_sections(decoded.sections[0].text), 1))
-    if not sections:
-        return Extraction(skip_reason="no text in this web page")
-    return Extraction(sections, decoded.notes)
+    return Extraction(sections, decoded.notes) if sections else decoded
 
 
 def _epub(data: bytes, deadline: float) -> Extraction:

@@ -68,10 +68,13 @@ def test_a_web_page_is_its_main_text_cut_at_headings_that_are_anchors(tmp_path: 
         assert left_out not in text
 
 
-def test_a_web_page_template_stays_its_source(tmp_path: Path) -> None:
+def test_a_web_page_template_or_app_shell_stays_its_source(tmp_path: Path) -> None:
     template = "<h1>{{ title }}</h1>\n{% for item in items %}<p>{{ item }}</p>{% endfor %}\n"
-    text, _ = _pack(tmp_path, _corpus(tmp_path, {"index.html": template}))
-    assert "{% for item in items %}" in text and "#top" not in text
+    shell = '<html><body><div id="root"></div><script src="app.js"></script></body></html>\n'
+    text, manifest = _pack(tmp_path, _corpus(tmp_path, {"index.html": template,
+                                                        "app.htm": shell}))
+    assert "{% for item in items %}" in text and '<script src="app.js">' in text
+    assert "<section" not in text and not _skips(manifest)
 
 
 def test_an_ebook_is_packed_one_chapter_each_in_reading_order(tmp_path: Path) -> None:
