@@ -46,8 +46,9 @@ from longread.ingest.progress import Progress, no_progress
 NAME = "longread"
 INSTRUCTIONS = (
     "longread reads one corpus (a repository, a folder of documents and PDFs). `ask` answers "
-    "over all of it with citations `path:line` or `file.pdf#page=N`, each checked against what "
-    "the model saw; `read` shows the cited lines; `pack` gives the whole corpus fitted to a "
+    "over all of it with citations `path:line`, `file.pdf#page=N` or a place (`report.docx#p=12`, "
+    "`README.md#install`), each checked against what the model saw; `read` shows the cited lines "
+    "(a place: `place`); `pack` gives the whole corpus fitted to a "
     "token budget, lines numbered; `summarize` covers a document set."
 )
 # Every tool only reads the corpus (caches aside) and reaches nothing outside it.

@@ -27,7 +27,7 @@ from longread.ingest.lines import line_number, split_lines
 # The part after "#" a citation may carry: numbered places, or an anchor (not `L12`: lines).
 PLACE_PATTERN = r"(?:page|p|ch|cell)=\d+|(?!L\d)[^\W\d_][\w\-.]*(?<![.\-])"
 _NUMBERED = re.compile(r"(?P<key>page|p|ch|cell)=(?P<number>\d+)")
-_ANCHOR = re.compile(r"[^\W\d_][\w\-.]*")
+_ANCHOR = re.compile(r"[^\W\d_][\w\-.]*(?<![.\-])")  # as PLACE_PATTERN finds it in an answer
 _ATX = re.compile(r" {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 TOP = "top"  # the place of a web page's text before its first heading (HTML's own "#top")
@@ -189,7 +189,7 @@ def slug(title: str) -> str:
     """A heading's anchor as GitHub writes it: lower case, punctuation dropped, spaces to "-"."""
     text = unicodedata.normalize("NFKC", title).strip().lower()
     kept = "".join(ch for ch in text if ch.isalnum() or ch in " -_")
-    anchor = kept.replace(" ", "-")
+    anchor = kept.replace(" ", "-").rstrip("-")
     if anchor and not anchor[0].isalpha():
         anchor = "h-" + anchor  # a place starts with a letter, so `#2024` is never a number
     return anchor
