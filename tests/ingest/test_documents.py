@@ -16,8 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from documents import docx_bytes, epub_bytes, html_page, notebook_json, zip_bomb  # noqa: E402
 
 from longread.analysis.cli import cli  # noqa: E402
+from longread.ingest import documents as documents_module  # noqa: E402
 from longread.ingest import zipped  # noqa: E402
+from longread.ingest.cache import IngestCache  # noqa: E402
 from longread.ingest.corpus import read_corpus  # noqa: E402
+from longread.ingest.isolation import extract_files  # noqa: E402
 
 
 def _pack(tmp_path: Path, corpus: Path, *flags: str) -> tuple[str, dict]:
@@ -158,3 +161,26 @@ def test_a_second_pack_reads_places_from_the_cache_byte_for_byte(tmp_path: Path)
     assert first == second and "page.htm#install" in second
     assert {entry["path"] for entry in manifest["documents"]} == {"nb.ipynb", "page.htm",
                                                                  "report.docx"}
+
+
+def test_a_page_that_parses_too_long_is_killed_at_the_time_limit_and_the_rest_are_read() -> None:
+    slow = ("<div>" * 150_000 + "</p>" * 150_000).encode()  # seconds of html.parser
+    fast = html_page("Fast", [("Install", "Quick.", None)]).encode()
+    notebook = notebook_json([("code", "print(1)", "1")]).encode()
+    results = extract_files([("html", fast), ("html", slow), ("notebook", notebook)],
+                            time_limit_s=0.2)
+    assert results[1].skip_reason == "html extraction stopped after the 0.2 s per-file time limit"
+    assert results[0].sections[1].place == "install" and results[2].sections[0].place == "cell=1"
+
+
+def test_without_the_documents_extra_a_word_file_is_skipped_until_it_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _corpus(tmp_path, {"report.docx": docx_bytes([("p", "Body text.")]), "a.txt": "a\n"})
+    with IngestCache(tmp_path / "ingest.sqlite") as cache:
+        monkeypatch.setattr(documents_module, "xml_available", lambda: False)
+        without = read_corpus([root], cache=cache, isolate_pdfs=False)
+        monkeypatch.undo()
+        installed = read_corpus([root], cache=cache, isolate_pdfs=False)
+    assert [(s.path, s.reason) for s in without.skipped] == [("report.docx", zipped.EXTRA_MISSING)]
+    assert [d.path for d in installed.documents] == ["a.txt", "report.docx"]  # not the cached skip
