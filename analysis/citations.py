@@ -5,8 +5,8 @@ Forms understood: `path:line`, `path:start-end`, `path#L10-L20`, `file.pdf#page=
 `book.epub#ch=3`, `nb.ipynb#cell=7`, `README.md#install`) — in backticks, brackets or bare.
 A citation is checked in this order: the path exists (`unknown-path`), the lines, page or place
 exist (`out-of-range`), the pack showed them to the model (`not-shown`: a path-only document, or
-lines or pages outside the part or outline it showed),
-and its quote is there (`quote-not-found`). Line numbers are `\\n`-based (split_lines), like git's.
+lines or pages outside the part or outline it showed), and its quote is there (`quote-not-found`).
+Line numbers are `\\n`-based (split_lines), like git's.
 """
 
 from __future__ import annotations

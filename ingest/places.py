@@ -3,9 +3,9 @@
 | format            | a place            | what it names                                  |
 |-------------------|--------------------|------------------------------------------------|
 | PDF               | `file.pdf#page=3`  | page 3                                         |
-| Word (.docx)      | `report.docx#p=12` | the 12th paragraph with text (headings, tables count)|
+| Word (.docx)      | `report.docx#p=12` | the 12th paragraph with text (headings, tables)|
 | web page (.html)  | `page.html#install`| the heading with that id (or slug) and its text|
-| e-book (.epub)    | `book.epub#ch=3`   | the 3rd chapter of the reading order           |
+| e-book (.epub)    | `book.epub#ch=3`   | the 3rd chapter with text, in reading order    |
 | notebook (.ipynb) | `nb.ipynb#cell=7`  | cell 7 (counted from 1 as stored) and outputs  |
 | Markdown          | `README.md#install`| the lines from that heading to the next one    |
 
@@ -28,7 +28,7 @@ from longread.ingest.lines import line_number, split_lines
 PLACE_PATTERN = r"(?:page|p|ch|cell)=\d+|(?!L\d)[^\W\d_][\w\-.]*(?<![.\-])"
 _NUMBERED = re.compile(r"(?P<key>page|p|ch|cell)=(?P<number>\d+)")
 _ANCHOR = re.compile(r"[^\W\d_][\w\-.]*(?<![.\-])")  # as PLACE_PATTERN finds it in an answer
-_ATX = re.compile(r" {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
+_ATX = re.compile(r" {0,3}#{1,6}(?:[ \t]+|$)")  # the title is cut out by hand: no backtracking
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 TOP = "top"  # the place of a web page's text before its first heading (HTML's own "#top")
 
@@ -166,11 +166,19 @@ def markdown_headings(lines: list[str]) -> list[tuple[str, int]]:
         if opened and (fence is None or opened[1].startswith(fence)):
             fence = opened[1][:3] if fence is None else None
             continue
-        heading = None if fence else _ATX.fullmatch(line)
-        if heading and heading[2].strip():
-            found.append((heading[2], number))
+        heading = None if fence else _ATX.match(line)
+        title = _title(line[heading.end():]) if heading else ""
+        if title:
+            found.append((title, number))
     return [(anchor, number) for anchor, (_, number) in
             zip(unique_anchors([text for text, _ in found]), found, strict=True)]
+
+
+def _title(rest: str) -> str:
+    """A heading's text without its closing run of "#" (one only after a space, as CommonMark)."""
+    title = rest.strip(" \t")
+    bare = title.rstrip("#")
+    return bare.rstrip(" \t") if bare != title and (not bare or bare[-1] in " \t") else title
 
 
 def unique_anchors(titles: list[str]) -> list[str]:

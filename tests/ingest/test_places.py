@@ -21,3 +21,14 @@ def test_markdown_anchors_are_githubs_outside_code_fences() -> None:
         ("tool", 1), ("install--run", 2), ("install--run-1", 6), ("h-2024-plans", 10),
         ("über-uns", 11)]
     assert slug("What's new?") == "whats-new"
+
+
+def test_a_heading_line_of_a_hundred_thousand_spaces_and_hashes_is_read_at_once() -> None:
+    import time
+
+    lines = ["# a" + " " * 100_000 + "b", "# " + " #" * 50_000 + "y", "## C# ##", "# #"]
+    started = time.monotonic()
+    found = markdown_headings(lines)
+    assert time.monotonic() - started < 1.0  # a backtracking pattern took 19 s for 40,000
+    assert [(anchor[:2], anchor[-1]) for anchor, _ in found] == [("a-", "b"), ("h-", "y"),
+                                                                 ("c", "c")]
