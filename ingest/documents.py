@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from posixpath import dirname, join, normpath
 from typing import Any
+from urllib.parse import unquote
 
 from longread.ingest.document import Section
 from longread.ingest.places import format_of_kind
@@ -171,7 +172,7 @@ def _spine(box: Container) -> list[str]:
     hrefs = {item.get("id"): item.get("href") for item in package.iter(f"{_OPF}item")}
     base = dirname(opf_name)
     names = box.names()
-    spine = [normpath(join(base, hrefs[ref.get("idref")]))
+    spine = [normpath(join(base, unquote(hrefs[ref.get("idref")].split("#")[0])))
              for ref in package.iter(f"{_OPF}itemref") if hrefs.get(ref.get("idref"))]
     return [name for name in spine if name in names]
 

@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 from collections.abc import Sequence
+from urllib.parse import quote
 
 
 def docx_bytes(blocks: Sequence[tuple[str, str]]) -> bytes:
@@ -42,15 +43,18 @@ def html_page(title: str, sections: Sequence[tuple[str, str, str | None]]) -> st
     return "\n".join(parts)
 
 
-def epub_bytes(chapters: Sequence[tuple[str, str]], *, encrypted: bool = False) -> bytes:
+def epub_bytes(
+    chapters: Sequence[tuple[str, str]], *, encrypted: bool = False, stem: str = "ch"
+) -> bytes:
     """An EPUB 3 of (title, paragraph) chapters in reading order, with a cover without text;
-    `encrypted`: its chapters are named in an encryption.xml (as DRM does)."""
+    `encrypted`: its chapters are named in an encryption.xml (as DRM does); the chapters' files
+    are `text/<stem>N.xhtml`, linked percent-encoded as a package does."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as book:
         book.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
         book.writestr("META-INF/container.xml", _CONTAINER)
-        names = ["cover.xhtml"] + [f"text/ch{n}.xhtml" for n in range(1, len(chapters) + 1)]
-        items = "".join(f'<item id="i{n}" href="{name}" media-type="application/xhtml+xml"/>'
+        names = ["cover.xhtml"] + [f"text/{stem}{n}.xhtml" for n in range(1, len(chapters) + 1)]
+        items = "".join(f'<item id="i{n}" href="{quote(name)}" media-type="application/xhtml+xml"/>'
                         for n, name in enumerate(names))
         spine = "".join(f'<itemref idref="i{n}"/>' for n in range(len(names)))
         book.writestr("OEBPS/content.opf", _PACKAGE.format(items=items, spine=spine))

@@ -82,7 +82,7 @@ def test_a_web_page_template_or_app_shell_stays_its_source(tmp_path: Path) -> No
 
 def test_an_ebook_is_packed_one_chapter_each_in_reading_order(tmp_path: Path) -> None:
     book = epub_bytes([("Beginnings", "The ship left port at dawn."),
-                       ("Storm", "A storm broke the mast.")])
+                       ("Storm", "A storm broke the mast.")], stem="Chapter ")  # "Chapter%201"
     text, _ = _pack(tmp_path, _corpus(tmp_path, {"book.epub": book}))
     first = text.index('<section id="book.epub#ch=1">\n# Beginnings\n\nThe ship left port')
     assert first < text.index('<section id="book.epub#ch=2">\n# Storm\n\nA storm broke')
