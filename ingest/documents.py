@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from longread.ingest.document import Section
 from longread.ingest.places import format_of_kind
-from longread.ingest.textfile import Extraction, normalise_newlines, read_text
+from longread.ingest.textfile import TEXT_READER, Extraction, normalise_newlines, read_text
 from longread.ingest.webtext import main_text, page_sections
 from longread.ingest.zipped import EXTRA_MISSING, Container, ContainerError, xml_available
 
@@ -31,9 +31,10 @@ _TEMPLATE = re.compile(rb"\{\{|\{%|<%|<\?php")
 
 
 def documents_reader_version(kind: str) -> str:
-    """The cache key of a format's reader: re-read when the reader or the extra changes."""
+    """The cache key of a format's reader: re-read when it, the text decoder it uses for web
+    pages, chapters and notebooks, or the extra changes."""
     needs_xml = kind in ("docx", "epub")
-    return f"{kind}-1" + ("" if not needs_xml or xml_available() else ":no-extra")
+    return f"{kind}-1+{TEXT_READER}" + ("" if not needs_xml or xml_available() else ":no-extra")
 
 
 def read_document(kind: str, data: bytes, *, time_limit_s: float) -> Extraction:
@@ -43,9 +44,14 @@ def read_document(kind: str, data: bytes, *, time_limit_s: float) -> Extraction:
     try:
         return readers[kind](data, time.monotonic() + time_limit_s)
     except ContainerError as exc:
-        return Extraction(skip_reason=str(exc))
+        return Extraction(skip_reason=_one_line(str(exc)))
     except Exception as exc:  # a reader bug or odd input costs this file only, with its reason
-        return Extraction(skip_reason=f"unreadable {kind} ({type(exc).__name__}: {exc})"[:240])
+        return Extraction(skip_reason=_one_line(f"unreadable {kind} ({type(exc).__name__}: {exc})"))
+
+
+def _one_line(reason: str) -> str:
+    """A skip reason is one line of the manifest and of stderr."""
+    return " ".join(reason.split())[:240]
 
 
 def _placed(kind: str, texts: list[tuple[int, str]]) -> Extraction:
