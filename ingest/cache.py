@@ -305,9 +305,16 @@ def _dump_extraction(item: Extraction) -> tuple[str | None, str, str, str | None
     notes = json.dumps(list(item.notes), ensure_ascii=False)
     if len(item.sections) == 1 and item.sections[0] == Section(item.sections[0].text):
         return item.sections[0].text, "[]", notes, item.skip_reason
-    sections = [[s.text, s.page, s.has_text_layer]
-                + ([] if s.ocr_confidence is None else [s.ocr_confidence]) for s in item.sections]
+    sections = [_trimmed([s.text, s.page, s.has_text_layer, s.ocr_confidence, s.place])
+                for s in item.sections]
     return None, json.dumps(sections, ensure_ascii=False), notes, item.skip_reason
+
+
+def _trimmed(fields: list[object]) -> list[object]:
+    """A section's fields without the trailing unset ones (most sections are text and a page)."""
+    while len(fields) > 3 and fields[-1] is None:
+        fields.pop()
+    return fields
 
 
 def _load_extraction(

@@ -15,16 +15,19 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from longread.ingest.cache import FileStat, IngestCache, Scanned, scan_key
 from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.discover import SourceFile, discover, no_files_message
 from longread.ingest.document import Document, DocumentKind, Skipped
+from longread.ingest.documents import documents_reader_version
 from longread.ingest.errors import IngestError
-from longread.ingest.isolation import extract_pdfs
+from longread.ingest.isolation import extract_files
 from longread.ingest.languages import is_code, language_for
 from longread.ingest.ocr import Engine, Fresh, engine, read_scans
 from longread.ingest.pdf import DEFAULT_TIME_LIMIT_S, pdf_reader_version
+from longread.ingest.places import format_of
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import REDACTOR_VERSION, Redaction
 from longread.ingest.scrub import Outcome, may_be_secret_file, scrub_each, skip_secret_files
@@ -258,18 +261,26 @@ def _read_bytes(source: SourceFile, limit: int) -> _Read | Skipped:
 def _extract_all(
     todo: Mapping[tuple[str, str], _Read], options: _Options, cache: IngestCache | None
 ) -> tuple[dict[tuple[str, str], Extraction], dict[tuple[str, str], Fresh]]:
-    """Text in this process; PDFs in killable worker processes (see ingest/isolation.py), their
-    pages without a text layer through OCR (ingest/ocr.py)."""
-    pdf_keys = [key for key in todo if key[1] != TEXT_READER]
-    ocr = options.ocr() if pdf_keys else None
-    pdfs = extract_pdfs([todo[key].data for key in pdf_keys],
-                        time_limit_s=options.pdf_time_limit_s, isolate=options.isolate_pdfs,
-                        render=ocr is not None and ocr.available)
-    fresh: list[Fresh] = []
+    """Text in this process; PDFs, docx, web pages, e-books and notebooks in killable worker
+    processes (see ingest/isolation.py), a PDF's pages without a text layer through OCR
+    (ingest/ocr.py)."""
+    placed = [key for key in todo if key[1] != TEXT_READER]
+    kinds = [_format_kind(todo[key].source) or "" for key in placed]
+    ocr = options.ocr() if "pdf" in kinds else None
+    extracted = extract_files([(kind, todo[key].data) for kind, key in zip(kinds, placed,
+                                                                            strict=True)],
+                              time_limit_s=options.pdf_time_limit_s, isolate=options.isolate_pdfs,
+                              render=ocr is not None and ocr.available)
+    fresh: dict[tuple[str, str], Fresh] = {}
     if ocr is not None:
-        pdfs, fresh = read_scans(pdfs, ocr, cache)
+        pdf_keys = [key for kind, key in zip(kinds, placed, strict=True) if kind == "pdf"]
+        by_key = dict(zip(placed, extracted, strict=True))
+        scanned, found = read_scans([by_key[key] for key in pdf_keys], ocr, cache)
+        by_key |= dict(zip(pdf_keys, scanned, strict=True))
+        extracted = [by_key[key] for key in placed]
+        fresh = dict(zip(pdf_keys, found, strict=True))
     texts = {key: read_text(read.data) for key, read in todo.items() if key[1] == TEXT_READER}
-    return texts | dict(zip(pdf_keys, pdfs, strict=True)), dict(zip(pdf_keys, fresh, strict=True))
+    return texts | dict(zip(placed, extracted, strict=True)), fresh
 
 
 def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document | Skipped:
@@ -278,7 +289,7 @@ def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document
     language = language_for(source.relpath)
     return Document(
         path=source.relpath,
-        kind=_kind(source, language),
+        kind=_kind(source, language, extraction),
         sha256=sha256,
         size=source.size,
         sections=extraction.sections,
@@ -287,21 +298,27 @@ def _result(source: SourceFile, sha256: str, extraction: Extraction) -> Document
     )
 
 
-def _kind(source: SourceFile, language: str | None) -> DocumentKind:
-    if _is_pdf(source):
-        return "pdf"
+def _kind(source: SourceFile, language: str | None, extraction: Extraction) -> DocumentKind:
+    """A PDF, or a format whose reader found places (a web page template stays code)."""
+    kind = _format_kind(source)
+    if kind == "pdf" or any(section.place for section in extraction.sections):
+        return cast(DocumentKind, kind)
     return "code" if is_code(language) else "text"
 
 
 def _reader(source: SourceFile, options: _Options) -> str:
-    """PDFs are recognised by name, so a cache lookup needs no byte of the file."""
-    if not _is_pdf(source):
+    """Formats are recognised by name, so a cache lookup needs no byte of the file."""
+    kind = _format_kind(source)
+    if kind is None:
         return TEXT_READER
-    return f"{options.pdf_reader}+{options.ocr().identity}"  # what OCR read is in the text too
+    if kind == "pdf":
+        return f"{options.pdf_reader}+{options.ocr().identity}"  # what OCR read is in the text too
+    return documents_reader_version(kind)
 
 
-def _is_pdf(source: SourceFile) -> bool:
-    return source.relpath.lower().endswith(".pdf")
+def _format_kind(source: SourceFile) -> str | None:
+    fmt = format_of(source.relpath)
+    return None if fmt is None else fmt.kind
 
 
 def _file_stat(source: SourceFile) -> FileStat:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-DocumentKind = Literal["code", "text", "pdf"]
+DocumentKind = Literal["code", "text", "pdf", "docx", "html", "epub", "notebook"]
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,15 @@ class Outline:
 
 @dataclass(frozen=True)
 class Section:
-    """A citable part of a document: one page of a PDF (page >= 1), or the whole of a text file."""
+    """A citable part of a document: one page of a PDF (page >= 1), the whole of a text file, or
+    one place of a docx, web page, e-book or notebook: `place` is what a citation writes after
+    "#" (ingest/places.py), `page` its number in the document's order."""
 
     text: str
     page: int | None = None
     has_text_layer: bool = True
     ocr_confidence: float | None = None  # a page read by OCR: Tesseract's mean word confidence
+    place: str | None = None  # a citable place other than a page: `p=12`, `install`, `cell=7`
 
 
 @dataclass(frozen=True)

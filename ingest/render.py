@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from longread.ingest.document import Document, Section
 from longread.ingest.lines import split_lines
+from longread.ingest.places import SECTION_UNITS, format_of_kind
 
 FORMATS = ("xml", "markdown", "plain")
 NOTE = (
@@ -33,7 +34,7 @@ class BlockLayout:
 
     body_start: int
     body_end: int
-    unit: str  # "lines" (code, text), "outline lines", or "pages" (a PDF's full block)
+    unit: str  # "lines" (code, text), "outline lines", or a SECTION_UNITS ("pages" of a PDF)
     pages: tuple[tuple[int, int], ...] = ()  # (offset in the block text, page number)
     first_line: int = 1  # number of the body's first line (a part may start further down)
 
@@ -43,7 +44,7 @@ class Part:
     """Exactly what a cut block shows of its document: `ranges` of 1-based, inclusive line (or
     page) numbers shown as written; with `rest` "outline", the other definitions as signatures."""
 
-    unit: str  # "lines", "pages" or "outline lines"
+    unit: str  # "lines", "outline lines" or a SECTION_UNITS ("pages", "cells", ...)
     ranges: tuple[tuple[int, int], ...]
     rest: str | None = None
 
@@ -133,8 +134,9 @@ def render_block(
     if fidelity == "outline":
         block = wrap_body(document.path, fidelity, _ends_newline(outline or ""), fmt, "text")
         return RenderedBlock(block.text, replace(block.layout, unit="outline lines"))
-    if document.kind == "pdf":
-        return _render_pdf(document, fmt)
+    sectioned = format_of_kind(document.kind)
+    if sectioned is not None:
+        return _render_sections(document, fmt, sectioned.unit)
     body = _ends_newline(document.text)
     if line_numbers:
         body = number_lines(body)
@@ -171,7 +173,7 @@ def with_part(opener_line: str, part: str, fmt: str) -> str:
 
 def unit_spans(text: str, layout: BlockLayout) -> list[tuple[int, int, int]]:
     """(start, end, number) of each line or page of a block's body, as offsets into `text`."""
-    if layout.unit == "pages":
+    if layout.unit in SECTION_UNITS:
         starts = [offset for offset, _ in layout.pages] + [layout.body_end]
         return [(starts[i], starts[i + 1], page) for i, (_, page) in enumerate(layout.pages)]
     spans: list[tuple[int, int, int]] = []
@@ -234,14 +236,17 @@ def number_lines(body: str) -> str:
     return "".join(f"{number}\t{line}" for number, line in enumerate(lines, start=1))
 
 
-def _render_pdf(document: Document, fmt: str) -> RenderedBlock:
+def _render_sections(document: Document, fmt: str, unit: str) -> RenderedBlock:
+    """A PDF's pages, or the places of a docx, web page, e-book or notebook, each under its id."""
     opener = _opener(fmt, document.path, "full")
     pieces: list[str] = []
     pages: list[tuple[int, int]] = []
     offset = len(opener)
     for number, section in enumerate(document.sections, start=1):
         page = section.page or number
-        piece = _page(document.path, page, _ends_newline(section.text), section, fmt)
+        piece = _page(f"{document.path}#{section.place or f'page={page}'}",
+                      _ends_newline(section.text), section, fmt,
+                      "page" if unit == "pages" else "section")
         pages.append((offset, page))
         pieces.append(piece)
         offset += len(piece)
@@ -251,17 +256,16 @@ def _render_pdf(document: Document, fmt: str) -> RenderedBlock:
         opener = opener.replace("<document ", f"<{tag} ", 1)
     closer = f"</{tag}>\n" if tag else ""
     return RenderedBlock(
-        opener + body + closer, BlockLayout(len(opener), offset, "pages", tuple(pages))
+        opener + body + closer, BlockLayout(len(opener), offset, unit, tuple(pages))
     )
 
 
-def _page(path: str, page: int, text: str, section: Section, fmt: str) -> str:
-    pid = f"{path}#page={page}"
+def _page(pid: str, text: str, section: Section, fmt: str, name: str) -> str:
     ocr = section.ocr_confidence
     flag = ("" if section.has_text_layer else " (no text layer)" if ocr is None
             else f" (OCR, confidence {ocr:g})")
     if fmt == "xml":
-        tag = _safe_tag("page", text)
+        tag = _safe_tag(name, text)
         layer = ("" if section.has_text_layer else ' text_layer="none"' if ocr is None
                  else f' text_layer="ocr" ocr_confidence="{ocr:g}"')
         return f'<{tag} id="{_attr(pid)}"{layer}>\n{text}</{tag}>\n'

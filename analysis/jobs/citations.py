@@ -1,10 +1,12 @@
 """Citations in an answer, parsed and checked against what the model saw: wrong ones are flagged.
 
-Forms understood: `path:line`, `path:start-end`, `path#L10-L20`, `file.pdf#page=N` and
-"page N of file.pdf" — in backticks, brackets or bare. A citation is checked in this order: the
-path exists (`unknown-path`), the lines or page exist (`out-of-range`), the pack showed them to the
-model (`not-shown`: a path-only document, or lines or pages outside the part or outline it showed),
-and its quote is there (`quote-not-found`). Line numbers are `\\n`-based (split_lines), like git's.
+Forms understood: `path:line`, `path:start-end`, `path#L10-L20`, `file.pdf#page=N`,
+"page N of file.pdf", and the places of ingest/places.py (`report.docx#p=12`, `page.html#install`,
+`book.epub#ch=3`, `nb.ipynb#cell=7`, `README.md#install`) — in backticks, brackets or bare.
+A citation is checked in this order: the path exists (`unknown-path`), the lines, page or place
+exist (`out-of-range`), the pack showed them to the model (`not-shown`: a path-only document, or
+lines or pages outside the part or outline it showed), and its quote is there (`quote-not-found`).
+Line numbers are `\\n`-based (split_lines), like git's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal
 from longread.ingest.document import Document
 from longread.ingest.lines import line_number, split_lines
 from longread.ingest.pack import Pack, PackBlock
+from longread.ingest.places import PLACE_PATTERN, SECTION_UNITS, locate, parse_place
 from longread.ingest.render import unit_spans
 
 Status = Literal["unchecked", "ok", "unknown-path", "out-of-range", "not-shown", "quote-not-found"]
@@ -26,7 +29,7 @@ LINE_TOLERANCE = 2
 _MIN_QUOTE = 3
 
 _PATH = r"(?P<path>[\w.~@+\-]+(?:/[\w.~@+\-]+)*)"
-_PAGE = r"#page=(?P<page>\d+)"
+_PAGE = rf"#(?P<place>{PLACE_PATTERN})"  # `#page=N` and every other place
 _LINES = (
     r"#L(?P<start>\d+)(?:-L?(?P<end>\d+))?",
     r":(?P<start>\d+)(?:\s?[-–]\s?(?P<end>\d+))?(?!\d)",
@@ -54,6 +57,7 @@ class Citation:
     page: int | None = None
     quote: str | None = None
     status: Status = "unchecked"
+    place: str | None = None  # a place other than a page: "p=12", "install", "cell=7"
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -63,6 +67,7 @@ class Citation:
             "start": self.start,
             "end": self.end,
             "page": self.page,
+            "place": self.place,
             "quote": self.quote,
             "status": self.status,
             "detail": self.detail,
@@ -181,11 +186,15 @@ def _citation_from(match: re.Match[str], forms: Mapping[str, str] | None = None)
         return None
     numbers = {name: line_number(groups[name]) for name in ("page", "start", "end")
                if groups.get(name)}
-    if None in numbers.values():  # "١٢" is no line number, nor are 5,000 digits
-        return None
+    place = parse_place(groups["place"]) if groups.get("place") else None
+    if None in numbers.values() or (groups.get("place") and place is None):
+        return None  # "١٢" is no line number, nor are 5,000 digits
+    if place is not None and place.key == "page":
+        numbers["page"], place = place.number or 0, None
     page, start = numbers.get("page"), numbers.get("start")
     end = numbers.get("end", start)
-    return Citation(raw=match.group(0), path=path, start=start, end=end, page=page)
+    return Citation(raw=match.group(0), path=path, start=start, end=end, page=page,
+                    place=place.fragment if place else None)
 
 
 def _looks_like_url(text: str, match: re.Match[str]) -> bool:
@@ -242,13 +251,13 @@ def _shown_block(block: PackBlock) -> Shown:
     part, layout = block.shown, block.layout
     if layout is None:
         return Shown(label)
-    if part is not None and part.unit in ("lines", "pages"):
+    if part is not None and (part.unit == "lines" or part.unit in SECTION_UNITS):
         unit, ranges = part.unit, part.ranges
-    elif layout.unit in ("lines", "pages"):
+    elif layout.unit == "lines" or layout.unit in SECTION_UNITS:
         unit, ranges = layout.unit, _merge(n for _, _, n in unit_spans(block.text, layout))
     else:
         unit, ranges = "lines", ()
-    if unit == "pages":
+    if unit in SECTION_UNITS:
         return Shown(label, None, ranges)
     signatures: list[int] = []
     if block.fidelity == "outline" or (part is not None and part.rest):
@@ -354,16 +363,30 @@ def check_citation(citation: Citation, index: CorpusIndex) -> Citation:
         )
     note = "" if resolved == citation.path else f"resolved to {resolved}; "
     citation = replace(citation, path=resolved)
-    region, problem = _region(citation, index)
+    probe, problem = _placed(citation, index)
+    region, problem = ("", problem) if problem else _region(probe, index)
     if problem:
         return replace(citation, status="out-of-range", detail=note + problem)
-    hidden = _not_shown(citation, index.shown(resolved))
+    hidden = _not_shown(probe, index.shown(resolved))
     if hidden:
         return replace(citation, status="not-shown", detail=note + hidden)
     if citation.quote and not _contains(region, citation.quote):
-        detail = f"{note}quote {citation.quote!r} not found near {_where(citation)}"
+        detail = f"{note}quote {citation.quote!r} not found near {_where(probe)}"
         return replace(citation, status="quote-not-found", detail=detail)
     return replace(citation, status="ok", detail=note.rstrip("; "))
+
+
+def _placed(citation: Citation, index: CorpusIndex) -> tuple[Citation, str]:
+    """A place (`#p=12`, `#install`), or a page of what is not a PDF, as the section or lines it
+    names (ingest/places.py's `locate`), or why it names nothing."""
+    document = index.document(citation.path)
+    if citation.place is None and (citation.page is None or document.kind == "pdf"):
+        return citation, ""
+    place = parse_place(citation.place or f"page={citation.page}")
+    located = locate(document, place) if place is not None else "not a place"
+    if isinstance(located, str):
+        return citation, located
+    return replace(citation, page=located.section, start=located.start, end=located.end), ""
 
 
 def _not_shown(citation: Citation, shown: Shown | None) -> str:
@@ -380,6 +403,8 @@ def _not_shown(citation: Citation, shown: Shown | None) -> str:
 
 
 def _where(citation: Citation) -> str:
+    if citation.place is not None:
+        return f"#{citation.place}"
     if citation.page is not None:
         return f"page {citation.page}"
     return f"lines {citation.start}-{citation.end}"

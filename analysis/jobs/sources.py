@@ -43,7 +43,8 @@ class SourceLines:
     total: int  # lines in the document (in the page, for a PDF)
     lines: tuple[str, ...]
     page: int | None = None
-    pages: int | None = None  # a PDF's page count
+    pages: int | None = None  # a PDF's page count (the places of a docx, web page, ...)
+    place: str | None = None  # the place read ("p=12", "install"; ingest/places.py)
 
     @property
     def next_start(self) -> int | None:
@@ -56,7 +57,7 @@ class SourceLines:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "page": self.page, "pages": self.pages,
-                "start": self.start, "end": self.end, "total": self.total,
+                "place": self.place, "start": self.start, "end": self.end, "total": self.total,
                 "next": self.next_start, "lines": list(self.lines)}
 
 
@@ -70,18 +71,23 @@ class CorpusSource:
         self._kept: tuple[Discovery, _Indexed] | None = None
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
-             page: int | None = None, *, limit: int | None = None) -> SourceLines:
-        """Lines `start_line`..`end_line` of the document `path` (a PDF: of its page `page`), at
-        most `limit` of them (`next_start` says where the rest begins); NotInCorpus for anything
-        that is not a document of the corpus."""
+             page: int | None = None, *, limit: int | None = None,
+             place: str | None = None) -> SourceLines:
+        """Lines `start_line`..`end_line` of the document `path` (a PDF: of its page `page`; of
+        its `place`, as a citation writes it after "#"), at most `limit` of them (`next_start`
+        says where the rest begins); NotInCorpus for anything not a document of the corpus."""
         document = self._document(_citable(path))
-        text, pages = _page_text(document, page)
+        if place is not None:
+            text, pages, (start_line, end_line) = _place_text(document, place, page,
+                                                              (start_line, end_line))
+        else:
+            text, pages = _page_text(document, page)
         lines = split_lines(text)
         first, last = _line_range(document.path, len(lines), start_line, end_line)
         if limit is not None and first > 0:
             last = min(last, first + limit - 1)
         return SourceLines(document.path, document.kind, first, last, len(lines),
-                           tuple(lines[first - 1:last]) if lines else (), page, pages)
+                           tuple(lines[first - 1:last]) if lines else (), page, pages, place)
 
     def _document(self, path: str) -> Document:
         indexed = self._current()
@@ -141,13 +147,33 @@ def _page_text(document: Document, page: int | None) -> tuple[str, int | None]:
     """The text to number: a PDF's page `page` (required), any other document's whole text."""
     if document.kind != "pdf":
         if page is not None:
-            raise UsageError(f"{document.path} is not a PDF: give lines, not a page")
+            raise UsageError(f"{document.path} is not a PDF: give lines or a place, not a page")
         return document.text, None
     numbers = [section.page or n for n, section in enumerate(document.sections, 1)]
     if page not in numbers:
         raise UsageError(f"{document.path} is a PDF of {len(numbers)} pages: give a page "
                          f"from 1 to {len(numbers)}")
     return document.sections[numbers.index(page)].text, len(numbers)
+
+
+def _place_text(
+    document: Document, place: str, page: int | None, lines: tuple[int | None, int | None]
+) -> tuple[str, int | None, tuple[int | None, int | None]]:
+    """The text a place names (ingest/places.py's `locate`, as the checker uses it): a section's
+    own, or a Markdown file's whole text with the heading's lines as the default range."""
+    from longread.ingest.places import locate, parse_place
+
+    if page is not None:
+        raise UsageError("give a page or a place, not both")
+    parsed = parse_place(place) if isinstance(place, str) else None
+    located = locate(document, parsed) if parsed else f"{place!r} is not a place (see #p=N, #ch=N)"
+    if isinstance(located, str):
+        raise UsageError(located)
+    if located.section is None:
+        start, end = lines
+        return document.text, None, (located.start if start is None else start,
+                                     located.end if start is None and end is None else end)
+    return located.text, len(document.sections), lines
 
 
 def _line_range(path: str, total: int, start: int | None, end: int | None) -> tuple[int, int]:

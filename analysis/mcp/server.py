@@ -2,7 +2,7 @@
 
     pack       (budget, query)            the pack with line numbers, after a manifest summary
     ask        (question, budget)         the answer, then each citation and whether it checks out
-    read       (path, start_line, end_line, page)
+    read       (path, start_line, end_line, page, place)
                                           lines of a corpus document as the pack shows them, so an
                                           agent follows `path:N` or `file.pdf#page=N`; anything
                                           that is not a corpus document is refused
@@ -45,8 +45,9 @@ from longread.ingest.progress import Progress, no_progress
 NAME = "longread"
 INSTRUCTIONS = (
     "longread reads one corpus (a repository, a folder of documents and PDFs). `ask` answers "
-    "over all of it with citations `path:line` or `file.pdf#page=N`, each checked against what "
-    "the model saw; `read` shows the cited lines; `pack` gives the whole corpus fitted to a "
+    "over all of it with citations `path:line`, `file.pdf#page=N` or a place (`report.docx#p=12`, "
+    "`README.md#install`), each checked against what the model saw; `read` shows the cited lines "
+    "(a place: `place`); `pack` gives the whole corpus fitted to a "
     "token budget, lines numbered; `summarize` covers a document set."
 )
 # Every tool only reads the corpus (caches aside) and reaches nothing outside it.
@@ -85,12 +86,14 @@ class CorpusTools:
         return answer_text(result)
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
-             page: int | None = None) -> str:
-        """Lines of one corpus document (a PDF: one page), numbered; paths as cited. At most
-        500 lines a call: the first line of the reply says how many there are, and where the
-        next range starts."""
-        source = self.sources.read(path, start_line, end_line, page, limit=MAX_LINES)
+             page: int | None = None, place: str | None = None) -> str:
+        """Lines of one corpus document (a PDF: one page; or the place a citation names after
+        "#": `p=12` of a .docx, `ch=3` of an .epub, `cell=7` of an .ipynb, a heading's anchor of
+        a web page or Markdown file), numbered; paths as cited. At most 500 lines a call: the
+        first line of the reply says how many there are, and where the next range starts."""
+        source = self.sources.read(path, start_line, end_line, page, limit=MAX_LINES, place=place)
         where = f", page {source.page} of {source.pages}" if source.page else ""
+        where += f", #{source.place}" if source.place else ""
         more = f" (next: start_line={source.next_start})" if source.next_start else ""
         head = f"{source.path}{where}: lines {source.start}-{source.end} of {source.total}{more}"
         return f"{head}\n{source.to_text()}"

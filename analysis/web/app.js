@@ -99,6 +99,7 @@ function citationNode(c) {
   link.href = "#";
   link.dataset.path = c.path;
   if (c.page) link.dataset.page = c.page;
+  if (c.place) link.dataset.place = c.place;
   if (c.start) link.dataset.start = c.start;
   if (c.end || c.start) link.dataset.end = c.end || c.start;
   link.addEventListener("click", (event) => {
@@ -110,10 +111,11 @@ function citationNode(c) {
 
 async function showSource(cited) {
   const query = new URLSearchParams({ path: cited.path });
-  if (cited.page) query.set("page", cited.page);
+  if (cited.place) query.set("place", cited.place);
+  else if (cited.page) query.set("page", cited.page);
   // A reply holds at most 500 lines: start a little before the cited ones.
   else if (cited.start) query.set("start", Math.max(1, Number(cited.start) - 100));
-  const title = cited.path + (cited.page ? " page " + cited.page
+  const title = cited.path + (cited.place ? "#" + cited.place : cited.page ? " page " + cited.page
     : cited.start ? ":" + cited.start + (cited.end !== cited.start ? "-" + cited.end : "") : "");
   $("source-title").textContent = title;
   const lines = $("source-lines");
@@ -121,7 +123,9 @@ async function showSource(cited) {
   $("source").hidden = false;
   try {
     const source = await getJSON("/api/source?" + query);
-    const first = Number(cited.start || 0), last = Number(cited.end || cited.start || 0);
+    // A place (report.docx#p=12, README.md#install) is the whole reply: all of it is cited.
+    const first = cited.place ? source.start : Number(cited.start || 0);
+    const last = cited.place ? source.end : Number(cited.end || cited.start || 0);
     source.lines.forEach((text, i) => {
       const number = source.start + i;
       const row = el("span", "line");

@@ -4,7 +4,7 @@
                            with ?token= loads everything)
     POST /api/ask          {"question": ...} or {"questions": [...]} -> the JSON of `ask --json`
     POST /api/summarize    {"focus": ...} (optional) -> the JSON of `summarize --json`
-    GET  /api/source       ?path=P&start=A&end=B or ?path=P&page=N -> lines of a corpus document,
+    GET  /api/source       ?path=P&start=A&end=B, &page=N or &place=F -> lines of a corpus document,
                            at most 500 a request ("next": where the rest starts)
     GET  /api/pack         the manifest of the pack
     /mcp                   the MCP tools over streamable HTTP (analysis/mcp/server.py)
@@ -259,8 +259,8 @@ def _source(corpus: ServedCorpus) -> Callable[..., Any]:
         query = request.query_params
         try:
             start, end, page = (_number(name, query.get(name)) for name in ("start", "end", "page"))
-            path = query.get("path") or ""
-            lines = await anyio.to_thread.run_sync(corpus.source, path, start, end, page)
+            path, place = query.get("path") or "", query.get("place")
+            lines = await anyio.to_thread.run_sync(corpus.source, path, start, end, page, place)
         except LongreadError as exc:
             return _error(exc)
         return JSONResponse(lines)

@@ -119,10 +119,11 @@ class ServedCorpus:
         return self._manifest
 
     def source(self, path: str, start: int | None, end: int | None,
-               page: int | None) -> dict[str, Any]:
+               page: int | None, place: str | None = None) -> dict[str, Any]:
         """Lines of a corpus document as the pack shows them (CorpusSource refuses the rest), at
         most api.MAX_LINES a request; "next" in the reply is where the rest starts."""
-        return self.sources.read(path, start, end, page, limit=api.MAX_LINES).to_json()
+        return self.sources.read(path, start, end, page, limit=api.MAX_LINES,
+                                 place=place).to_json()
 
     def close(self) -> None:
         self.engine.close()

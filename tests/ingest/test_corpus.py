@@ -102,10 +102,10 @@ def test_identical_content_is_extracted_once(
     tmp_path: Path, build: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build.files(tmp_path / "root", {"a.pdf": build.pdf(["same"]), "b.pdf": build.pdf(["same"])})
-    extracted: list[bytes] = []
-    real = corpus_module.extract_pdfs
-    monkeypatch.setattr(corpus_module, "extract_pdfs",
-                        lambda data, **kw: (extracted.extend(data), real(data, **kw))[1])
+    extracted: list[tuple[str, bytes]] = []
+    real = corpus_module.extract_files
+    monkeypatch.setattr(corpus_module, "extract_files",
+                        lambda items, **kw: (extracted.extend(items), real(items, **kw))[1])
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
         corpus = read_corpus(CorpusSpec.of([tmp_path / "root"]), cache=cache)
     assert len({d.sha256 for d in corpus.documents}) == 1 and len(corpus.documents) == 2
