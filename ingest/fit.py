@@ -11,21 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from longread.ingest.budget import (
+from longread.ingest.document import Document, Outline, Skipped
+from longread.ingest.errors import UsageError
+from longread.ingest.fidelity import (
     FULL,
     OUTLINE,
     PATH,
     SKIPPED,
-    CachedCounter,
     Candidate,
-    TokenCache,
-    count_fresh,
-    counts_each_through_cache,
     fill_head,
     fit_to_budget,
 )
-from longread.ingest.document import Document, Outline, Skipped
-from longread.ingest.errors import UsageError
 from longread.ingest.focus import focus_regions
 from longread.ingest.listing import (
     SKIPPED_SHARE,
@@ -46,6 +42,12 @@ from longread.ingest.render import (
     render_block,
     tree_line,
     unit_spans,
+)
+from longread.ingest.token_counts import (
+    CachedCounter,
+    TokenCache,
+    count_fresh,
+    counts_each_through_cache,
 )
 from longread.ingest.tokens import TokenCounter
 

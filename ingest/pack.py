@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
 
-from longread.ingest.budget import FULL, SKIPPED, TokenCache, count_texts, encode, is_additive
 from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import IngestError
+from longread.ingest.fidelity import FULL, SKIPPED
 from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_by_query
 from longread.ingest.machine_made import held_back
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import Redaction
 from longread.ingest.remote import RemoteSource
 from longread.ingest.render import BlockLayout, Part, check_format, render_block, render_tree
+from longread.ingest.token_counts import TokenCache, count_texts, encode, is_additive
 from longread.ingest.tokens import TokenCounter
 
 _REFITS = 4

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from longread.ingest.budget import count_fresh
 from longread.ingest.errors import UsageError
 from longread.ingest.pack import ManifestEntry, Pack, PackBlock, make_pack
 from longread.ingest.render import cut_block, render_header, unit_spans
+from longread.ingest.token_counts import count_fresh
 from longread.ingest.tokens import TokenCounter
 
 Span = tuple[int, int, int]

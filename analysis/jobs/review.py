@@ -48,8 +48,8 @@ from longread.engine.backend import (
 from longread.engine.cleanup import clean, summed_notes
 from longread.engine.errors import PromptTooLong
 from longread.engine.prompt import fence, template_version
-from longread.ingest.budget import FULL, OUTLINE
 from longread.ingest.document import Document
+from longread.ingest.fidelity import FULL, OUTLINE
 from longread.ingest.lines import split_lines
 from longread.ingest.outline import OUTLINER_VERSION, extract_outline
 from longread.ingest.pack import Pack
