@@ -37,12 +37,11 @@ from longread.ingest.render import (
     RenderedBlock,
     cut_block,
     focus_block,
-    header_close,
-    header_open,
     render_block,
     tree_line,
     unit_spans,
 )
+from longread.ingest.styles import PackStyle
 from longread.ingest.token_counts import (
     CachedCounter,
     TokenCache,
@@ -97,7 +96,7 @@ class Fitter:
     def __init__(
         self,
         docs: list[Document],
-        fmt: str,
+        style: PackStyle,
         counter: TokenCounter,
         cache: TokenCache | None,
         outlines: OutlineProvider | None,
@@ -106,13 +105,13 @@ class Fitter:
         skipped: Sequence[Skipped] = (),
         query: str | None = None,
     ) -> None:
-        self.docs, self.fmt = docs, fmt
+        self.docs, self.style = docs, style
         self.cached = CachedCounter(counter, cache)
         self.counter = self.cached if counts_each_through_cache(counter) else counter
         self.outlines = outlines or default_outlines
         self.full, self.skipped, self.query = full, skipped, query
         self.by_path = {document.path: document for document in docs}
-        self.fixed = self.counter.count(header_open(fmt) + header_close(fmt))
+        self.fixed = self.counter.count(style.header_open() + style.header_close())
         paths = [document.path for document in docs]
         every_line = [tree_line(p, f) for f in (FULL, OUTLINE, PATH) for p in paths]
         lines = (
@@ -250,7 +249,7 @@ class Fitter:
     ) -> _Focus:
         m = fill_head(lambda k: self._focus_cost(path, kept, nearest[:k]), len(nearest),
                       allowance=room)
-        cut, part = focus_block(self.full.blocks[path], kept, sorted(nearest[:m]), self.fmt,
+        cut, part = focus_block(self.full.blocks[path], kept, sorted(nearest[:m]), self.style,
                                 complete=m == len(nearest))
         tokens = self._count(cut.text)
         cost = self.counter.count(tree_line(path, FULL, part.label)) + tokens
@@ -273,7 +272,7 @@ class Fitter:
     def _focus_cost(
         self, path: str, kept: list[tuple[int, int]], outline: Sequence[tuple[int, str]]
     ) -> int:
-        cut, part = focus_block(self.full.blocks[path], kept, outline, self.fmt)
+        cut, part = focus_block(self.full.blocks[path], kept, outline, self.style)
         return self.counter.count(tree_line(path, FULL, part.label)) + self.counter.count(cut.text)
 
     def _outline(self, path: str, remaining: int | None = None) -> tuple[RenderedBlock, int] | None:
@@ -285,7 +284,7 @@ class Fitter:
             if outline and remaining is not None and _too_long(outline, remaining):
                 return None
             text = format_outline(outline, path=path) if outline and outline.symbols else None
-            block = None if not text else render_block(document, OUTLINE, self.fmt, outline=text)
+            block = None if not text else render_block(document, OUTLINE, self.style, outline=text)
             self.outline_blocks[path] = None if block is None else (block, self._count(block.text))
         return self.outline_blocks[path]
 
@@ -305,7 +304,7 @@ class Fitter:
             def cost_of(
                 k: int, block: RenderedBlock = block, spans: list = spans, path: str = path
             ) -> int:
-                cut, part = cut_block(block.text, block.layout, spans[:k], self.fmt)
+                cut, part = cut_block(block.text, block.layout, spans[:k], self.style)
                 return self.counter.count(tree_line(path, FULL, part.label)) + self.counter.count(
                     cut.text
                 )
@@ -316,7 +315,7 @@ class Fitter:
                 else 0
             )
             if k and cost_of(k) > current:
-                cut, part = cut_block(block.text, block.layout, spans[:k], self.fmt)
+                cut, part = cut_block(block.text, block.layout, spans[:k], self.style)
                 plan.choice[path], plan.parts[path] = FULL, part
                 plan.blocks[path], plan.tokens[path] = cut, self.counter.count(cut.text)
                 return

@@ -25,7 +25,8 @@ from longread.ingest.machine_made import held_back
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import Redaction
 from longread.ingest.remote import RemoteSource
-from longread.ingest.render import BlockLayout, Part, check_format, render_block, render_tree
+from longread.ingest.render import BlockLayout, Part, render_block, render_tree
+from longread.ingest.styles import PackStyle, pack_style
 from longread.ingest.token_counts import TokenCache, count_texts, encode, is_additive
 from longread.ingest.tokens import TokenCounter
 
@@ -104,7 +105,7 @@ class Pack:
     header: str
     blocks: tuple[PackBlock, ...]
     footer: str
-    fmt: str
+    style: PackStyle
     tokens: int
     digest: str
     manifest: Manifest
@@ -139,10 +140,10 @@ def build_pack(
 
     Without `scores`, documents are ranked (only when not all fit) by `priority` or else by the
     query, over the documents with their outlines attached (definitions and references)."""
-    check_format(fmt)
+    style = pack_style(fmt)
     docs = sorted(documents, key=lambda document: document.path)
     progress("rendering", 0, len(docs))
-    full = {d.path: render_block(d, FULL, fmt, line_numbers=line_numbers) for d in docs}
+    full = {d.path: render_block(d, FULL, style, line_numbers=line_numbers) for d in docs}
     progress("rendering", len(docs), len(docs))
     progress("counting", 0, len(docs))
     encoded = [encode(full[d.path].text) for d in docs]
@@ -159,10 +160,12 @@ def build_pack(
     )
     if budget is None:
         return _assemble(
-            docs, skipped, plan, counter=counter, budget=None, fmt=fmt, cache=token_cache,
+            docs, skipped, plan, counter=counter, budget=None, style=style, cache=token_cache,
             redactions=redactions,
         )
-    context = Fitter(docs, fmt, counter, token_cache, outlines, plan, skipped=skipped, query=query)
+    context = Fitter(
+        docs, style, counter, token_cache, outlines, plan, skipped=skipped, query=query
+    )
     last = cache(lambda: held_back(docs, query))
     rank = cache(
         lambda: scores if scores is not None
@@ -172,7 +175,7 @@ def build_pack(
     for _ in range(_REFITS):
         fitted = context.fit(budget - shrink, rank, last)
         pack = _assemble(
-            docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt, cache=token_cache,
+            docs, skipped, fitted, counter=counter, budget=budget, style=style, cache=token_cache,
             redactions=redactions,
         )
         if pack.tokens <= budget:
@@ -188,11 +191,11 @@ def _assemble(
     *,
     counter: TokenCounter,
     budget: int | None,
-    fmt: str,
+    style: PackStyle,
     cache: TokenCache | None,
     redactions: Sequence[Redaction],
 ) -> Pack:
-    header = render_tree(plan.tree, fmt)
+    header = render_tree(plan.tree, style)
     kept = [d for d in docs if d.path in plan.blocks and plan.choice[d.path] != SKIPPED]
     blocks = tuple(
         PackBlock(
@@ -212,7 +215,7 @@ def _assemble(
         header,
         blocks,
         "",
-        fmt=fmt,
+        style=style,
         counter=counter,
         budget=budget,
         entries=entries,
@@ -244,7 +247,7 @@ def make_pack(
     blocks: tuple[PackBlock, ...],
     footer: str,
     *,
-    fmt: str,
+    style: PackStyle,
     counter: TokenCounter,
     budget: int | None,
     entries: Sequence[ManifestEntry],
@@ -267,8 +270,10 @@ def make_pack(
     documents = tuple(
         sorted(entries, key=lambda entry: (entry.path, entry.part.label if entry.part else ""))
     )
-    manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents, tuple(redactions))
-    pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
+    manifest = Manifest(
+        budget, tokens, counter.name, digest, style.name, documents, tuple(redactions)
+    )
+    pack = Pack(header, blocks, footer, style, tokens, digest, manifest)
     pack.__dict__["data"] = data
     return pack
 
