@@ -1,6 +1,9 @@
 """Fitting a pack to its budget: exact costs per document and fidelity, the greedy choice of
 `fit_to_budget`, a file tree folded to its share, then one more document cut for the slack.
 
+One loop, `Fitter.fit`: plan, assemble, count the pack whole, and plan again within less when a
+tokenizer's counts do not add up across pieces (cl100k's do: one round).
+
 Outlines (and the symbol graph that ranks) are asked for only when not everything fits. A relevant
 document too large for the budget keeps the definitions the query names, in full, with the rest
 of it as an outline (see ingest/focus.py), instead of its first lines.
@@ -10,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Protocol, TypeVar
 
 from longread.ingest.document import Document, Outline, Skipped
-from longread.ingest.errors import UsageError
+from longread.ingest.errors import IngestError, UsageError
 from longread.ingest.fidelity import (
     FULL,
     OUTLINE,
@@ -51,11 +56,22 @@ from longread.ingest.token_counts import (
 from longread.ingest.tokens import TokenCounter
 
 OutlineProvider = Callable[[Document], "Outline | None"]
+_REFITS = 4  # rounds of the fitting loop before a pack that will not fit is an error
 _HEAD_TRIES = 8  # documents tried for the head that fills the slack
 _FOCUS_TRIES = 8  # documents too large for the budget tried for their relevant regions
 _FOCUS_SHARE = 2  # a focused document's regions beyond its best take at most this part of the rest
 _OUTLINE_SHARE = 4  # a focused document's outline may take this part of what is left, or more
 _CHARS_PER_TOKEN = 8  # twice what code averages: an outline longer than this per token left is out
+
+
+class _Counted(Protocol):
+    """What the fitting loop needs of an assembled pack: its exact token count."""
+
+    @property
+    def tokens(self) -> int: ...
+
+
+Measured = TypeVar("Measured", bound=_Counted)
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ def full_tree(docs: Sequence[Document], skipped: Sequence[Skipped]) -> list[str]
 
 
 class Fitter:
-    """What fitting needs about the documents, computed once and reused across refits."""
+    """What fitting needs about the documents, computed once and reused across the rounds."""
 
     def __init__(
         self,
@@ -129,8 +145,27 @@ class Fitter:
 
     def fit(
         self, budget: int, rank: Callable[[], Mapping[str, float]],
-        held_back: Callable[[], frozenset[str]] = frozenset,
+        held_back: Callable[[], frozenset[str]], assemble: Callable[[Plan], Measured],
+    ) -> Measured:
+        """The one fitting loop: plan within a target, assemble the pack and count it whole; when
+        that is over `budget` (a tokenizer whose counts do not add up across pieces), plan again
+        within a target smaller by the overshoot."""
+        target = budget
+        for _ in range(_REFITS):
+            pack = assemble(self._plan(target, rank, held_back))
+            if pack.tokens <= budget:
+                return pack
+            target -= pack.tokens - budget
+        raise IngestError(
+            f"cannot fit the pack into {budget} tokens with tokenizer {self.counter.name}"
+        )
+
+    def _plan(
+        self, budget: int, rank: Callable[[], Mapping[str, float]],
+        held_back: Callable[[], frozenset[str]],
     ) -> Plan:
+        """Each document's fidelity and the tree within `budget`, counted piece by piece: three
+        passes (choose, choose again, spend the slack), each paying for the tree as last folded."""
         skips = skipped_lines(self.skipped, self.counter.count,
                               int(budget * TREE_SHARE * SKIPPED_SHARE))
         available = budget - self.fixed - sum(self.counter.count(line) for _, line in skips)
@@ -148,24 +183,26 @@ class Fitter:
             for p in ranked
         ]
         cap = max(0, int(budget * TREE_SHARE) - sum(self.counter.count(ln) for _, ln in skips))
-        reserve = min(cap, sum(self.line[PATH].values()))
         self.focus_tries = 0
         plan = Plan({p: PATH for p in ranked}, {}, {})
-        self._choose(plan, candidates, available - reserve)
-        listing = self._listing(plan, cap)
-        self._choose(plan, candidates, available - self._used(plan) - _cost(listing))
-        listing = self._listing(plan, cap)
-        slack = available - self._used(plan) - _cost(listing)
-        slack = self._widen_focus(plan, [p for p in ranked if p in self._focused], slack)
-        self._fill_head(plan, [p for p in ranked if p not in last], slack)
-        listing = self._listing(plan, cap)
-        over = self._used(plan) + _cost(listing) - available
+        choose = partial(self._choose, plan, candidates)
+        tree_cost = min(cap, sum(self.line[PATH].values()))  # before the first listing
+        for spend in (choose, choose, partial(self._spend, plan, ranked, last)):
+            spend(available - self._used(plan) - tree_cost)
+            listing = self._listing(plan, cap)
+            tree_cost = _cost(listing)
+        over = self._used(plan) + tree_cost - available
         if over > 0:  # the last cut changed the folding: fold further
-            listing = self._listing(plan, _cost(listing) - over)
+            listing = self._listing(plan, tree_cost - over)
         if self._used(plan) + _cost(listing) > available:  # no room for a tree at all
             listing = self._listing(plan, cap, drop_paths=True)
         plan.tree = tree([*[(key, line) for key, line, _ in listing], *skips])
         return plan
+
+    def _spend(self, plan: Plan, ranked: list[str], last: frozenset[str], slack: int) -> None:
+        """The slack goes to focused documents' outlines first, then to one more head."""
+        slack = self._widen_focus(plan, [p for p in ranked if p in self._focused], slack)
+        self._fill_head(plan, [p for p in ranked if p not in last], slack)
 
     def _choose(self, plan: Plan, candidates: Sequence[Candidate], available: int) -> None:
         """Upgrade path-only documents in rank order within `available` more tokens."""

@@ -1,10 +1,10 @@
 """The context pack: documents rendered at their chosen fidelity, exactly counted, with a manifest.
 
 `build_pack` renders every document in full, counts the blocks (through the token cache), and
-when a budget is given and the corpus does not fit, ranks the documents and lets ingest/fit.py
-choose fidelities. A document at `path` fidelity is a line of the file tree only (no block: the
-tree already carries its id). The pack is verified against its budget as a whole; same inputs,
-same bytes.
+when a budget is given and the corpus does not fit, ranks the documents and lets ingest/fit.py's
+loop choose fidelities and assemble. A document at `path` fidelity is a line of the file tree only
+(no block: the tree already carries its id). The pack is verified against its budget as a whole;
+same inputs, same bytes.
 `split_pack` cuts a pack into shards for map-reduce (see ingest/shard.py).
 """
 
@@ -18,7 +18,6 @@ from functools import cache, cached_property
 from typing import Any
 
 from longread.ingest.document import Document, Skipped
-from longread.ingest.errors import IngestError
 from longread.ingest.fidelity import FULL, SKIPPED
 from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_by_query
 from longread.ingest.machine_made import held_back
@@ -29,8 +28,6 @@ from longread.ingest.render import BlockLayout, Part, render_block, render_tree
 from longread.ingest.styles import PackStyle, pack_style
 from longread.ingest.token_counts import TokenCache, count_texts, encode, is_additive
 from longread.ingest.tokens import TokenCounter
-
-_REFITS = 4
 
 
 @dataclass(frozen=True)
@@ -158,30 +155,22 @@ def build_pack(
         encoded={d.path: data for d, data in zip(docs, encoded, strict=True)},
         tree=full_tree(docs, skipped),
     )
-    if budget is None:
+
+    def assemble(fitted: Plan) -> Pack:
         return _assemble(
-            docs, skipped, plan, counter=counter, budget=None, style=style, cache=token_cache,
+            docs, skipped, fitted, counter=counter, budget=budget, style=style, cache=token_cache,
             redactions=redactions,
         )
-    context = Fitter(
-        docs, style, counter, token_cache, outlines, plan, skipped=skipped, query=query
-    )
+
+    if budget is None:
+        return assemble(plan)
+    fitter = Fitter(docs, style, counter, token_cache, outlines, plan, skipped=skipped, query=query)
     last = cache(lambda: held_back(docs, query))
     rank = cache(
         lambda: scores if scores is not None
         else rank_by_query(docs, query, outlines, priority=priority, last=last())
     )
-    shrink = 0
-    for _ in range(_REFITS):
-        fitted = context.fit(budget - shrink, rank, last)
-        pack = _assemble(
-            docs, skipped, fitted, counter=counter, budget=budget, style=style, cache=token_cache,
-            redactions=redactions,
-        )
-        if pack.tokens <= budget:
-            return pack
-        shrink += pack.tokens - budget
-    raise IngestError(f"cannot fit the pack into {budget} tokens with tokenizer {counter.name}")
+    return fitter.fit(budget, rank, last, assemble)
 
 
 def _assemble(
