@@ -36,7 +36,12 @@ from longread.ingest.listing import (
     skipped_lines,
     tree,
 )
-from longread.ingest.outline import format_outline, outline_lines
+from longread.ingest.outline import (
+    OutlineProvider,
+    default_outlines,
+    format_outline,
+    outline_lines,
+)
 from longread.ingest.render import (
     Part,
     RenderedBlock,
@@ -55,7 +60,6 @@ from longread.ingest.token_counts import (
 )
 from longread.ingest.tokens import TokenCounter
 
-OutlineProvider = Callable[[Document], "Outline | None"]
 _REFITS = 4  # rounds of the fitting loop before a pack that will not fit is an error
 _HEAD_TRIES = 8  # documents tried for the head that fills the slack
 _FOCUS_TRIES = 8  # documents too large for the budget tried for their relevant regions
@@ -383,39 +387,3 @@ def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((low, high))
     return merged
-
-
-def rank_by_query(
-    docs: Sequence[Document],
-    query: str | None,
-    outlines: OutlineProvider | None = None,
-    *,
-    priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
-    last: frozenset[str] | None = None,
-) -> Mapping[str, float]:
-    """Relevance per path (lexical and symbol-graph rank, or `priority`'s), computed only when not
-    all fits; every code document carries its outline first (definitions and references)."""
-    from longread.ingest.rank import rank_documents
-
-    provider = outlines or default_outlines
-    attached = [with_outline(d, provider) for d in docs]
-    if priority is not None:
-        return priority(attached)
-    return rank_documents(attached, query, last=last)
-
-
-def with_outline(document: Document, outlines: OutlineProvider) -> Document:
-    outline = document.outline or outlines(document)
-    return document if outline is document.outline else replace(document, outline=outline)
-
-
-def default_outlines(document: Document) -> Outline | None:
-    """The document's own outline if read with one, else extracted now (code only)."""
-    from longread.ingest.languages import OUTLINED
-    from longread.ingest.outline import extract_outline
-
-    if document.outline is not None:
-        return document.outline
-    if document.kind == "code" and document.language in OUTLINED:
-        return extract_outline(document.text, document.language or "")
-    return None

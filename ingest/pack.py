@@ -19,8 +19,9 @@ from typing import Any
 
 from longread.ingest.document import Document, Skipped
 from longread.ingest.fidelity import FULL, SKIPPED
-from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_by_query
+from longread.ingest.fit import Fitter, Plan, full_tree
 from longread.ingest.machine_made import held_back
+from longread.ingest.outline import OutlineProvider, default_outlines, with_outline
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import Redaction
 from longread.ingest.remote import RemoteSource
@@ -171,6 +172,25 @@ def build_pack(
         else rank_by_query(docs, query, outlines, priority=priority, last=last())
     )
     return fitter.fit(budget, rank, last, assemble)
+
+
+def rank_by_query(
+    docs: Sequence[Document],
+    query: str | None,
+    outlines: OutlineProvider | None = None,
+    *,
+    priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
+    last: frozenset[str] | None = None,
+) -> Mapping[str, float]:
+    """Relevance per path (lexical and symbol-graph rank, or `priority`'s), computed only when not
+    all fits; every code document carries its outline first (definitions and references)."""
+    from longread.ingest.rank import rank_documents
+
+    provider = outlines or default_outlines
+    attached = [with_outline(d, provider) for d in docs]
+    if priority is not None:
+        return priority(attached)
+    return rank_documents(attached, query, last=last)
 
 
 def _assemble(
