@@ -3,9 +3,9 @@ from the cache.
 
 A file whose stat matches the cache's stat index is never opened (a warm run over a large repository
 only stats); every other file is read, hashed, extracted once per content and scanned for secrets
-(ingest/scrub.py) before anything of it is stored, so the cache holds only redacted text, and never
-a secrets file. A `--no-redact` run (`redact` off) reads the same cache, but takes from it only the
-files the scan found clean, and reads the others (and secrets files) again.
+(ingest/redact_corpus.py) before anything of it is stored, so the cache holds only redacted text,
+and never a secrets file. A `--no-redact` run (`redact` off) reads the same cache, but takes from it
+only the files the scan found clean, and reads the others (and secrets files) again.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ from longread.ingest.pdf import DEFAULT_TIME_LIMIT_S, pdf_reader_version
 from longread.ingest.places import format_of
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import REDACTOR_VERSION, Redaction
-from longread.ingest.scrub import Outcome, may_be_secret_file, scrub_each, skip_secret_files
+from longread.ingest.redact_corpus import (
+    Outcome,
+    may_be_secret_file,
+    redact_each,
+    skip_secret_files,
+)
 from longread.ingest.textfile import TEXT_READER, Extraction, read_text
 
 _BATCH_FILES = 256
@@ -210,7 +215,7 @@ def _scan(
     hold a secret (or may: a secrets file)."""
     picked = [(n, item.result) for n, item in enumerate(fresh)
               if isinstance(item.result, Document) and (options.redact or item.key is not None)]
-    scanned = scrub_each([doc for _, doc in picked], progress=progress)
+    scanned = redact_each([doc for _, doc in picked], progress=progress)
     outcomes: list[Outcome] = [(item.result, ()) for item in fresh]
     for (n, _), outcome in zip(picked, scanned, strict=True):
         outcomes[n] = outcome

@@ -1,6 +1,9 @@
 """Fitting a pack to its budget: exact costs per document and fidelity, the greedy choice of
 `fit_to_budget`, a file tree folded to its share, then one more document cut for the slack.
 
+One loop, `Fitter.fit`: plan, assemble, count the pack whole, and plan again within less when a
+tokenizer's counts do not add up across pieces (cl100k's do: one round).
+
 Outlines (and the symbol graph that ranks) are asked for only when not everything fits. A relevant
 document too large for the budget keeps the definitions the query names, in full, with the rest
 of it as an outline (see ingest/focus.py), instead of its first lines.
@@ -10,22 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Protocol, TypeVar
 
-from longread.ingest.budget import (
+from longread.ingest.document import Document, Outline, Skipped
+from longread.ingest.errors import IngestError, UsageError
+from longread.ingest.fidelity import (
     FULL,
     OUTLINE,
     PATH,
     SKIPPED,
-    CachedCounter,
     Candidate,
-    TokenCache,
-    count_fresh,
-    counts_each_through_cache,
     fill_head,
     fit_to_budget,
 )
-from longread.ingest.document import Document, Outline, Skipped
-from longread.ingest.errors import UsageError
 from longread.ingest.focus import focus_regions
 from longread.ingest.listing import (
     SKIPPED_SHARE,
@@ -35,26 +36,46 @@ from longread.ingest.listing import (
     skipped_lines,
     tree,
 )
-from longread.ingest.outline import format_outline, outline_lines
+from longread.ingest.outline import (
+    OutlineProvider,
+    default_outlines,
+    format_outline,
+    outline_lines,
+)
 from longread.ingest.render import (
     Part,
     RenderedBlock,
     cut_block,
     focus_block,
-    header_close,
-    header_open,
     render_block,
     tree_line,
     unit_spans,
 )
+from longread.ingest.styles import PackStyle
+from longread.ingest.token_counts import (
+    CachedCounter,
+    TokenCache,
+    count_fresh,
+    counts_each_through_cache,
+)
 from longread.ingest.tokens import TokenCounter
 
-OutlineProvider = Callable[[Document], "Outline | None"]
+_REFITS = 4  # rounds of the fitting loop before a pack that will not fit is an error
 _HEAD_TRIES = 8  # documents tried for the head that fills the slack
 _FOCUS_TRIES = 8  # documents too large for the budget tried for their relevant regions
 _FOCUS_SHARE = 2  # a focused document's regions beyond its best take at most this part of the rest
 _OUTLINE_SHARE = 4  # a focused document's outline may take this part of what is left, or more
 _CHARS_PER_TOKEN = 8  # twice what code averages: an outline longer than this per token left is out
+
+
+class _Counted(Protocol):
+    """What the fitting loop needs of an assembled pack: its exact token count."""
+
+    @property
+    def tokens(self) -> int: ...
+
+
+Measured = TypeVar("Measured", bound=_Counted)
 
 
 @dataclass(frozen=True)
@@ -90,12 +111,12 @@ def full_tree(docs: Sequence[Document], skipped: Sequence[Skipped]) -> list[str]
 
 
 class Fitter:
-    """What fitting needs about the documents, computed once and reused across refits."""
+    """What fitting needs about the documents, computed once and reused across the rounds."""
 
     def __init__(
         self,
         docs: list[Document],
-        fmt: str,
+        style: PackStyle,
         counter: TokenCounter,
         cache: TokenCache | None,
         outlines: OutlineProvider | None,
@@ -104,13 +125,13 @@ class Fitter:
         skipped: Sequence[Skipped] = (),
         query: str | None = None,
     ) -> None:
-        self.docs, self.fmt = docs, fmt
+        self.docs, self.style = docs, style
         self.cached = CachedCounter(counter, cache)
         self.counter = self.cached if counts_each_through_cache(counter) else counter
         self.outlines = outlines or default_outlines
         self.full, self.skipped, self.query = full, skipped, query
         self.by_path = {document.path: document for document in docs}
-        self.fixed = self.counter.count(header_open(fmt) + header_close(fmt))
+        self.fixed = self.counter.count(style.header_open() + style.header_close())
         paths = [document.path for document in docs]
         every_line = [tree_line(p, f) for f in (FULL, OUTLINE, PATH) for p in paths]
         lines = (
@@ -128,8 +149,27 @@ class Fitter:
 
     def fit(
         self, budget: int, rank: Callable[[], Mapping[str, float]],
-        held_back: Callable[[], frozenset[str]] = frozenset,
+        held_back: Callable[[], frozenset[str]], assemble: Callable[[Plan], Measured],
+    ) -> Measured:
+        """The one fitting loop: plan within a target, assemble the pack and count it whole; when
+        that is over `budget` (a tokenizer whose counts do not add up across pieces), plan again
+        within a target smaller by the overshoot."""
+        target = budget
+        for _ in range(_REFITS):
+            pack = assemble(self._plan(target, rank, held_back))
+            if pack.tokens <= budget:
+                return pack
+            target -= pack.tokens - budget
+        raise IngestError(
+            f"cannot fit the pack into {budget} tokens with tokenizer {self.counter.name}"
+        )
+
+    def _plan(
+        self, budget: int, rank: Callable[[], Mapping[str, float]],
+        held_back: Callable[[], frozenset[str]],
     ) -> Plan:
+        """Each document's fidelity and the tree within `budget`, counted piece by piece: three
+        passes (choose, choose again, spend the slack), each paying for the tree as last folded."""
         skips = skipped_lines(self.skipped, self.counter.count,
                               int(budget * TREE_SHARE * SKIPPED_SHARE))
         available = budget - self.fixed - sum(self.counter.count(line) for _, line in skips)
@@ -147,24 +187,26 @@ class Fitter:
             for p in ranked
         ]
         cap = max(0, int(budget * TREE_SHARE) - sum(self.counter.count(ln) for _, ln in skips))
-        reserve = min(cap, sum(self.line[PATH].values()))
         self.focus_tries = 0
         plan = Plan({p: PATH for p in ranked}, {}, {})
-        self._choose(plan, candidates, available - reserve)
-        listing = self._listing(plan, cap)
-        self._choose(plan, candidates, available - self._used(plan) - _cost(listing))
-        listing = self._listing(plan, cap)
-        slack = available - self._used(plan) - _cost(listing)
-        slack = self._widen_focus(plan, [p for p in ranked if p in self._focused], slack)
-        self._fill_head(plan, [p for p in ranked if p not in last], slack)
-        listing = self._listing(plan, cap)
-        over = self._used(plan) + _cost(listing) - available
+        choose = partial(self._choose, plan, candidates)
+        tree_cost = min(cap, sum(self.line[PATH].values()))  # before the first listing
+        for spend in (choose, choose, partial(self._spend, plan, ranked, last)):
+            spend(available - self._used(plan) - tree_cost)
+            listing = self._listing(plan, cap)
+            tree_cost = _cost(listing)
+        over = self._used(plan) + tree_cost - available
         if over > 0:  # the last cut changed the folding: fold further
-            listing = self._listing(plan, _cost(listing) - over)
+            listing = self._listing(plan, tree_cost - over)
         if self._used(plan) + _cost(listing) > available:  # no room for a tree at all
             listing = self._listing(plan, cap, drop_paths=True)
         plan.tree = tree([*[(key, line) for key, line, _ in listing], *skips])
         return plan
+
+    def _spend(self, plan: Plan, ranked: list[str], last: frozenset[str], slack: int) -> None:
+        """The slack goes to focused documents' outlines first, then to one more head."""
+        slack = self._widen_focus(plan, [p for p in ranked if p in self._focused], slack)
+        self._fill_head(plan, [p for p in ranked if p not in last], slack)
 
     def _choose(self, plan: Plan, candidates: Sequence[Candidate], available: int) -> None:
         """Upgrade path-only documents in rank order within `available` more tokens."""
@@ -248,7 +290,7 @@ class Fitter:
     ) -> _Focus:
         m = fill_head(lambda k: self._focus_cost(path, kept, nearest[:k]), len(nearest),
                       allowance=room)
-        cut, part = focus_block(self.full.blocks[path], kept, sorted(nearest[:m]), self.fmt,
+        cut, part = focus_block(self.full.blocks[path], kept, sorted(nearest[:m]), self.style,
                                 complete=m == len(nearest))
         tokens = self._count(cut.text)
         cost = self.counter.count(tree_line(path, FULL, part.label)) + tokens
@@ -271,7 +313,7 @@ class Fitter:
     def _focus_cost(
         self, path: str, kept: list[tuple[int, int]], outline: Sequence[tuple[int, str]]
     ) -> int:
-        cut, part = focus_block(self.full.blocks[path], kept, outline, self.fmt)
+        cut, part = focus_block(self.full.blocks[path], kept, outline, self.style)
         return self.counter.count(tree_line(path, FULL, part.label)) + self.counter.count(cut.text)
 
     def _outline(self, path: str, remaining: int | None = None) -> tuple[RenderedBlock, int] | None:
@@ -283,7 +325,7 @@ class Fitter:
             if outline and remaining is not None and _too_long(outline, remaining):
                 return None
             text = format_outline(outline, path=path) if outline and outline.symbols else None
-            block = None if not text else render_block(document, OUTLINE, self.fmt, outline=text)
+            block = None if not text else render_block(document, OUTLINE, self.style, outline=text)
             self.outline_blocks[path] = None if block is None else (block, self._count(block.text))
         return self.outline_blocks[path]
 
@@ -303,7 +345,7 @@ class Fitter:
             def cost_of(
                 k: int, block: RenderedBlock = block, spans: list = spans, path: str = path
             ) -> int:
-                cut, part = cut_block(block.text, block.layout, spans[:k], self.fmt)
+                cut, part = cut_block(block.text, block.layout, spans[:k], self.style)
                 return self.counter.count(tree_line(path, FULL, part.label)) + self.counter.count(
                     cut.text
                 )
@@ -314,7 +356,7 @@ class Fitter:
                 else 0
             )
             if k and cost_of(k) > current:
-                cut, part = cut_block(block.text, block.layout, spans[:k], self.fmt)
+                cut, part = cut_block(block.text, block.layout, spans[:k], self.style)
                 plan.choice[path], plan.parts[path] = FULL, part
                 plan.blocks[path], plan.tokens[path] = cut, self.counter.count(cut.text)
                 return
@@ -345,39 +387,3 @@ def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((low, high))
     return merged
-
-
-def rank_by_query(
-    docs: Sequence[Document],
-    query: str | None,
-    outlines: OutlineProvider | None = None,
-    *,
-    priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
-    last: frozenset[str] | None = None,
-) -> Mapping[str, float]:
-    """Relevance per path (lexical and symbol-graph rank, or `priority`'s), computed only when not
-    all fits; every code document carries its outline first (definitions and references)."""
-    from longread.ingest.rank import rank_documents
-
-    provider = outlines or default_outlines
-    attached = [with_outline(d, provider) for d in docs]
-    if priority is not None:
-        return priority(attached)
-    return rank_documents(attached, query, last=last)
-
-
-def with_outline(document: Document, outlines: OutlineProvider) -> Document:
-    outline = document.outline or outlines(document)
-    return document if outline is document.outline else replace(document, outline=outline)
-
-
-def default_outlines(document: Document) -> Outline | None:
-    """The document's own outline if read with one, else extracted now (code only)."""
-    from longread.ingest.languages import OUTLINED
-    from longread.ingest.outline import extract_outline
-
-    if document.outline is not None:
-        return document.outline
-    if document.kind == "code" and document.language in OUTLINED:
-        return extract_outline(document.text, document.language or "")
-    return None

@@ -1,5 +1,5 @@
 """Code structure through tree-sitter: the outline shown at "outline" fidelity, and the names
-(definitions, references) the symbol graph ranks.
+(definitions, references) the symbol graph ranks; `default_outlines` gives a document its own.
 
 Each language has one query file in `queries/`: `@definition.KIND` marks a symbol, `@name` its
 name, `@body` where its signature stops, `@reference` a name the file uses. Queries do the tree
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
 
-from longread.ingest.document import Outline, Symbol
+from longread.ingest.document import Document, Outline, Symbol
+from longread.ingest.languages import OUTLINED
 
+OutlineProvider = Callable[[Document], "Outline | None"]
 OUTLINER_VERSION = "2"  # bump whenever extract_outline, format_outline or the cache key change
 
 # language -> (grammar module, function returning its language pointer, query file stem)
@@ -210,3 +213,18 @@ def _depths(symbols: tuple[Symbol, ...]) -> list[tuple[Symbol, int]]:
         result.append((symbol, len(stack)))
         stack.append(symbol)
     return result
+
+
+def default_outlines(document: Document) -> Outline | None:
+    """The document's own outline if read with one, else extracted now (code only)."""
+    if document.outline is not None:
+        return document.outline
+    if document.kind == "code" and document.language in OUTLINED:
+        return extract_outline(document.text, document.language or "")
+    return None
+
+
+def with_outline(document: Document, outlines: OutlineProvider) -> Document:
+    """`document` carrying its outline (definitions and references), as ranking reads it."""
+    outline = document.outline or outlines(document)
+    return document if outline is document.outline else replace(document, outline=outline)

@@ -1,10 +1,10 @@
 """The context pack: documents rendered at their chosen fidelity, exactly counted, with a manifest.
 
 `build_pack` renders every document in full, counts the blocks (through the token cache), and
-when a budget is given and the corpus does not fit, ranks the documents and lets ingest/fit.py
-choose fidelities. A document at `path` fidelity is a line of the file tree only (no block: the
-tree already carries its id). The pack is verified against its budget as a whole; same inputs,
-same bytes.
+when a budget is given and the corpus does not fit, ranks the documents and lets ingest/fit.py's
+loop choose fidelities and assemble. A document at `path` fidelity is a line of the file tree only
+(no block: the tree already carries its id). The pack is verified against its budget as a whole;
+same inputs, same bytes.
 `split_pack` cuts a pack into shards for map-reduce (see ingest/shard.py).
 """
 
@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
 
-from longread.ingest.budget import FULL, SKIPPED, TokenCache, count_texts, encode, is_additive
 from longread.ingest.document import Document, Skipped
-from longread.ingest.errors import IngestError
-from longread.ingest.fit import Fitter, OutlineProvider, Plan, full_tree, rank_by_query
+from longread.ingest.fidelity import FULL, SKIPPED
+from longread.ingest.fit import Fitter, Plan, full_tree
 from longread.ingest.machine_made import held_back
 from longread.ingest.ocr import UNAVAILABLE
+from longread.ingest.outline import OutlineProvider, default_outlines, with_outline
 from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import Redaction
 from longread.ingest.remote import RemoteSource
-from longread.ingest.render import BlockLayout, Part, check_format, render_block, render_tree
+from longread.ingest.render import BlockLayout, Part, render_block, render_tree
+from longread.ingest.styles import PackStyle, pack_style
+from longread.ingest.token_counts import TokenCache, count_texts, encode, is_additive
 from longread.ingest.tokens import TokenCounter
-
-_REFITS = 4
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Pack:
     header: str
     blocks: tuple[PackBlock, ...]
     footer: str
-    fmt: str
+    style: PackStyle
     tokens: int
     digest: str
     manifest: Manifest
@@ -144,10 +144,10 @@ def build_pack(
 
     Without `scores`, documents are ranked (only when not all fit) by `priority` or else by the
     query, over the documents with their outlines attached (definitions and references)."""
-    check_format(fmt)
+    style = pack_style(fmt)
     docs = sorted(documents, key=lambda document: document.path)
     progress("rendering", 0, len(docs))
-    full = {d.path: render_block(d, FULL, fmt, line_numbers=line_numbers) for d in docs}
+    full = {d.path: render_block(d, FULL, style, line_numbers=line_numbers) for d in docs}
     progress("rendering", len(docs), len(docs))
     progress("counting", 0, len(docs))
     encoded = [encode(full[d.path].text) for d in docs]
@@ -162,28 +162,41 @@ def build_pack(
         encoded={d.path: data for d, data in zip(docs, encoded, strict=True)},
         tree=full_tree(docs, skipped),
     )
-    if budget is None:
+
+    def assemble(fitted: Plan) -> Pack:
         return _assemble(
-            docs, skipped, plan, counter=counter, budget=None, fmt=fmt, cache=token_cache,
+            docs, skipped, fitted, counter=counter, budget=budget, style=style, cache=token_cache,
             redactions=redactions,
         )
-    context = Fitter(docs, fmt, counter, token_cache, outlines, plan, skipped=skipped, query=query)
+
+    if budget is None:
+        return assemble(plan)
+    fitter = Fitter(docs, style, counter, token_cache, outlines, plan, skipped=skipped, query=query)
     last = cache(lambda: held_back(docs, query))
     rank = cache(
         lambda: scores if scores is not None
         else rank_by_query(docs, query, outlines, priority=priority, last=last())
     )
-    shrink = 0
-    for _ in range(_REFITS):
-        fitted = context.fit(budget - shrink, rank, last)
-        pack = _assemble(
-            docs, skipped, fitted, counter=counter, budget=budget, fmt=fmt, cache=token_cache,
-            redactions=redactions,
-        )
-        if pack.tokens <= budget:
-            return pack
-        shrink += pack.tokens - budget
-    raise IngestError(f"cannot fit the pack into {budget} tokens with tokenizer {counter.name}")
+    return fitter.fit(budget, rank, last, assemble)
+
+
+def rank_by_query(
+    docs: Sequence[Document],
+    query: str | None,
+    outlines: OutlineProvider | None = None,
+    *,
+    priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
+    last: frozenset[str] | None = None,
+) -> Mapping[str, float]:
+    """Relevance per path (lexical and symbol-graph rank, or `priority`'s), computed only when not
+    all fits; every code document carries its outline first (definitions and references)."""
+    from longread.ingest.rank import rank_documents
+
+    provider = outlines or default_outlines
+    attached = [with_outline(d, provider) for d in docs]
+    if priority is not None:
+        return priority(attached)
+    return rank_documents(attached, query, last=last)
 
 
 def _assemble(
@@ -193,11 +206,11 @@ def _assemble(
     *,
     counter: TokenCounter,
     budget: int | None,
-    fmt: str,
+    style: PackStyle,
     cache: TokenCache | None,
     redactions: Sequence[Redaction],
 ) -> Pack:
-    header = render_tree(plan.tree, fmt)
+    header = render_tree(plan.tree, style)
     kept = [d for d in docs if d.path in plan.blocks and plan.choice[d.path] != SKIPPED]
     blocks = tuple(
         PackBlock(
@@ -217,7 +230,7 @@ def _assemble(
         header,
         blocks,
         "",
-        fmt=fmt,
+        style=style,
         counter=counter,
         budget=budget,
         entries=entries,
@@ -258,7 +271,7 @@ def make_pack(
     blocks: tuple[PackBlock, ...],
     footer: str,
     *,
-    fmt: str,
+    style: PackStyle,
     counter: TokenCounter,
     budget: int | None,
     entries: Sequence[ManifestEntry],
@@ -282,9 +295,10 @@ def make_pack(
     documents = tuple(
         sorted(entries, key=lambda entry: (entry.path, entry.part.label if entry.part else ""))
     )
-    manifest = Manifest(budget, tokens, counter.name, digest, fmt, documents, tuple(redactions),
-                        ocr=ocr)
-    pack = Pack(header, blocks, footer, fmt, tokens, digest, manifest)
+    manifest = Manifest(
+        budget, tokens, counter.name, digest, style.name, documents, tuple(redactions), ocr=ocr
+    )
+    pack = Pack(header, blocks, footer, style, tokens, digest, manifest)
     pack.__dict__["data"] = data
     return pack
 

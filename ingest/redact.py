@@ -1,6 +1,8 @@
 """Secrets never reach a model: find them and overwrite them in place, so line numbers stay
-citable and the report names only where and what kind, never the value. What a secret looks like
-is `secret_patterns.py`; files that are secrets as a whole are `secret_files.py`.
+citable and the report names only where and what kind, never the value. This module redacts one
+text, document or list of paths; ingest/redact_corpus.py runs it over a corpus as it is read. What
+a secret looks like is `secret_patterns.py`; files that are secrets as a whole are
+`secret_files.py`.
 
 The scan is two-tiered for speed: one combined prefilter regex runs over the whole text, and only
 the lines it hits go through the (slow, per-line) detectors. Every occurrence of a found value is

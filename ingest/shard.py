@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from longread.ingest.budget import count_fresh
 from longread.ingest.errors import UsageError
 from longread.ingest.pack import ManifestEntry, Pack, PackBlock, make_pack
 from longread.ingest.render import cut_block, render_header, unit_spans
+from longread.ingest.styles import PackStyle
+from longread.ingest.token_counts import count_fresh
 from longread.ingest.tokens import TokenCounter
 
 Span = tuple[int, int, int]
@@ -22,12 +23,12 @@ def split(pack: Pack, max_tokens: int, counter: TokenCounter) -> list[Pack]:
     """Shards of `pack`, in order, each of at most `max_tokens` tokens."""
     header = pack.header
     if counter.count(header) + counter.count(pack.footer) > max_tokens // 2:
-        header = render_header((), pack.fmt, with_tree=False)
+        header = render_header((), pack.style, with_tree=False)
     capacity = max_tokens - counter.count(header) - counter.count(pack.footer)
     if capacity <= 0:
         raise UsageError(f"shards of {max_tokens} tokens cannot hold even the pack's header")
     pieces = [
-        piece for block in pack.blocks for piece in _pieces(block, capacity, counter, pack.fmt)
+        piece for block in pack.blocks for piece in _pieces(block, capacity, counter, pack.style)
     ]
     shards: list[Pack] = []
     start = 0
@@ -53,20 +54,22 @@ def _shard(
         header,
         tuple(pieces),
         pack.footer,
-        fmt=pack.fmt,
+        style=pack.style,
         counter=counter,
         budget=max_tokens,
         entries=entries,
     )
 
 
-def _pieces(block: PackBlock, capacity: int, counter: TokenCounter, fmt: str) -> list[PackBlock]:
+def _pieces(
+    block: PackBlock, capacity: int, counter: TokenCounter, style: PackStyle
+) -> list[PackBlock]:
     """The block itself when it fits a shard, else consecutive parts that each fit."""
     if block.tokens <= capacity or block.layout is None:
         return [block]
     layout = block.layout
     spans = unit_spans(block.text, layout)
-    first, _ = cut_block(block.text, layout, spans[:1], fmt)
+    first, _ = cut_block(block.text, layout, spans[:1], style)
     wrapper = counter.count(first.text) - counter.count(_span_text(block.text, spans[0]))
     spans = _refine(block.text, spans, max(1, capacity - wrapper), counter)
     sizes = count_fresh([_span_text(block.text, span) for span in spans], counter)
@@ -78,7 +81,7 @@ def _pieces(block: PackBlock, capacity: int, counter: TokenCounter, fmt: str) ->
             total += sizes[end]
             end += 1
         while True:
-            cut, part = cut_block(block.text, layout, spans[start:end], fmt)
+            cut, part = cut_block(block.text, layout, spans[start:end], style)
             tokens = counter.count(cut.text)
             if tokens <= capacity:
                 break

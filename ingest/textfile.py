@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from longread.ingest.document import PageImage, Section
-from longread.ingest.render import FORMATS, header_open
+from longread.ingest.styles import STYLES
 
 WINDOW_BYTES = 4096
 SAMPLE_WINDOWS = 32
@@ -31,7 +31,7 @@ _BOMS = (
 # C0 controls that text files legitimately contain: tab, newline, vertical tab, form feed, CR, ESC.
 _BINARY_CONTROLS = bytes(byte for byte in range(32) if byte not in b"\t\n\x0b\x0c\r\x1b")
 # How an earlier pack starts, in each format (text files are refused when they start so).
-_PACK_HEADERS = tuple(header_open(fmt, with_tree=False) for fmt in FORMATS)
+_PACK_HEADERS = tuple(style.header_open(with_tree=False) for style in STYLES.values())
 # Encodings a guess may name; anything else (cp1006, utf_16_be without a BOM) is a misfire on
 # short text, which then reads as cp1252 (or latin-1, which decodes every byte).
 _COMMON_GUESSES = frozenset(

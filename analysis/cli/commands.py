@@ -30,7 +30,7 @@ try:  # Ctrl-C while Python is still importing is one line and 130 too, not a tr
     from longread.analysis.jobs.findings import FAIL_ON
     from longread.analysis.jobs.report_formats import FORMATS
     from longread.ingest.document import skip_summary
-    from longread.ingest.render import FORMATS as PACK_FORMATS
+    from longread.ingest.styles import FORMATS as PACK_FORMATS
 except KeyboardInterrupt:
     sys.stderr.write("longread: interrupted\n")
     raise SystemExit(130) from None

@@ -20,8 +20,8 @@ from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import UsageError
 from longread.ingest.pack import Manifest, Pack, build_pack, with_sources
 from longread.ingest.progress import Progress, no_progress
+from longread.ingest.redact_corpus import RedactedCorpus, rename
 from longread.ingest.remote import source_of
-from longread.ingest.scrub import Scrubbed, rename
 from longread.ingest.symbols import Symbols
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
 
@@ -110,14 +110,14 @@ def read_documents(
     *,
     cache: IngestCache,
     progress: Progress = no_progress,
-) -> Scrubbed:
+) -> RedactedCorpus:
     """The corpus as the pack shows it: read through `cache`, secrets kept out unless
     `settings.redact` is off; `skipped` holds the skips of both steps, sorted by path."""
     read = read_corpus(corpus, cache=cache, progress=progress, redact=settings.redact)
     if settings.redact:  # file names too: ids, tree and manifest show the redacted paths
         return rename(read.documents, read.skipped, read.redactions, cache)
     skipped = tuple(sorted(read.skipped, key=lambda s: s.path))
-    return Scrubbed(read.documents, skipped, (), read.unclean)
+    return RedactedCorpus(read.documents, skipped, (), read.unclean)
 
 
 def lazy_counter(spec: str | None) -> TokenCounter:

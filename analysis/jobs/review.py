@@ -48,9 +48,9 @@ from longread.engine.backend import (
 from longread.engine.cleanup import clean, summed_notes
 from longread.engine.errors import PromptTooLong
 from longread.engine.prompt import fence, template_version
-from longread.ingest.budget import FULL, OUTLINE
 from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.document import Document
+from longread.ingest.fidelity import FULL, OUTLINE
 from longread.ingest.lines import split_lines
 from longread.ingest.outline import OUTLINER_VERSION, extract_outline
 from longread.ingest.pack import Pack
@@ -59,6 +59,7 @@ from longread.ingest.progress import Progress, no_progress
 from longread.ingest.redact import REDACTOR_VERSION, redact_paths, redact_text
 from longread.ingest.render import wrap_body
 from longread.ingest.secret_files import is_secret_file
+from longread.ingest.styles import XML
 from longread.ingest.textfile import TEXT_READER
 
 __all__ = ["ReviewInputs", "review", "run_review"]
@@ -154,7 +155,7 @@ def _headers_only(item: FileDiff, text: str, reason: str) -> str:
 def diff_block(diff_text: str) -> str:
     """The diff as one more block of the context, rendered like the pack's documents."""
     body = diff_text if diff_text.endswith("\n") else diff_text + "\n"
-    return wrap_body(_DIFF_ID, "diff", body, "xml", "diff").text
+    return wrap_body(_DIFF_ID, "diff", body, XML, "diff").text
 
 
 def review_messages(diff: str, pack_text: str) -> tuple[Message, ...]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from longread.analysis.config import Settings
     from longread.ingest.discover import Discovery
     from longread.ingest.document import Document
-    from longread.ingest.scrub import Scrubbed
+    from longread.ingest.redact_corpus import RedactedCorpus
 
 
 MAX_LINES = 500  # lines one read gives at most over HTTP (/api/source) and MCP (`read`)
@@ -109,7 +109,7 @@ class CorpusSource:
                 self._kept = (found, _Indexed.of(self._read()))
             return self._kept[1]
 
-    def _read(self) -> Scrubbed:
+    def _read(self) -> RedactedCorpus:
         from longread.analysis.jobs.pack import read_documents
         from longread.ingest.cache import IngestCache
 
@@ -125,7 +125,7 @@ class _Indexed:
     skipped: dict[str, str]
 
     @classmethod
-    def of(cls, scrubbed: Scrubbed) -> _Indexed:
+    def of(cls, scrubbed: RedactedCorpus) -> _Indexed:
         reasons: dict[str, str] = {}
         for skip in scrubbed.skipped:
             reasons.setdefault(skip.path, skip.reason)

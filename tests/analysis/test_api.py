@@ -157,10 +157,10 @@ def test_every_name_in_all_resolves() -> None:
 UNGUARDED = """
 import sys
 from pathlib import Path
-import longread.ingest.scrub as scrub
+import longread.ingest.redact_corpus as redact_corpus
 import longread.ingest.tokens as tokens
 from longread.analysis import api
-scrub.PARALLEL_CHARS = tokens.PARALLEL_CHARS = 0  # as on a corpus large enough for the workers
+redact_corpus.PARALLEL_CHARS = tokens.PARALLEL_CHARS = 0  # as on a corpus big enough for workers
 pack = api.pack([Path(sys.argv[1])], settings=api.make_settings(cache_dir=sys.argv[2]))
 print(pack.tokens)
 """

@@ -28,7 +28,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counted: list[int] = []
     read_documents = pack_job.read_documents
 
-    def counting(*args: object, **kwargs: object) -> pack_job.Scrubbed:
+    def counting(*args: object, **kwargs: object) -> pack_job.RedactedCorpus:
         counted.append(1)
         return read_documents(*args, **kwargs)  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import longread.ingest.scrub as scrub
+import longread.ingest.redact_corpus as redact_corpus
 import longread.ingest.tokens as tokens
 import longread.ingest.workers as workers
 from longread.analysis.cli.commands import cli
@@ -90,7 +90,7 @@ def test_a_scan_on_both_cores_packs_the_same_bytes(
     root.mkdir()
     _repository(root)
     serial, serial_manifest = _pack(tmp_path, root, "serial")
-    monkeypatch.setattr(scrub, "PARALLEL_CHARS", 0)
+    monkeypatch.setattr(redact_corpus, "PARALLEL_CHARS", 0)
     parallel, parallel_manifest = _pack(tmp_path, root, "parallel")
     assert TOKEN.encode() not in parallel
     assert parallel == serial

@@ -1,21 +1,18 @@
-"""Choosing each document's fidelity so the pack fills its token budget without crossing it.
+"""Exact token counts of a pack's pieces, read from and written to the token cache.
 
-Greedy by relevance over exact per-document costs: every document starts as a path entry (the
-file tree, folded to its share, is paid apart: ingest/listing.py), then in rank order each is
-upgraded to full text if it fits, else to a smaller form (its relevant regions, or its outline)
-if that fits. `fill_head` then spends what is left on the head of one more document.
+The counting side of the budget (ingest/fidelity.py spends it): which tokenizer counts is
+ingest/tokens.py; `TokenCache` is the part of the ingest cache (ingest/cache.py) counting needs, so
+fitting and sharding can count through it without depending on the store.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter
 
-FULL, OUTLINE, PATH, SKIPPED = "full", "outline", "path", "skipped"
 _SMALL_TEXT = 2048  # characters; below this a text is counted without the thread pool
 
 
@@ -29,14 +26,6 @@ class TokenCache(Protocol):
     def get_counted_by(self, expected: str) -> str | None: ...
 
     def put_counted_by(self, expected: str, tokenizer: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One document's exact cost in full (tree line + block); None when it may not go in full."""
-
-    path: str
-    full: int | None
 
 
 def is_additive(counter: TokenCounter) -> bool:
@@ -118,52 +107,3 @@ def count_fresh(texts: Sequence[str], counter: TokenCounter) -> list[int]:
 def encode(text: str) -> bytes:
     """UTF-8 as the pack is written and hashed (lone surrogates from a PDF pass through)."""
     return text.encode("utf-8", "surrogatepass")
-
-
-def fit_to_budget(
-    ranked: Sequence[Candidate],
-    *,
-    available: int,
-    reduced: Callable[[str, int], tuple[str, int] | None],
-    choice: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """Fidelity per path for candidates in rank order (best first): each path-only one goes in
-    full if that fits in what is left of `available`, else in the form `reduced(path, left)`
-    offers (a fidelity and its cost), else stays path-only. The file tree is paid apart."""
-    chosen = dict(choice) if choice is not None else {c.path: PATH for c in ranked}
-    remaining = available
-    for candidate in ranked:
-        if remaining <= 0:
-            break
-        if chosen[candidate.path] != PATH:
-            continue
-        if candidate.full is not None and candidate.full <= remaining:
-            chosen[candidate.path] = FULL
-            remaining -= candidate.full
-            continue
-        smaller = reduced(candidate.path, remaining)
-        if smaller is not None and smaller[1] <= remaining:
-            chosen[candidate.path] = smaller[0]
-            remaining -= smaller[1]
-    return chosen
-
-
-def fill_head(
-    cost_of: Callable[[int], int],
-    units: int,
-    *,
-    allowance: int,
-) -> int:
-    """The most leading units (lines or pages) whose exact cost stays within `allowance`; 0 if none.
-
-    `cost_of(k)` is the exact cost of a head of k units; it grows with k, so a binary search
-    needs only log2(units) counts.
-    """
-    low, high = 0, units
-    while low < high:
-        middle = (low + high + 1) // 2
-        if cost_of(middle) <= allowance:
-            low = middle
-        else:
-            high = middle - 1
-    return low

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import longread.ingest.corpus as corpus_module
-import longread.ingest.scrub as scrub_module
+import longread.ingest.redact_corpus as redact_corpus
 from longread.ingest.cache import FileStat, IngestCache, Scanned, scan_key
 from longread.ingest.corpus import read_corpus
 from longread.ingest.corpus_spec import CorpusSpec
@@ -56,8 +56,8 @@ def test_a_warm_or_touched_file_is_not_scanned_again_and_reports_the_same_redact
 ) -> None:
     _plant(tmp_path / "repo", {"settings.py": SECRET, "clean.py": "x = 1\n"})
     scans: list[str] = []
-    real = scrub_module.redact_document
-    monkeypatch.setattr(scrub_module, "redact_document",
+    real = redact_corpus.redact_document
+    monkeypatch.setattr(redact_corpus, "redact_document",
                         lambda doc: (scans.append(doc.path), real(doc))[1])
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
         cold = read_corpus(CorpusSpec.of([tmp_path / "repo"]), cache=cache)

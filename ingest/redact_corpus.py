@@ -1,5 +1,6 @@
-"""Keeps secrets out of a corpus before it is packed or cached: secrets files skipped, secrets
-redacted, in the text and in file names (a document's id is its redacted path after `rename`).
+"""Redaction applied to a corpus as it is read: secrets files skipped, secrets redacted in the
+text and in file names (a document's id is its redacted path after `rename`). How one text,
+document or path is redacted is ingest/redact.py; this module runs it over a corpus.
 
 The one redaction step. It runs as a file is read for the first time, before anything of it is
 cached, so the ingest cache holds only scanned text (ingest/corpus.py keeps it with where each
@@ -30,7 +31,7 @@ Outcome = tuple[Document | Skipped, tuple[Redaction, ...]]
 
 
 @dataclass(frozen=True)
-class Scrubbed:
+class RedactedCorpus:
     """The documents that may be packed, the secrets files left out, what was redacted, and
     (redaction off) the documents whose text holds a secret, of which nothing may be cached."""
 
@@ -59,7 +60,9 @@ def skip_secret_files(files: Sequence[SourceFile]) -> tuple[list[SourceFile], li
     return kept, skipped
 
 
-def scrub_each(documents: Sequence[Document], *, progress: Progress = no_progress) -> list[Outcome]:
+def redact_each(
+    documents: Sequence[Document], *, progress: Progress = no_progress
+) -> list[Outcome]:
     """Each document redacted (or a token config that holds a credential skipped), with what was
     found, in order. Nothing to scan (a warm run): nothing said."""
     if not documents:
@@ -85,14 +88,14 @@ def rename(
     skipped: Sequence[Skipped],
     redactions: Sequence[Redaction],
     cache: IngestCache | None,
-) -> Scrubbed:
+) -> RedactedCorpus:
     """Documents, skips and redactions under the ids packs show (see redact_paths), each
     sorted by it."""
     ids = _ids([*(d.path for d in documents), *(s.path for s in skipped)], cache)
     docs = [d if ids[d.path] == d.path else replace(d, path=ids[d.path]) for d in documents]
     skips = [s if ids[s.path] == s.path else replace(s, path=ids[s.path]) for s in skipped]
     found = [r if ids[r.path] == r.path else replace(r, path=ids[r.path]) for r in redactions]
-    return Scrubbed(
+    return RedactedCorpus(
         tuple(sorted(docs, key=lambda d: d.path)),
         tuple(sorted(skips, key=lambda s: s.path)),
         tuple(found),
