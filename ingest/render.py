@@ -183,19 +183,18 @@ def number_lines(body: str) -> str:
 def _render_sections(document: Document, style: PackStyle, unit: str) -> RenderedBlock:
     """A PDF's pages, or the places of a docx, web page, e-book or notebook, each under its id."""
     opener = style.opener(document.path, "full")
-    pieces: list[str] = []
+    pieces = [
+        style.page(f"{document.path}#{section.place or f'page={section.page or number}'}",
+                   _ends_newline(section.text), section, "page" if unit == "pages" else "section")
+        for number, section in enumerate(document.sections, start=1)
+    ]
+    body = "".join(pieces)
+    opener, closer = style.enclose_pages(opener, body)  # may rename the tag: offsets come after
     pages: list[tuple[int, int]] = []
     offset = len(opener)
-    for number, section in enumerate(document.sections, start=1):
-        page = section.page or number
-        piece = style.page(f"{document.path}#{section.place or f'page={page}'}",
-                           _ends_newline(section.text), section,
-                           "page" if unit == "pages" else "section")
-        pages.append((offset, page))
-        pieces.append(piece)
+    for number, (section, piece) in enumerate(zip(document.sections, pieces, strict=True), 1):
+        pages.append((offset, section.page or number))
         offset += len(piece)
-    body = "".join(pieces)
-    opener, closer = style.enclose_pages(opener, body)
     return RenderedBlock(
         opener + body + closer, BlockLayout(len(opener), offset, unit, tuple(pages))
     )

@@ -130,3 +130,13 @@ def test_with_part_relabels_markdown_and_plain():
     )
     relabelled = STYLES["plain"].with_part("==> a (full, lines 1-2) <==\n", "lines 2-2")
     assert relabelled == "==> a (full, lines 2-2) <==\n"
+
+
+def test_a_page_quoting_the_document_end_tag_is_cut_at_its_own_page_boundaries():
+    """The block's tag is renamed when a page holds `</document`; page offsets follow it."""
+    block = render_block(pdf("r.pdf", ["a </document> b", "second", "third"]), "full", XML)
+    assert block.text.startswith("<document_")
+    spans = unit_spans(block.text, block.layout)
+    assert [block.text[start:end].split(" ")[0] for start, end, _ in spans] == ["<page"] * 3
+    part, label = cut_block(block.text, block.layout, spans[1:2], XML)
+    assert label.label == "pages 2-2" and part.text.count("<page") == 1 and "second" in part.text
