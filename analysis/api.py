@@ -124,38 +124,38 @@ def open_backend(settings: Settings | None = None, progress: Progress = no_progr
 
 
 class WarmBackend:
-    """ONE backend for the life of a server: opened on first use, lent to one job at a time (an
-    engine and its caches are not shared between threads), so vLLM's prefix cache serves every
-    later question over the same pack. Progress goes to the job that runs now."""
+    """ONE backend session for the life of a server (engine.session.Session: its identity worked
+    out once, its engine started on the first cache miss), lent to one job at a time (an engine
+    and its caches are not shared between threads), so vLLM's prefix cache serves every later
+    question over the same pack. Progress goes to the job that runs now."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._backend: Backend | None = None
+        self._session: Backend | None = None
         self._progress: Progress = no_progress
 
     def run(self, job: Callable[[Backend], T], progress: Progress = no_progress) -> T:
-        """`job(backend)` with the warm backend, after any job already running."""
+        """`job(session)` with the warm session, after any job already running."""
         with self._lock:
             self._progress = progress
             try:
-                if self._backend is None:
-                    self._backend = open_backend(self.settings, self._relay)
-                return job(self._backend)
-            except BackendUnavailable:  # the engine died: the next job opens a fresh one
-                self._discard()
+                if self._session is None:
+                    self._session = open_backend(self.settings, self._relay)
+                return job(self._session)
+            except BackendUnavailable:  # the engine died: the next job starts a fresh one
+                self._stop()
                 raise
             finally:
                 self._progress = no_progress
 
     def close(self) -> None:
         with self._lock:
-            self._discard()
+            self._stop()
 
-    def _discard(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+    def _stop(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
     def _relay(self, stage: str, done: int, total: int | None) -> None:
         """The backend keeps the callback it was opened with; this one reaches the current job."""

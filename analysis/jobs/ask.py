@@ -20,6 +20,7 @@ from longread.analysis.jobs.pack import read_and_pack
 from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings
+from longread.engine.session import borrowed
 from longread.ingest.errors import UsageError
 from longread.ingest.lines import split_lines
 from longread.ingest.pack import Pack
@@ -92,13 +93,11 @@ def run_ask(
     if not questions:
         raise UsageError("no question given", cli="no question given: add one after the paths, "
                          "or use -q/--questions")
-    owned = backend is None
-    backend = open_backend(settings, progress) if backend is None else backend
-    try:
+    with borrowed(backend, lambda: open_backend(settings, progress)) as session:
         packed = read_and_pack(
             settings,
             roots,
-            counter=backend.tokenizer,
+            counter=session.tokenizer,
             budget=budget,
             query=" ".join(questions),
             line_numbers=True,
@@ -112,17 +111,15 @@ def run_ask(
             settings,
             pack,
             questions,
-            backend,
+            session,
             use_cache=use_cache,
             refresh=refresh,
             progress=progress,
         )
-    finally:
-        if owned:
-            backend.close()
+        model = session.model
     index = CorpusIndex.of_pack(packed.documents, pack)
     checked = tuple(CheckedAnswer(a, tuple(check_citations(a.text, index))) for a in answers)
-    return AskResult(checked, pack, backend.model, len(packed.skipped))
+    return AskResult(checked, pack, model, len(packed.skipped))
 
 
 def _answer(

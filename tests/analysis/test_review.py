@@ -40,6 +40,7 @@ class ScriptedBackend:
         self.context_window = context_window
         self.tokenizer = Chars()
         self.model = "scripted"
+        self.concurrency = 1
         self.requests: list[ChatRequest] = []
 
     def identity(self) -> dict[str, Any]:
