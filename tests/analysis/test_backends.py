@@ -188,7 +188,8 @@ def test_hub_id_hit_never_starts_the_engine(
 def test_every_job_keys_answers_with_the_one_settings_identity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, Any]
 ) -> None:
-    """ask/summarize (backend.identity) and review (settings_identity) agree, with no request."""
+    """The session every job keys its cache with (ask, summarize, review) names the model by
+    settings_identity, worked out with no engine and no request."""
     monkeypatch.setitem(BACKENDS, "vllm", lambda **options: pytest.fail("engine started"))
     settings = load_settings({"cache_dir": str(tmp_path), "base_url": "http://127.0.0.1:9/v1",
                               **flags})
