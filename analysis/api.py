@@ -17,8 +17,9 @@ Errors are the one `LongreadError` tree (`longread.ingest.errors`): catch it, re
     print(source.to_text())  # "10\\t..." lines, redacted as the pack showed them
 
 A process that answers many questions keeps one engine warm: open it once with `open_backend`,
-pass it as `backend=` to `ask` and `summarize` (they leave it open), close it at the end; a server
-whose requests run in threads lends it to one job at a time through `WarmBackend`.
+pass it as `backend=` to `ask`, `summarize` and `review` (they leave it open), close it at the end.
+A server (`longread serve`, `longread mcp`) holds a `Corpus`: one corpus, one session lent to one
+job at a time (`WarmBackend`), one `CorpusSource`; the page, the JSON API and MCP call only it.
 
 Job modules are imported on first use, so `import longread.analysis.api` stays cheap; the result
 types are importable from here all the same (`api.AskResult`, `api.Citation`, ...).
@@ -55,6 +56,7 @@ __all__ = [
     "Backend",
     "CheckedAnswer",
     "Citation",
+    "Corpus",
     "CorpusSource",
     "CoverageRow",
     "Finding",
@@ -258,6 +260,7 @@ def review(
     worktree: bool = False,
     diff: str | None = None,
     settings: Settings | None = None,
+    backend: Backend | None = None,
     use_cache: bool = True,
     progress: Progress = no_progress,
 ) -> ReviewReport:
@@ -266,7 +269,8 @@ def review(
     from longread.analysis.jobs.review import ReviewInputs, run_review
 
     inputs = ReviewInputs(Path(repo), base, head, diff, worktree)
-    return run_review(settings or make_settings(), inputs, use_cache=use_cache, progress=progress)
+    return run_review(settings or make_settings(), inputs, use_cache=use_cache, progress=progress,
+                      backend=backend)
 
 
 def read_source(
@@ -305,3 +309,63 @@ def _roots(paths: Paths, settings: Settings) -> list[Path]:
     from longread.analysis.jobs.remote_paths import resolve_paths
 
     return resolve_paths([paths] if isinstance(paths, str | Path) else list(paths), settings)
+
+
+class Corpus:
+    """One corpus served to many requests: its options fixed, ONE warm session (`WarmBackend`)
+    and ONE `CorpusSource` (read once, again when a file changes). Each method is the function of
+    the same name above with the corpus's options; `sharing` gives a view on another engine."""
+
+    def __init__(self, roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
+                 include: Sequence[str] = (), exclude: Sequence[str] = (),
+                 engine: WarmBackend | None = None, sources: CorpusSource | None = None) -> None:
+        self.roots, self.settings, self.budget = list(roots), settings, budget
+        self.include, self.exclude = list(include), list(exclude)
+        self.engine = engine or WarmBackend(settings)
+        self.sources = sources or CorpusSource(self.roots, settings=settings, include=include,
+                                               exclude=exclude)
+
+    def sharing(self, engine: WarmBackend) -> Corpus:
+        """This corpus and its sources, its jobs run through `engine` (a queue in front)."""
+        return Corpus(self.roots, settings=self.settings, budget=self.budget,
+                      include=self.include, exclude=self.exclude, engine=engine,
+                      sources=self.sources)
+
+    def ask(self, questions: str | Sequence[str], *, budget: int | None = None,
+            progress: Progress = no_progress) -> AskResult:
+        budget = self.budget if budget is None else budget
+        return self.engine.run(lambda backend: ask(
+            self.roots, questions, budget=budget, include=self.include, exclude=self.exclude,
+            settings=self.settings, backend=backend, progress=progress), progress)
+
+    def summarize(self, focus: str | None = None, *,
+                  progress: Progress = no_progress) -> SummaryResult:
+        return self.engine.run(lambda backend: summarize(
+            self.roots, focus=focus, budget=self.budget, include=self.include,
+            exclude=self.exclude, settings=self.settings, backend=backend, progress=progress),
+            progress)
+
+    def pack(self, budget: int | None = None, query: str | None = None, *,
+             progress: Progress = no_progress) -> Pack:
+        """The pack in cl100k tokens, lines numbered (no engine needed)."""
+        budget = self.budget if budget is None else budget
+        return pack(self.roots, budget=budget, query=query, line_numbers=True,
+                    include=self.include, exclude=self.exclude, settings=self.settings,
+                    progress=progress)
+
+    def model_pack(self) -> Pack:
+        """The pack a question would get, counted with the model's tokenizer (the same for every
+        question unless a budget makes the ranking matter)."""
+        from longread.analysis.jobs.pack import read_and_pack
+
+        return self.engine.run(lambda backend: read_and_pack(
+            self.settings, self.roots, counter=backend.tokenizer, budget=self.budget,
+            line_numbers=True, include=self.include, exclude=self.exclude)).pack
+
+    def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
+             page: int | None = None) -> SourceLines:
+        """As `read_source`, at most MAX_LINES a call (`next_start` says where the rest is)."""
+        return self.sources.read(path, start_line, end_line, page, limit=MAX_LINES)
+
+    def close(self) -> None:
+        self.engine.close()

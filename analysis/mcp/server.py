@@ -9,9 +9,10 @@
                                           (api.CorpusSource: read once, again when a file changes)
     summarize  (focus)                    the summary and its coverage table
 
-`build_server` makes the server for a corpus; `longread mcp` runs it over stdio, and `longread
-serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` and `CorpusSource` so
-the page, the JSON API and MCP share one engine and one read corpus. A job's stages (reading,
+`build_server` makes the server for a corpus (an `api.Corpus`, the one door: MCP calls nothing
+else); `longread mcp` runs it over stdio, and `longread serve` mounts its streamable-HTTP app at
+/mcp, passing a view on its own `api.Corpus` so the page, the JSON API and MCP share one engine
+and one read corpus. A job's stages (reading,
 packing, engine start, shards) reach the client as progress notifications when it asks for them.
 Over stdio (analysis/mcp/stdio.py) every line the SDK cannot read still gets a JSON-RPC error.
 The stdio transport keeps stdout for the protocol: the SDK points file descriptor 1 at stderr
@@ -38,7 +39,6 @@ from mcp.types import ToolAnnotations
 
 from longread.analysis import api
 from longread.analysis.config import Settings
-from longread.analysis.jobs.sources import MAX_LINES
 from longread.ingest.document import skip_summary
 from longread.ingest.errors import LongreadError
 from longread.ingest.progress import Progress, no_progress
@@ -57,44 +57,30 @@ PROGRESS_EVERY_S = 1.0  # at most one progress notification a second within a st
 
 
 class CorpusTools:
-    """The tools over one corpus; ask and summarize borrow the warm backend in turn."""
+    """The tools over one api.Corpus, as text; ask and summarize borrow its warm session in turn."""
 
-    def __init__(self, roots: Sequence[Path], settings: Settings, *, budget: int | None = None,
-                 include: Sequence[str] = (), exclude: Sequence[str] = (),
-                 engine: api.WarmBackend | None = None,
-                 sources: api.CorpusSource | None = None) -> None:
-        self.roots, self.settings = list(roots), settings
-        self.budget, self.include, self.exclude = budget, tuple(include), tuple(exclude)
-        self.engine = engine or api.WarmBackend(settings)
-        self.sources = sources or api.CorpusSource(roots, settings=settings, include=include,
-                                                   exclude=exclude)
+    def __init__(self, corpus: api.Corpus) -> None:
+        self.corpus = corpus
 
     def pack(self, budget: int | None = None, query: str | None = None, *,
              progress: Progress = no_progress) -> str:
         """The corpus as one context pack (cl100k tokens), lines numbered so `path:N` can be
         cited; with a budget, documents are ranked by the query and fitted (without one, the
         whole corpus goes in)."""
-        budget = self.budget if budget is None else budget
-        packed = api.pack(self.roots, budget=budget, query=query, line_numbers=True,
-                          include=self.include, exclude=self.exclude, settings=self.settings,
-                          progress=progress)
+        packed = self.corpus.pack(budget, query, progress=progress)
         return manifest_summary(packed.manifest) + "\n\n" + packed.text
 
     def ask(self, question: str, budget: int | None = None, *,
             progress: Progress = no_progress) -> str:
         """Answer a question over the whole corpus; the citations are checked."""
-        budget = self.budget if budget is None else budget
-        result = self.engine.run(lambda backend: api.ask(
-            self.roots, question, budget=budget, include=self.include, exclude=self.exclude,
-            settings=self.settings, backend=backend, progress=progress), progress)
-        return answer_text(result)
+        return answer_text(self.corpus.ask(question, budget=budget, progress=progress))
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
              page: int | None = None) -> str:
         """Lines of one corpus document (a PDF: one page), numbered; paths as cited. At most
         500 lines a call: the first line of the reply says how many there are, and where the
         next range starts."""
-        source = self.sources.read(path, start_line, end_line, page, limit=MAX_LINES)
+        source = self.corpus.read(path, start_line, end_line, page)
         where = f", page {source.page} of {source.pages}" if source.page else ""
         more = f" (next: start_line={source.next_start})" if source.next_start else ""
         head = f"{source.path}{where}: lines {source.start}-{source.end} of {source.total}{more}"
@@ -102,14 +88,10 @@ class CorpusTools:
 
     def summarize(self, focus: str | None = None, *, progress: Progress = no_progress) -> str:
         """A summary of the corpus (optionally with a focus) and which documents it covers."""
-        result = self.engine.run(lambda backend: api.summarize(
-            self.roots, focus=focus, budget=self.budget, include=self.include,
-            exclude=self.exclude, settings=self.settings, backend=backend, progress=progress),
-            progress)
-        return result.to_markdown()
+        return self.corpus.summarize(focus, progress=progress).to_markdown()
 
     def close(self) -> None:
-        self.engine.close()
+        self.corpus.close()
 
 
 def manifest_summary(manifest: api.Manifest) -> str:
@@ -149,12 +131,11 @@ def answer_text(result: api.AskResult) -> str:
 
 def build_server(roots: Sequence[Path], *, settings: Settings, budget: int | None = None,
                  include: Sequence[str] = (), exclude: Sequence[str] = (),
-                 backend_source: api.WarmBackend | None = None,
-                 sources: api.CorpusSource | None = None) -> MCPServer:
-    """The MCP server of the corpus under `roots`; `backend_source` shares a warm engine,
-    `sources` the corpus as read for `read`."""
-    tools = CorpusTools(roots, settings, budget=budget, include=include, exclude=exclude,
-                        engine=backend_source, sources=sources)
+                 corpus: api.Corpus | None = None) -> MCPServer:
+    """The MCP server of the corpus under `roots`; `corpus`, when given, is served instead
+    (`longread serve` shares its warm engine and read corpus that way)."""
+    tools = CorpusTools(corpus or api.Corpus(roots, settings=settings, budget=budget,
+                                             include=include, exclude=exclude))
     server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=version("longread"))
     for method in (tools.pack, tools.ask, tools.read, tools.summarize):
         # Text only: a structured copy would send every pack twice.
@@ -217,9 +198,8 @@ def serve_stdio(roots: Sequence[Path], *, settings: Settings, budget: int | None
     """Serve the corpus over stdin/stdout until the client closes them; one engine throughout."""
     from longread.analysis.mcp.stdio import run_stdio
 
-    engine = api.WarmBackend(settings)
+    corpus = api.Corpus(roots, settings=settings, budget=budget, include=include, exclude=exclude)
     try:
-        run_stdio(build_server(roots, settings=settings, budget=budget, include=include,
-                               exclude=exclude, backend_source=engine))
+        run_stdio(build_server(roots, settings=settings, corpus=corpus))
     finally:
-        engine.close()
+        corpus.close()
