@@ -35,7 +35,7 @@ from longread.analysis.jobs.findings import (
     merge_duplicates,
     parse_findings,
 )
-from longread.analysis.jobs.pack import read_and_pack
+from longread.analysis.jobs.pack import pipeline_versions, read_and_pack
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings
 from longread.engine.cleanup import clean, summed_notes
@@ -46,13 +46,11 @@ from longread.engine.session import borrowed
 from longread.ingest.budget import FULL, OUTLINE
 from longread.ingest.document import Document
 from longread.ingest.lines import split_lines
-from longread.ingest.outline import OUTLINER_VERSION, extract_outline
+from longread.ingest.outline import extract_outline
 from longread.ingest.pack import Pack
-from longread.ingest.pdf import pdf_reader_version
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.redact import REDACTOR_VERSION, redact_paths, redact_text
+from longread.ingest.redact import redact_paths, redact_text
 from longread.ingest.secret_files import is_secret_file
-from longread.ingest.textfile import TEXT_READER
 
 __all__ = ["ReviewInputs", "review", "run_review"]
 
@@ -60,9 +58,6 @@ CHANGED, RELATED = 2.0, 1.0  # selection scores: above every unscored document (
 _PROMPT_MARGIN = 64  # tokens kept free for chat-template differences
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{2,}$")  # shorter names match too much to select by
 NO_FINDINGS = "the model gave no valid findings after a retry: the review did not run"
-# The readers, outliner and redactor that make the context pack: a new one expires cached reviews
-# (ask and summarize need no such list: their key holds the pack's own digest).
-INGEST_VERSIONS = (TEXT_READER, pdf_reader_version(), OUTLINER_VERSION, REDACTOR_VERSION)
 # Follows the prompt's text and the findings schema, so editing either expires cached reviews.
 REVIEW_PROMPT_VERSION = review_prompt_version(FINDINGS_SCHEMA)
 
@@ -169,7 +164,7 @@ def review_key(
     """Everything that shapes a review: the diff as shown, the trees, model, prompt, sampling,
     redaction and the ingest versions (the pack is made only on a miss, so not its digest)."""
     extra = {"base_tree": change.base_tree, "context": context_tree(change),
-             "redact": settings.redact, "ingest": INGEST_VERSIONS}
+             "redact": settings.redact, "ingest": pipeline_versions()}
     return cache_key("review", shown.digest, "review", backend, sampling, extra,
                      prompt_version=REVIEW_PROMPT_VERSION)
 
