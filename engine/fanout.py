@@ -51,8 +51,7 @@ class Result:
 
     completion: Completion | None
     from_cache: bool
-    errors: tuple[str, ...] = ()
-    meta: Mapping[str, Any] = field(default_factory=dict)  # what the cached reply was stored with
+    errors: tuple[str, ...] = ()  # why each attempt before the one returned was not valid
 
 
 def cache_key(
@@ -99,7 +98,7 @@ def generate_cached(
     if not refresh:
         for index, request in enumerate(requests):
             if (hit := cached(cache, request.key, request.check)) is not None:
-                results[index] = Result(hit.completion(), True, meta=hit.meta)
+                results[index] = Result(hit.completion(), True)
     on_done(len(results))
     errors: dict[int, list[str]] = {}
 
@@ -108,7 +107,7 @@ def generate_cached(
         if (error := request.error(completion.text)) is not None:
             errors.setdefault(index, []).append(error)
             return
-        results[index] = Result(completion, False, _attempts(errors.get(index, [])), request.meta)
+        results[index] = Result(completion, False, _attempts(errors.get(index, [])))
         if cache is not None:
             cache.put(request.key, completion, kind=request.kind, meta=request.meta)
         on_done(len(results))

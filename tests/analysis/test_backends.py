@@ -232,3 +232,43 @@ def test_review_hit_over_openai_needs_no_server_either(tmp_path: Path) -> None:
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["findings"] == json.loads(first.stdout)["findings"]
     assert json.loads(first.stdout)["findings"]
+
+
+def test_review_over_a_server_retries_an_invalid_reply_once_through_the_engine_entry(
+    tmp_path: Path,
+) -> None:
+    """With requests in flight (--concurrency 4) as with one at a time: prose, then the next seed
+    with the same schema; only the valid reply is cached, so a stopped server still answers."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"],
+                 ["config", "user.name", "t"]):
+        _git(repo, *args)
+    (repo / "app.py").write_text("def first(items):\n    return items[0]\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    (repo / "app.py").write_text("def first(items):\n    return items[1]\n")
+    _git(repo, "commit", "-q", "-am", "bug")
+    findings = {"findings": [{"path": "app.py", "start_line": 2, "end_line": 2,
+                              "severity": "warning", "category": "bug", "message": "off by one"}]}
+    usage = {"prompt_tokens": 100, "completion_tokens": 20}
+    replies = [Reply(200, {"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                           "usage": usage}) for text in ("LGTM, approved.", json.dumps(findings))]
+    args = ["--cache-dir", str(tmp_path / "cache"), "review", "--repo", str(repo), "--base",
+            "HEAD~1", "--format", "json", "--fail-on", "never", "--backend", "openai",
+            "--model", SERVED, "--concurrency", "4"]
+    with FaultServer() as server:
+        _serve(server, models=[{"id": SERVED, "max_model_len": 8192}])
+        server.script("POST", "/v1/chat/completions", *replies)
+        url = server.url
+        first = CliRunner().invoke(cli, [*args, "--base-url", url])
+        asked = [seen.body for seen in server.requests_to("/v1/chat/completions")]
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert data["findings"] and any(w.startswith("attempt 1:") for w in data["warnings"])
+    assert [body["seed"] for body in asked] == [0, 1]
+    assert asked[0]["response_format"] == asked[1]["response_format"]
+    assert asked[0]["response_format"]["type"] == "json_schema"
+    second = CliRunner().invoke(cli, [*args, "--base-url", url])
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["cached"] is True
