@@ -94,11 +94,7 @@ def generate_cached(
     on_done: Callable[[int], None] = lambda done: None,
 ) -> list[Result]:
     """Requests in, Results out in order; each valid miss cached as it returns."""
-    results: dict[int, Result] = {}
-    if not refresh:
-        for index, request in enumerate(requests):
-            if (hit := cached(cache, request.key, request.check)) is not None:
-                results[index] = Result(hit.completion(), True)
+    results = {} if refresh else _hits(requests, cache)
     on_done(len(results))
     errors: dict[int, list[str]] = {}
 
@@ -114,15 +110,19 @@ def generate_cached(
 
     todo = [index for index in range(len(requests)) if index not in results]
     for attempt in range(ATTEMPTS):
-        if not todo:
-            break
         tried = sampling if attempt == 0 else replace(sampling, seed=(sampling.seed or 0) + attempt)
         _send({i: ChatRequest(requests[i].messages, tried, requests[i].json_schema) for i in todo},
               backend, keep)
         todo = [index for index in todo if index not in results]
-    for index in todo:
-        results[index] = Result(None, False, _attempts(errors[index]))
+    results |= {index: Result(None, False, _attempts(errors[index])) for index in todo}
     return [results[index] for index in range(len(requests))]
+
+
+def _hits(requests: Sequence[Request], cache: AnswerCache | None) -> dict[int, Result]:
+    """The requests the cache answers validly, by position."""
+    found = ((index, cached(cache, request.key, request.check))
+             for index, request in enumerate(requests))
+    return {index: Result(hit.completion(), True) for index, hit in found if hit is not None}
 
 
 def _attempts(errors: Sequence[str]) -> tuple[str, ...]:
@@ -132,6 +132,8 @@ def _attempts(errors: Sequence[str]) -> tuple[str, ...]:
 def _send(
     requests: dict[int, ChatRequest], backend: Backend, keep: Callable[[int, Completion], None]
 ) -> None:
+    if not requests:  # all answered: no engine is started, not even to ask its concurrency
+        return
     if backend.concurrency > 1:
         _in_flight(requests, backend, keep)
     else:
