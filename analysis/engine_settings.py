@@ -33,36 +33,50 @@ def open_backend(settings: Settings, progress: Progress = no_progress) -> Backen
         raise UsageError(f"unknown backend {settings.backend!r} (known: {known})")
     if settings.backend == "vllm":
         return _lazy_vllm(settings, progress)
-    identify = lambda: settings_identity(settings)  # noqa: E731
     if settings.backend == "openai":
-        _check_concurrency(settings)
-        return Session(lambda: _server(settings), identify=identify,
-                       model=settings.model or None, concurrency=settings.concurrency)
-    return Session(lambda: BACKENDS[settings.backend](model=settings.model), identify=identify)
+        return _server_session(settings)
+    return Session(lambda: BACKENDS[settings.backend](model=settings.model),
+                   identify=lambda: settings_identity(settings))
 
 
-def settings_identity(settings: Settings) -> dict[str, Any]:
+def settings_identity(settings: Settings, served: Backend | None = None) -> dict[str, Any]:
     """What identifies the model's answers, from Settings alone (no engine, no weights).
 
-    A server's model is asked of the server only when no --model names it.
+    A server's model is asked of the server (through `served`, the session's own client, when
+    given) only when no --model names it.
     """
     if settings.backend == "vllm":
         return _vllm_identity(settings)
     if settings.backend == "openai":
         from longread.engine.openai_backend import server_identity
 
-        return server_identity(settings.base_url, _served_model(settings), settings.context_window)
+        model = _served_model(settings, served)
+        return server_identity(settings.base_url, model, settings.context_window)
     return {"backend": settings.backend, "model": settings.model}
 
 
-def _served_model(settings: Settings) -> str:
+def _served_model(settings: Settings, served: Backend | None) -> str:
     if settings.model:
         return settings.model
+    if served is not None:
+        return served.model
     server = _server(settings)
     try:
         return server.model
     finally:
         server.close()
+
+
+def _server_session(settings: Settings) -> Session:
+    """A server's session: a model it must be asked for is asked once, by the session's client."""
+    _check_concurrency(settings)
+
+    def identify() -> dict[str, Any]:
+        return settings_identity(settings, session.engine)
+
+    session = Session(lambda: _server(settings), identify=identify,
+                      model=settings.model or None, concurrency=settings.concurrency)
+    return session
 
 
 def _check_concurrency(settings: Settings) -> None:

@@ -56,7 +56,10 @@ class Session:
 
     @property
     def model(self) -> str:
-        return self._model if self._model is not None else self.engine.model
+        """Given, else the identity's (a server's model is asked once), else the engine's."""
+        if self._model is not None:
+            return self._model
+        return str(self.identity().get("model") or self.engine.model)
 
     @property
     def tokenizer(self) -> TokenCounter:

@@ -118,6 +118,21 @@ def test_openai_without_model_uses_the_one_served_or_lists_them(tmp_path: Path) 
     ]
 
 
+def test_a_hit_without_model_asks_the_server_for_its_model_once(tmp_path: Path) -> None:
+    """The session's identity names the served model, and the report's model is that one: a hit
+    costs one GET /v1/models and nothing else."""
+    repo = _repo(tmp_path)
+    args = [str(repo), "Where is the zebra?", "--backend", "openai"]
+    with FaultServer() as server:
+        _serve(server, models=[{"id": SERVED, "max_model_len": 8192}])
+        assert _ask(tmp_path, *args, "--base-url", server.url).exit_code == 0
+        before = len(server.seen)
+        hit = _ask(tmp_path, *args, "--base-url", server.url)
+        later = [seen.path for seen in server.seen[before:]]
+    assert _answer(hit)["from_cache"] is True and json.loads(hit.stdout)["model"] == SERVED
+    assert later == ["/v1/models"]
+
+
 def test_a_server_without_window_or_tokenize_works_with_context_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
