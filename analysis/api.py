@@ -145,8 +145,9 @@ class WarmBackend:
                 if self._session is None:
                     self._session = open_backend(self.settings, self._relay)
                 return job(self._session)
-            except BackendUnavailable:  # the engine died: the next job starts a fresh one
-                self._stop()
+            except BackendUnavailable:  # the engine died: the next job opens a fresh session
+                self._stop()  # (identity too: a restarted server may serve another model)
+                self._session = None
                 raise
             finally:
                 self._progress = no_progress

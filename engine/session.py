@@ -3,8 +3,9 @@
 Every job keys the answer cache with the session's identity, computed once (from settings, with
 no engine and no weights), and reaches the model through it. The engine itself opens on the first
 call that needs it (a count, a window, a generation: a cache miss), so a run whose answers are all
-cached never starts vLLM. Closing the session closes the engine; a later call opens a fresh one
-(a server whose engine died starts again), the identity kept.
+cached never starts vLLM. Closing the session closes the engine; a later call opens a fresh one,
+the identity kept (a server whose engine died opens a new session instead: a restarted server may
+serve another model, see api.WarmBackend).
 """
 
 from __future__ import annotations
