@@ -17,8 +17,9 @@ Errors are the one `LongreadError` tree (`longread.ingest.errors`): catch it, re
     print(source.to_text())  # "10\\t..." lines, redacted as the pack showed them
 
 A process that answers many questions keeps one engine warm: open it once with `open_backend`,
-pass it as `backend=` to `ask` and `summarize` (they leave it open), close it at the end; a server
-whose requests run in threads lends it to one job at a time through `WarmBackend`.
+pass it as `backend=` to `ask`, `summarize` and `review` (they leave it open), close it at the end.
+A server (`longread serve`, `longread mcp`) holds a `Corpus`: one corpus, one session lent to one
+job at a time (`WarmBackend`), one `CorpusSource`; the page, the JSON API and MCP call only it.
 
 The corpus is `paths` with `include`/`exclude` globs beside it, or one `CorpusSpec` holding its
 local roots and globs together (what the MCP and web servers keep and pass on).
@@ -60,6 +61,7 @@ __all__ = [
     "Backend",
     "CheckedAnswer",
     "Citation",
+    "Corpus",
     "CorpusSource",
     "CorpusSpec",
     "CoverageRow",
@@ -130,38 +132,39 @@ def open_backend(settings: Settings | None = None, progress: Progress = no_progr
 
 
 class WarmBackend:
-    """ONE backend for the life of a server: opened on first use, lent to one job at a time (an
-    engine and its caches are not shared between threads), so vLLM's prefix cache serves every
-    later question over the same pack. Progress goes to the job that runs now."""
+    """ONE backend session for the life of a server (engine.session.Session: its identity worked
+    out once, its engine started on the first cache miss), lent to one job at a time (an engine
+    and its caches are not shared between threads), so vLLM's prefix cache serves every later
+    question over the same pack. Progress goes to the job that runs now."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._backend: Backend | None = None
+        self._session: Backend | None = None
         self._progress: Progress = no_progress
 
     def run(self, job: Callable[[Backend], T], progress: Progress = no_progress) -> T:
-        """`job(backend)` with the warm backend, after any job already running."""
+        """`job(session)` with the warm session, after any job already running."""
         with self._lock:
             self._progress = progress
             try:
-                if self._backend is None:
-                    self._backend = open_backend(self.settings, self._relay)
-                return job(self._backend)
-            except BackendUnavailable:  # the engine died: the next job opens a fresh one
-                self._discard()
+                if self._session is None:
+                    self._session = open_backend(self.settings, self._relay)
+                return job(self._session)
+            except BackendUnavailable:  # the engine died: the next job opens a fresh session
+                self._stop()  # (identity too: a restarted server may serve another model)
+                self._session = None
                 raise
             finally:
                 self._progress = no_progress
 
     def close(self) -> None:
         with self._lock:
-            self._discard()
+            self._stop()
 
-    def _discard(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+    def _stop(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
     def _relay(self, stage: str, done: int, total: int | None) -> None:
         """The backend keeps the callback it was opened with; this one reaches the current job."""
@@ -261,6 +264,7 @@ def review(
     worktree: bool = False,
     diff: str | None = None,
     settings: Settings | None = None,
+    backend: Backend | None = None,
     use_cache: bool = True,
     progress: Progress = no_progress,
 ) -> ReviewReport:
@@ -269,7 +273,8 @@ def review(
     from longread.analysis.jobs.review import ReviewInputs, run_review
 
     inputs = ReviewInputs(Path(repo), base, head, diff, worktree)
-    return run_review(settings or make_settings(), inputs, use_cache=use_cache, progress=progress)
+    return run_review(settings or make_settings(), inputs, use_cache=use_cache, progress=progress,
+                      backend=backend)
 
 
 def read_source(
@@ -320,3 +325,58 @@ def _wanted(paths: Paths | CorpusSpec, include: Sequence[str], exclude: Sequence
     roots = arguments.roots(paths, name)
     include, exclude = _patterns(include, exclude)
     return lambda settings: CorpusSpec.of(resolve_paths(roots, settings), include, exclude)
+
+
+class Corpus:
+    """One corpus served to many requests: its CorpusSpec and budget fixed, ONE warm session
+    (`WarmBackend`) and ONE `CorpusSource` (read once, again when a file changes). Each method is
+    the function of the same name above with the corpus's options; `sharing` gives a view on
+    another engine."""
+
+    def __init__(self, corpus: CorpusSpec, *, settings: Settings, budget: int | None = None,
+                 engine: WarmBackend | None = None, sources: CorpusSource | None = None) -> None:
+        self.spec, self.settings, self.budget = corpus, settings, budget
+        self.engine = engine or WarmBackend(settings)
+        self.sources = sources or CorpusSource(corpus, settings=settings)
+
+    def sharing(self, engine: WarmBackend) -> Corpus:
+        """This corpus and its sources, its jobs run through `engine` (a queue in front)."""
+        return Corpus(self.spec, settings=self.settings, budget=self.budget, engine=engine,
+                      sources=self.sources)
+
+    def ask(self, questions: str | Sequence[str], *, budget: int | None = None,
+            progress: Progress = no_progress) -> AskResult:
+        budget = self.budget if budget is None else budget
+        return self.engine.run(lambda backend: ask(
+            self.spec, questions, budget=budget, settings=self.settings, backend=backend,
+            progress=progress), progress)
+
+    def summarize(self, focus: str | None = None, *,
+                  progress: Progress = no_progress) -> SummaryResult:
+        return self.engine.run(lambda backend: summarize(
+            self.spec, focus=focus, budget=self.budget, settings=self.settings, backend=backend,
+            progress=progress), progress)
+
+    def pack(self, budget: int | None = None, query: str | None = None, *,
+             progress: Progress = no_progress) -> Pack:
+        """The pack in cl100k tokens, lines numbered (no engine needed)."""
+        budget = self.budget if budget is None else budget
+        return pack(self.spec, budget=budget, query=query, line_numbers=True,
+                    settings=self.settings, progress=progress)
+
+    def model_pack(self) -> Pack:
+        """The pack a question would get, counted with the model's tokenizer (the same for every
+        question unless a budget makes the ranking matter)."""
+        from longread.analysis.jobs.pack import read_and_pack
+
+        return self.engine.run(lambda backend: read_and_pack(
+            self.settings, self.spec, counter=backend.tokenizer, budget=self.budget,
+            line_numbers=True)).pack
+
+    def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
+             page: int | None = None, place: str | None = None) -> SourceLines:
+        """As `read_source`, at most MAX_LINES a call (`next_start` says where the rest is)."""
+        return self.sources.read(path, start_line, end_line, page, limit=MAX_LINES, place=place)
+
+    def close(self) -> None:
+        self.engine.close()

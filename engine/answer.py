@@ -9,30 +9,18 @@ shard and reduce entries below it hold raw completions and need no such thing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from longread.engine.answer_cache import AnswerCache, CachedAnswer
-from longread.engine.backend import (
-    Backend,
-    ChatRequest,
-    Completion,
-    Message,
-    SamplingSettings,
-)
+from longread.engine.backend import Backend, Completion, Message, SamplingSettings
 from longread.engine.cleanup import CLEANER_VERSION, Cleaned, clean
-from longread.engine.fanout import Result, generate_cached
-from longread.engine.mapreduce import (
-    Usage,
-    cache_key,
-    map_reduce_all,
-    shard_pack,
-)
+from longread.engine.fanout import Request, Result, cache_key, cached, generate_cached
+from longread.engine.mapreduce import Usage, map_reduce_all, shard_pack
 from longread.engine.prompt import answer_messages
 from longread.ingest.pack import Pack
 from longread.ingest.progress import Progress, no_progress
-from longread.ingest.tokens import TokenCounter
 
 DEFAULT_SAMPLING = SamplingSettings()
 
@@ -84,9 +72,9 @@ def answer_questions(
     cleaner = {"cleaner": CLEANER_VERSION}  # a merged answer's text depends on cleaned partials
     keys = {q: cache_key("answer", pack.digest, q, backend, sampling, cleaner) for q in unique}
     answers: dict[str, Answer] = {}
-    if cache is not None and not refresh:
+    if not refresh:
         for question in unique:
-            if (hit := cache.get(keys[question])) is not None:
+            if (hit := cached(cache, keys[question])) is not None:
                 answers[question] = _answer_from_cache(question, hit)
     missing = [q for q in unique if q not in answers]
     if missing:
@@ -130,20 +118,20 @@ class _Fresh:
     def _one_pass(self, questions: list[str]) -> list[Answer]:
         """The first question prefills the corpus alone; the rest then share its prefix. Each raw
         completion is cached under a key of its own ("one-pass"), then cleaned."""
-        items = [(cache_key("one-pass", self.pack.digest, q, self.backend, self.sampling),
-                  answer_messages(self.pack.text, q)) for q in questions]
+        items = [Request(cache_key("one-pass", self.pack.digest, q, self.backend, self.sampling),
+                         answer_messages(self.pack.text, q), kind="one-pass") for q in questions]
         done = self._generate(items[:1])
         if len(items) > 1:
             done += self._generate(items[1:])
         tokens = self.backend.special_tokens
         return [
-            _from_completion(q, clean(c.text, messages, tokens), c, cached=cached)
-            for q, (_, messages), (c, cached) in zip(questions, items, done, strict=True)
+            _from_completion(q, item.messages, result, tokens)
+            for q, item, result in zip(questions, items, done, strict=True)
         ]
 
-    def _generate(self, items: list[tuple[str, tuple[Message, ...]]]) -> list[Result]:
+    def _generate(self, items: list[Request]) -> list[Result]:
         return generate_cached(items, self.backend, cache=self.cache, sampling=self.sampling,
-                               refresh=self.refresh, kind="one-pass")
+                               refresh=self.refresh)
 
     def _map_reduce(self, questions: list[str], shards: list[Pack]) -> list[Answer]:
         merged = map_reduce_all(shards, questions, self.backend, cache=self.cache,
@@ -157,17 +145,20 @@ class _Fresh:
 
 
 def _from_completion(
-    question: str, cleaned: Cleaned, completion: Completion, *, cached: bool = False
+    question: str, messages: tuple[Message, ...], result: Result, tokens: frozenset[str]
 ) -> Answer:
-    """A one-pass answer; one whose raw completion came from the cache cost no model work now
-    (as a map-reduce answer's cached shards count nothing)."""
-    usage = Usage() if cached else Usage(
+    """A one-pass answer, cleaned; one whose raw completion came from the cache cost no model
+    work now (as a map-reduce answer's cached shards count nothing)."""
+    completion = result.completion
+    if completion is None:
+        raise RuntimeError("a one-pass request has no check, so it always has a reply")
+    usage = Usage() if result.from_cache else Usage(
         completion.prompt_tokens,
         completion.cached_tokens,
         completion.completion_tokens,
         completion.seconds,
     )
-    return _answer(question, cleaned, usage, shards=1)
+    return _answer(question, clean(completion.text, messages, tokens), usage, shards=1)
 
 
 def _answer(
@@ -218,64 +209,3 @@ def _answer_from_cache(question: str, hit: CachedAnswer) -> Answer:
         notes=tuple(hit.meta.get("notes", ())),
         cut=hit.meta.get("cut"),
     )
-
-
-class LazyBackend:
-    """A Backend whose engine is built on first real use, so a full cache hit never loads a model.
-
-    Model name, identity and tokenizer are known up front (they key the cache and size the pack);
-    the window, prompt counts and generation come from the engine, built by `factory` when needed.
-    """
-
-    def __init__(
-        self,
-        factory: Callable[[], Backend],
-        *,
-        model: str,
-        identity: dict[str, Any],
-        tokenizer: TokenCounter,
-        concurrency: int = 1,
-    ) -> None:
-        self._factory = factory
-        self.concurrency = concurrency
-        self._model, self._identity, self._tokenizer = model, identity, tokenizer
-        self._engine: Backend | None = None
-
-    @property
-    def started(self) -> bool:
-        return self._engine is not None
-
-    @property
-    def engine(self) -> Backend:
-        if self._engine is None:
-            self._engine = self._factory()
-        return self._engine
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def context_window(self) -> int:
-        return self.engine.context_window
-
-    @property
-    def tokenizer(self) -> TokenCounter:
-        return self._tokenizer
-
-    @property
-    def special_tokens(self) -> frozenset[str]:
-        return self.engine.special_tokens
-
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return self.engine.count_prompt_tokens(messages)
-
-    def identity(self) -> dict[str, Any]:
-        return dict(self._identity)
-
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        return self.engine.generate(requests)
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()

@@ -1,57 +1,143 @@
-"""Cache, then generate the misses with as many requests in flight as the backend takes, then cache.
+"""THE engine entry every job uses: cache, then generate the misses, validate or retry, then cache.
 
-Every model call of map-reduce and of a batch of questions goes through `generate_cached`. A
-backend whose `concurrency` is above 1 (a server: its HTTP client is thread-safe, and vLLM behind
+A `Request` is a cache key (`cache_key`: everything that shapes the reply), the messages, and
+optionally a JSON schema (guided decoding) and a `check` that says why a reply is not valid. Every
+model call of ask, summarize (one pass, map-reduce shards and reduces) and review goes through
+`generate_cached`: hits never touch the model (a hit that fails its check is a miss: fail closed),
+misses are generated, an invalid reply gets one retry with the next seed, and each valid reply is
+written to the cache as it comes back, on the caller's thread, so a killed run loses only what was
+in flight. An invalid reply is never cached.
+
+A backend whose `concurrency` is above 1 (a server: its HTTP client is thread-safe, and vLLM behind
 one URL batches concurrent requests itself, across data-parallel replicas too) gets that many
 requests at once, one `generate` call each from a pool of threads; the in-process engine (1) gets
-batches of MAP_BATCH from the caller's thread. Either way each result is written to the cache as it
-comes back, on the caller's thread, so a killed run loses only what was in flight.
+batches of MAP_BATCH from the caller's thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from longread.engine.answer_cache import AnswerCache
+from longread.engine.answer_cache import AnswerCache, CachedAnswer, answer_key
 from longread.engine.backend import Backend, ChatRequest, Completion, Message, SamplingSettings
+from longread.engine.prompt import PROMPT_VERSION
 
 MAP_BATCH = 2  # requests per generate call of an in-process engine: a killed run loses this many
-Item = tuple[str, tuple[Message, ...]]  # (cache key, messages)
-Result = tuple[Completion, bool]  # (completion, from the cache)
+ATTEMPTS = 2  # an invalid reply is asked once more, with the next seed
+Check = Callable[[str], str | None]  # a reply's text -> why it is not valid, or None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model call: its cache key, its messages, and what a valid reply looks like."""
+
+    key: str
+    messages: tuple[Message, ...]
+    kind: str = "shard"
+    json_schema: dict[str, Any] | None = None
+    check: Check | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)  # stored with the reply
+
+    def error(self, text: str) -> str | None:
+        return None if self.check is None else self.check(text)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A request's reply: None when no attempt gave a valid one (`errors` says why)."""
+
+    completion: Completion | None
+    from_cache: bool
+    errors: tuple[str, ...] = ()  # why each attempt before the one returned was not valid
+
+
+def cache_key(
+    kind: str,
+    digest: str,
+    question: str,
+    backend: Backend,
+    sampling: SamplingSettings,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    prompt_version: str = PROMPT_VERSION,
+) -> str:
+    """The answer-cache key of one result: input digest, question, model, sampling, prompt."""
+    return answer_key(
+        pack_digest=digest,
+        question=question,
+        model_identity=backend.identity(),
+        sampling=sampling,
+        prompt_version=prompt_version,
+        kind=kind,
+        extra=extra,
+    )
+
+
+def cached(cache: AnswerCache | None, key: str, check: Check | None = None) -> CachedAnswer | None:
+    """The cached reply under `key`, or None; one that fails `check` counts as none."""
+    hit = cache.get(key) if cache is not None else None
+    if hit is None or (check is not None and check(hit.text) is not None):
+        return None
+    return hit
 
 
 def generate_cached(
-    items: Sequence[Item],
+    requests: Sequence[Request],
     backend: Backend,
     *,
     cache: AnswerCache | None,
     sampling: SamplingSettings,
     refresh: bool = False,
-    kind: str = "shard",
     on_done: Callable[[int], None] = lambda done: None,
 ) -> list[Result]:
-    """(key, messages) in, (completion, from_cache) out in order; each miss cached as it returns."""
-    results: dict[int, Result] = {}
-    if cache is not None and not refresh:
-        for index, (key, _) in enumerate(items):
-            if (hit := cache.get(key)) is not None:
-                results[index] = (hit.completion(), True)
+    """Requests in, Results out in order; each valid miss cached as it returns."""
+    results = {} if refresh else _hits(requests, cache)
     on_done(len(results))
+    errors: dict[int, list[str]] = {}
 
     def keep(index: int, completion: Completion) -> None:
-        results[index] = (completion, False)
+        request = requests[index]
+        if (error := request.error(completion.text)) is not None:
+            errors.setdefault(index, []).append(error)
+            return
+        results[index] = Result(completion, False, _attempts(errors.get(index, [])))
         if cache is not None:
-            cache.put(items[index][0], completion, kind=kind, meta={})
+            cache.put(request.key, completion, kind=request.kind, meta=request.meta)
         on_done(len(results))
 
-    missing = [index for index in range(len(items)) if index not in results]
-    requests = {index: ChatRequest(items[index][1], sampling) for index in missing}
+    todo = [index for index in range(len(requests)) if index not in results]
+    for attempt in range(ATTEMPTS):
+        tried = sampling if attempt == 0 else replace(sampling, seed=(sampling.seed or 0) + attempt)
+        _send({i: ChatRequest(requests[i].messages, tried, requests[i].json_schema) for i in todo},
+              backend, keep)
+        todo = [index for index in todo if index not in results]
+    results |= {index: Result(None, False, _attempts(errors[index])) for index in todo}
+    return [results[index] for index in range(len(requests))]
+
+
+def _hits(requests: Sequence[Request], cache: AnswerCache | None) -> dict[int, Result]:
+    """The requests the cache answers validly, by position."""
+    found = ((index, cached(cache, request.key, request.check))
+             for index, request in enumerate(requests))
+    return {index: Result(hit.completion(), True) for index, hit in found if hit is not None}
+
+
+def _attempts(errors: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"attempt {number}: {error}" for number, error in enumerate(errors, 1))
+
+
+def _send(
+    requests: dict[int, ChatRequest], backend: Backend, keep: Callable[[int, Completion], None]
+) -> None:
+    if not requests:  # all answered: no engine is started, not even to ask its concurrency
+        return
     if backend.concurrency > 1:
         _in_flight(requests, backend, keep)
     else:
         _in_batches(requests, backend, keep)
-    return [results[index] for index in range(len(items))]
 
 
 def _in_batches(

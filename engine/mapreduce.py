@@ -10,17 +10,15 @@ to the cleaner keeps every shard's work, and a reduce runs again only when its p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from longread.engine.answer_cache import AnswerCache, answer_key
-from longread.engine.backend import Backend, Completion, Message, SamplingSettings
+from longread.engine.answer_cache import AnswerCache
+from longread.engine.backend import Backend, SamplingSettings
 from longread.engine.cleanup import Cleaned, clean, summed_notes
 from longread.engine.errors import PromptTooLong
-from longread.engine.fanout import generate_cached
+from longread.engine.fanout import Request, Result, cache_key, generate_cached
 from longread.engine.prompt import (
-    PROMPT_VERSION,
     is_not_in_part,
     map_messages,
     reduce_messages,
@@ -50,26 +48,6 @@ class Usage:
             self.completion_tokens + other.completion_tokens,
             self.seconds + other.seconds,
         )
-
-
-def cache_key(
-    kind: str,
-    digest: str,
-    question: str,
-    backend: Backend,
-    sampling: SamplingSettings,
-    extra: Mapping[str, Any] | None = None,
-) -> str:
-    """The answer-cache key of one result: input digest, question, model, sampling, prompt."""
-    return answer_key(
-        pack_digest=digest,
-        question=question,
-        model_identity=backend.identity(),
-        sampling=sampling,
-        prompt_version=PROMPT_VERSION,
-        kind=kind,
-        extra=extra,
-    )
 
 
 def shard_pack(
@@ -137,10 +115,8 @@ def map_reduce_all(
 ) -> list[MapReduced]:
     """`map_reduce` for several questions: every (question, shard) map goes out in one fan-out."""
     items = [
-        (
-            cache_key("shard", shard.digest, question, backend, sampling),
-            map_messages(shard.text, question),
-        )
+        Request(cache_key("shard", shard.digest, question, backend, sampling),
+                map_messages(shard.text, question))
         for question in questions
         for shard in shards
     ]
@@ -160,7 +136,7 @@ def map_reduce_all(
 def _merged(
     question: str,
     cleaned: list[Cleaned],
-    mapped: Sequence[tuple[Completion, bool]],
+    mapped: Sequence[Result],
     backend: Backend,
     *,
     cache: AnswerCache | None,
@@ -179,22 +155,28 @@ def _merged(
 
 
 def _cleaned(
-    items: Sequence[tuple[str, tuple[Message, ...]]],
-    results: Sequence[tuple[Completion, bool]],
-    backend: Backend,
+    items: Sequence[Request], results: Sequence[Result], backend: Backend
 ) -> list[Cleaned]:
     """Each raw completion (as cached) cleaned against the prompt that produced it."""
     tokens = backend.special_tokens
     return [
-        clean(completion.text, messages, tokens)
-        for (_, messages), (completion, _) in zip(items, results, strict=True)
+        clean(_text(result), item.messages, tokens)
+        for item, result in zip(items, results, strict=True)
     ]
 
 
-def _usage(results: Sequence[tuple[Completion, bool]]) -> Usage:
+def _text(result: Result) -> str:
+    """A map or reduce request has no check, so it always has a completion."""
+    if result.completion is None:
+        raise RuntimeError("a request without a check came back without a reply")
+    return result.completion.text
+
+
+def _usage(results: Sequence[Result]) -> Usage:
     total = Usage()
-    for completion, from_cache in results:
-        if not from_cache:
+    for result in results:
+        completion = result.completion
+        if completion is not None and not result.from_cache:
             total += Usage(
                 completion.prompt_tokens,
                 completion.cached_tokens,
@@ -221,12 +203,11 @@ def _reduce(
         texts = [partial.text for partial in partials]
         groups = group_partials(question, texts, backend, sampling)
         items = [
-            (_group_key(question, group, backend, sampling), reduce_messages(question, group))
+            Request(_group_key(question, group, backend, sampling),
+                    reduce_messages(question, group), kind="reduce")
             for group in groups
         ]
-        merged = generate_cached(
-            items, backend, cache=cache, sampling=sampling, refresh=refresh, kind="reduce"
-        )
+        merged = generate_cached(items, backend, cache=cache, sampling=sampling, refresh=refresh)
         usage += _usage(merged)
         partials = _cleaned(items, merged, backend)
         between += partials

@@ -19,6 +19,7 @@ from longread.analysis.jobs.pack import read_and_pack
 from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings
+from longread.engine.session import borrowed
 from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.errors import UsageError
 from longread.ingest.lines import split_lines
@@ -90,13 +91,11 @@ def run_ask(
     if not questions:
         raise UsageError("no question given", cli="no question given: add one after the paths, "
                          "or use -q/--questions")
-    owned = backend is None
-    backend = open_backend(settings, progress) if backend is None else backend
-    try:
+    with borrowed(backend, lambda: open_backend(settings, progress)) as session:
         packed = read_and_pack(
             settings,
             corpus,
-            counter=backend.tokenizer,
+            counter=session.tokenizer,
             budget=budget,
             query=" ".join(questions),
             line_numbers=True,
@@ -108,17 +107,15 @@ def run_ask(
             settings,
             pack,
             questions,
-            backend,
+            session,
             use_cache=use_cache,
             refresh=refresh,
             progress=progress,
         )
-    finally:
-        if owned:
-            backend.close()
+        model = session.model
     index = CorpusIndex.of_pack(packed.documents, pack)
     checked = tuple(CheckedAnswer(a, tuple(check_citations(a.text, index))) for a in answers)
-    return AskResult(checked, pack, backend.model, len(packed.skipped))
+    return AskResult(checked, pack, model, len(packed.skipped))
 
 
 def _answer(

@@ -18,15 +18,25 @@ from longread.ingest.corpus import read_corpus
 from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.document import Document, Skipped
 from longread.ingest.errors import UsageError
+from longread.ingest.outline import OUTLINER_VERSION
 from longread.ingest.pack import Manifest, Pack, build_pack, with_sources
+from longread.ingest.pdf import pdf_reader_version
 from longread.ingest.progress import Progress, no_progress
+from longread.ingest.redact import REDACTOR_VERSION
 from longread.ingest.redact_corpus import RedactedCorpus, rename
 from longread.ingest.remote import source_of
 from longread.ingest.symbols import Symbols
+from longread.ingest.textfile import TEXT_READER
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
 
 if TYPE_CHECKING:  # rich loads only to draw (not on a cache-hit `ask`)
     from rich.console import Console
+
+
+def pipeline_versions() -> tuple[str, ...]:
+    """The readers, outliner and redactor `read_and_pack` runs: a key made before the pack is
+    (review's, which packs only on a miss) names them, as a pack's digest does for ask."""
+    return (TEXT_READER, pdf_reader_version(), OUTLINER_VERSION, REDACTOR_VERSION)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from longread.engine.answer import Answer, answer_questions
 from longread.engine.answer_cache import AnswerCache
 from longread.engine.backend import Backend, SamplingSettings
 from longread.engine.prompt import summary_question
+from longread.engine.session import borrowed
 from longread.ingest.corpus_spec import CorpusSpec
 from longread.ingest.pack import Pack
 from longread.ingest.progress import Progress, no_progress
@@ -85,24 +86,20 @@ def run_summarize(
 
     `backend`: an open backend to use and leave open, as for `run_ask`.
     """
-    owned = backend is None
-    backend = open_backend(settings, progress) if backend is None else backend
     question = summary_question(focus)
     sampling = SamplingSettings(max_tokens=settings.max_tokens, temperature=settings.temperature)
-    try:
-        packed = read_and_pack(settings, corpus, counter=backend.tokenizer, budget=budget,
+    with borrowed(backend, lambda: open_backend(settings, progress)) as session:
+        packed = read_and_pack(settings, corpus, counter=session.tokenizer, budget=budget,
                                query=focus, line_numbers=True, use_cache=use_cache,
                                progress=progress)
         with AnswerCache(settings.answer_cache) if use_cache else nullcontext() as cache:
-            summary = answer_questions(packed.pack, [question], backend, cache=cache,
+            summary = answer_questions(packed.pack, [question], session, cache=cache,
                                        sampling=sampling, refresh=refresh, progress=progress)[0]
-    finally:
-        if owned:
-            backend.close()
+        model = session.model
     index = CorpusIndex.of_pack(packed.documents, packed.pack)
     citations = tuple(check_citations(summary.text, index))
     coverage = coverage_rows(packed.pack, index, citations, summary.partials)
-    return SummaryResult(summary, citations, coverage, packed.pack, backend.model)
+    return SummaryResult(summary, citations, coverage, packed.pack, model)
 
 
 def coverage_rows(

@@ -9,9 +9,10 @@
                                           (api.CorpusSource: read once, again when a file changes)
     summarize  (focus)                    the summary and its coverage table
 
-`build_server` makes the server for a corpus; `longread mcp` runs it over stdio, and `longread
-serve` mounts its streamable-HTTP app at /mcp, passing its own `WarmBackend` and `CorpusSource` so
-the page, the JSON API and MCP share one engine and one read corpus. A job's stages (reading,
+`build_server` makes the server for a corpus (an `api.Corpus`, the one door: MCP calls nothing
+else); `longread mcp` runs it over stdio, and `longread serve` mounts its streamable-HTTP app at
+/mcp, passing a view on its own `api.Corpus` so the page, the JSON API and MCP share one engine
+and one read corpus. A job's stages (reading,
 packing, engine start, shards) reach the client as progress notifications when it asks for them.
 Over stdio (analysis/mcp/stdio.py) every line the SDK cannot read still gets a JSON-RPC error.
 The stdio transport keeps stdout for the protocol: the SDK points file descriptor 1 at stderr
@@ -37,7 +38,6 @@ from mcp.types import ToolAnnotations
 
 from longread.analysis import api
 from longread.analysis.config import Settings
-from longread.analysis.jobs.sources import MAX_LINES
 from longread.ingest.document import skip_summary
 from longread.ingest.errors import LongreadError
 from longread.ingest.progress import Progress, no_progress
@@ -57,33 +57,23 @@ PROGRESS_EVERY_S = 1.0  # at most one progress notification a second within a st
 
 
 class CorpusTools:
-    """The tools over one corpus; ask and summarize borrow the warm backend in turn."""
+    """The tools over one api.Corpus, as text; ask and summarize borrow its warm session in turn."""
 
-    def __init__(self, corpus: api.CorpusSpec, settings: Settings, *,
-                 budget: int | None = None, engine: api.WarmBackend | None = None,
-                 sources: api.CorpusSource | None = None) -> None:
-        self.corpus, self.settings, self.budget = corpus, settings, budget
-        self.engine = engine or api.WarmBackend(settings)
-        self.sources = sources or api.CorpusSource(corpus, settings=settings)
+    def __init__(self, corpus: api.Corpus) -> None:
+        self.corpus = corpus
 
     def pack(self, budget: int | None = None, query: str | None = None, *,
              progress: Progress = no_progress) -> str:
         """The corpus as one context pack (cl100k tokens), lines numbered so `path:N` can be
         cited; with a budget, documents are ranked by the query and fitted (without one, the
         whole corpus goes in)."""
-        budget = self.budget if budget is None else budget
-        packed = api.pack(self.corpus, budget=budget, query=query, line_numbers=True,
-                          settings=self.settings, progress=progress)
+        packed = self.corpus.pack(budget, query, progress=progress)
         return manifest_summary(packed.manifest) + "\n\n" + packed.text
 
     def ask(self, question: str, budget: int | None = None, *,
             progress: Progress = no_progress) -> str:
         """Answer a question over the whole corpus; the citations are checked."""
-        budget = self.budget if budget is None else budget
-        result = self.engine.run(lambda backend: api.ask(
-            self.corpus, question, budget=budget, settings=self.settings, backend=backend,
-            progress=progress), progress)
-        return answer_text(result)
+        return answer_text(self.corpus.ask(question, budget=budget, progress=progress))
 
     def read(self, path: str, start_line: int | None = None, end_line: int | None = None,
              page: int | None = None, place: str | None = None) -> str:
@@ -91,7 +81,7 @@ class CorpusTools:
         "#": `p=12` of a .docx, `ch=3` of an .epub, `cell=7` of an .ipynb, a heading's anchor of
         a web page or Markdown file), numbered; paths as cited. At most 500 lines a call: the
         first line of the reply says how many there are, and where the next range starts."""
-        source = self.sources.read(path, start_line, end_line, page, limit=MAX_LINES, place=place)
+        source = self.corpus.read(path, start_line, end_line, page, place)
         where = f", page {source.page} of {source.pages}" if source.page else ""
         where += f", #{source.place}" if source.place else ""
         more = f" (next: start_line={source.next_start})" if source.next_start else ""
@@ -100,13 +90,10 @@ class CorpusTools:
 
     def summarize(self, focus: str | None = None, *, progress: Progress = no_progress) -> str:
         """A summary of the corpus (optionally with a focus) and which documents it covers."""
-        result = self.engine.run(lambda backend: api.summarize(
-            self.corpus, focus=focus, budget=self.budget, settings=self.settings,
-            backend=backend, progress=progress), progress)
-        return result.to_markdown()
+        return self.corpus.summarize(focus, progress=progress).to_markdown()
 
     def close(self) -> None:
-        self.engine.close()
+        self.corpus.close()
 
 
 def manifest_summary(manifest: api.Manifest) -> str:
@@ -144,12 +131,11 @@ def answer_text(result: api.AskResult) -> str:
     return "\n\n".join(parts)
 
 
-def build_server(corpus: api.CorpusSpec, *, settings: Settings, budget: int | None = None,
-                 backend_source: api.WarmBackend | None = None,
-                 sources: api.CorpusSource | None = None) -> MCPServer:
-    """The MCP server of the corpus; `backend_source` shares a warm engine, `sources` the
-    corpus as read for `read`."""
-    tools = CorpusTools(corpus, settings, budget=budget, engine=backend_source, sources=sources)
+def build_server(spec: api.CorpusSpec, *, settings: Settings, budget: int | None = None,
+                 corpus: api.Corpus | None = None) -> MCPServer:
+    """The MCP server of the corpus `spec`; `corpus`, when given, is served instead (`longread
+    serve` shares its warm engine and read corpus that way)."""
+    tools = CorpusTools(corpus or api.Corpus(spec, settings=settings, budget=budget))
     server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=version("longread"))
     for method in (tools.pack, tools.ask, tools.read, tools.summarize):
         # Text only: a structured copy would send every pack twice.
@@ -207,13 +193,13 @@ def _progress_to(ctx: Context) -> Progress:
     return report
 
 
-def serve_stdio(corpus: api.CorpusSpec, *, settings: Settings,
+def serve_stdio(spec: api.CorpusSpec, *, settings: Settings,
                 budget: int | None = None) -> None:
     """Serve the corpus over stdin/stdout until the client closes them; one engine throughout."""
     from longread.analysis.mcp.stdio import run_stdio
 
-    engine = api.WarmBackend(settings)
+    corpus = api.Corpus(spec, settings=settings, budget=budget)
     try:
-        run_stdio(build_server(corpus, settings=settings, budget=budget, backend_source=engine))
+        run_stdio(build_server(corpus.spec, settings=settings, corpus=corpus))
     finally:
-        engine.close()
+        corpus.close()

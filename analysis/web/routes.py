@@ -82,9 +82,9 @@ def _mcp_app(corpus: ServedCorpus) -> Starlette:
     from longread.analysis.mcp.server import build_server
 
     options = corpus.options
-    server = build_server(options.corpus, settings=corpus.settings, budget=options.budget,
-                          backend_source=QueuedEngine(corpus.engine, corpus.jobs),
-                          sources=corpus.sources)
+    server = build_server(options.corpus, settings=corpus.settings,
+                          corpus=corpus.corpus.sharing(QueuedEngine(corpus.corpus.engine,
+                                                                    corpus.jobs)))
     limits = options.limits
     return server.streamable_http_app(streamable_http_path="/mcp", host=options.host,
                                       max_sessions=limits.mcp_sessions,

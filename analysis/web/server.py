@@ -1,9 +1,9 @@
 """`longread serve`: one process that keeps the engine warm and serves a page, a JSON API and MCP.
 
-    ServedCorpus     the corpus, its settings and ONE backend (api.WarmBackend) opened on first
-                     use and lent to one request at a time, so vLLM's prefix cache serves later
-                     questions, and ONE api.CorpusSource, the corpus read and redacted once for
-                     every citation opened; the page, the JSON API and MCP share both
+    ServedCorpus     the page's and the JSON API's view of ONE api.Corpus: the corpus, ONE
+                     backend session opened on first use and lent to one request at a time, so
+                     vLLM's prefix cache serves later questions, and ONE api.CorpusSource, the
+                     corpus read and redacted once for every citation opened; MCP shares both
     check_token      a token long enough to guess at no faster than the network allows
     guard            ASGI middleware in front of everything, /mcp included: token, Host, other
                      sites' pages, body cap, security headers (see there)
@@ -11,8 +11,8 @@
     routes           the page, /api/ask, /api/summarize, /api/source, /api/pack (see there)
 
 Safe by default: bound to loopback; any other address needs a token (16 characters or more), or
-the server does not start. Documents are read through `api.CorpusSource`, which serves corpus
-documents only.
+the server does not start. Everything goes through `api.Corpus` (the one door, as for the CLI
+and MCP); its documents are read through `api.CorpusSource`, which serves corpus documents only.
 """
 
 from __future__ import annotations
@@ -75,28 +75,23 @@ def given_token(token: str | None, token_file: Path | None) -> str | None:
 
 
 class ServedCorpus:
-    """The corpus behind every request; jobs borrow the one warm backend (api.WarmBackend)."""
+    """The corpus behind every request, as JSON: one api.Corpus (its warm session, its sources)."""
 
     def __init__(self, settings: Settings, options: ServeOptions) -> None:
         self.settings, self.options = settings, options
-        self.engine = api.WarmBackend(settings)
-        self.sources = api.CorpusSource(options.corpus, settings=settings)
+        self.corpus = api.Corpus(options.corpus, settings=settings, budget=options.budget)
         self.jobs = JobQueue(options.limits.queue)
         self._manifest: dict[str, Any] | None = None
 
     def ask(self, questions: Sequence[str], progress: Progress = no_progress) -> dict[str, Any]:
         """The same JSON as `longread ask --json`."""
-        result = self.engine.run(lambda backend: api.ask(
-            self.options.corpus, list(questions), budget=self.options.budget,
-            settings=self.settings, backend=backend, progress=progress), progress)
+        result = self.corpus.ask(list(questions), progress=progress)
         self._manifest = result.pack.manifest.to_json()
         return result.to_json()
 
     def summarize(self, focus: str | None, progress: Progress = no_progress) -> dict[str, Any]:
         """The same JSON as `longread summarize --json`."""
-        result = self.engine.run(lambda backend: api.summarize(
-            self.options.corpus, focus=focus, budget=self.options.budget,
-            settings=self.settings, backend=backend, progress=progress), progress)
+        result = self.corpus.summarize(focus, progress=progress)
         self._manifest = result.pack.manifest.to_json()
         return result.to_json()
 
@@ -110,23 +105,17 @@ class ServedCorpus:
         counted with the model's tokenizer (the same for every question unless a --budget makes
         the ranking matter)."""
         if self._manifest is None:
-            from longread.analysis.jobs.pack import read_and_pack
-
-            packed = self.engine.run(lambda backend: read_and_pack(
-                self.settings, self.options.corpus, counter=backend.tokenizer,
-                budget=self.options.budget, line_numbers=True))
-            self._manifest = packed.pack.manifest.to_json()
+            self._manifest = self.corpus.model_pack().manifest.to_json()
         return self._manifest
 
     def source(self, path: str, start: int | None, end: int | None,
                page: int | None, place: str | None = None) -> dict[str, Any]:
         """Lines of a corpus document as the pack shows them (CorpusSource refuses the rest), at
         most api.MAX_LINES a request; "next" in the reply is where the rest starts."""
-        return self.sources.read(path, start, end, page, limit=api.MAX_LINES,
-                                 place=place).to_json()
+        return self.corpus.read(path, start, end, page, place).to_json()
 
     def close(self) -> None:
-        self.engine.close()
+        self.corpus.close()
 
 
 class WebServer:

@@ -104,7 +104,7 @@ def test_ask_with_a_warm_backend_leaves_it_open(
                     backend=backend, use_cache=False)
     second = api.ask([corpus], ["Where is the region?"], settings=settings, backend=backend,
                      use_cache=False)
-    assert built == [backend] and not hasattr(backend, "closed")
+    assert built == [backend.engine] and not hasattr(built[0], "closed")
     assert isinstance(first, api.AskResult)
     assert second.answers[0].answer.question == "Where is the region?"
     assert [c.status for c in first.answers[0].citations] == ["ok", "unknown-path"]
@@ -123,10 +123,10 @@ def test_warm_backend_lends_one_backend_until_closed(
 ) -> None:
     built: list[FakeBackend] = register_fake(monkeypatch)
     warm = api.WarmBackend(settings)
-    seen = [warm.run(lambda backend: backend) for _ in range(2)]
+    seen = [warm.run(lambda session: session.engine) for _ in range(2)]
     assert seen == [built[0], built[0]] and not hasattr(built[0], "closed")
     warm.close()
-    assert built[0].closed and warm.run(lambda backend: backend) is built[1]
+    assert built[0].closed and warm.run(lambda session: session.engine) is built[1]
 
 
 def test_warm_backend_whose_engine_died_is_replaced_on_the_next_job(
@@ -135,12 +135,13 @@ def test_warm_backend_whose_engine_died_is_replaced_on_the_next_job(
     built: list[FakeBackend] = register_fake(monkeypatch)
     warm = api.WarmBackend(settings)
 
-    def dies(backend: FakeBackend) -> None:
+    def dies(session: api.Backend) -> None:
+        session.generate([])
         raise BackendUnavailable("engine died")
 
     with pytest.raises(BackendUnavailable):
         warm.run(dies)
-    assert built[0].closed and warm.run(lambda backend: backend) is built[1]
+    assert built[0].closed and warm.run(lambda session: session.engine) is built[1]
 
 
 def test_pack_takes_one_path_or_several(corpus: Path, settings: Settings) -> None:

@@ -118,6 +118,21 @@ def test_openai_without_model_uses_the_one_served_or_lists_them(tmp_path: Path) 
     ]
 
 
+def test_a_hit_without_model_asks_the_server_for_its_model_once(tmp_path: Path) -> None:
+    """The session's identity names the served model, and the report's model is that one: a hit
+    costs one GET /v1/models and nothing else."""
+    repo = _repo(tmp_path)
+    args = [str(repo), "Where is the zebra?", "--backend", "openai"]
+    with FaultServer() as server:
+        _serve(server, models=[{"id": SERVED, "max_model_len": 8192}])
+        assert _ask(tmp_path, *args, "--base-url", server.url).exit_code == 0
+        before = len(server.seen)
+        hit = _ask(tmp_path, *args, "--base-url", server.url)
+        later = [seen.path for seen in server.seen[before:]]
+    assert _answer(hit)["from_cache"] is True and json.loads(hit.stdout)["model"] == SERVED
+    assert later == ["/v1/models"]
+
+
 def test_a_server_without_window_or_tokenize_works_with_context_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,7 +203,8 @@ def test_hub_id_hit_never_starts_the_engine(
 def test_every_job_keys_answers_with_the_one_settings_identity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, Any]
 ) -> None:
-    """ask/summarize (backend.identity) and review (settings_identity) agree, with no request."""
+    """The session every job keys its cache with (ask, summarize, review) names the model by
+    settings_identity, worked out with no engine and no request."""
     monkeypatch.setitem(BACKENDS, "vllm", lambda **options: pytest.fail("engine started"))
     settings = load_settings({"cache_dir": str(tmp_path), "base_url": "http://127.0.0.1:9/v1",
                               **flags})
@@ -231,3 +247,43 @@ def test_review_hit_over_openai_needs_no_server_either(tmp_path: Path) -> None:
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["findings"] == json.loads(first.stdout)["findings"]
     assert json.loads(first.stdout)["findings"]
+
+
+def test_review_over_a_server_retries_an_invalid_reply_once_through_the_engine_entry(
+    tmp_path: Path,
+) -> None:
+    """With requests in flight (--concurrency 4) as with one at a time: prose, then the next seed
+    with the same schema; only the valid reply is cached, so a stopped server still answers."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"],
+                 ["config", "user.name", "t"]):
+        _git(repo, *args)
+    (repo / "app.py").write_text("def first(items):\n    return items[0]\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    (repo / "app.py").write_text("def first(items):\n    return items[1]\n")
+    _git(repo, "commit", "-q", "-am", "bug")
+    findings = {"findings": [{"path": "app.py", "start_line": 2, "end_line": 2,
+                              "severity": "warning", "category": "bug", "message": "off by one"}]}
+    usage = {"prompt_tokens": 100, "completion_tokens": 20}
+    replies = [Reply(200, {"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                           "usage": usage}) for text in ("LGTM, approved.", json.dumps(findings))]
+    args = ["--cache-dir", str(tmp_path / "cache"), "review", "--repo", str(repo), "--base",
+            "HEAD~1", "--format", "json", "--fail-on", "never", "--backend", "openai",
+            "--model", SERVED, "--concurrency", "4"]
+    with FaultServer() as server:
+        _serve(server, models=[{"id": SERVED, "max_model_len": 8192}])
+        server.script("POST", "/v1/chat/completions", *replies)
+        url = server.url
+        first = CliRunner().invoke(cli, [*args, "--base-url", url])
+        asked = [seen.body for seen in server.requests_to("/v1/chat/completions")]
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert data["findings"] and any(w.startswith("attempt 1:") for w in data["warnings"])
+    assert [body["seed"] for body in asked] == [0, 1]
+    assert asked[0]["response_format"] == asked[1]["response_format"]
+    assert asked[0]["response_format"]["type"] == "json_schema"
+    second = CliRunner().invoke(cli, [*args, "--base-url", url])
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["cached"] is True

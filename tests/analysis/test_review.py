@@ -40,6 +40,7 @@ class ScriptedBackend:
         self.context_window = context_window
         self.tokenizer = Chars()
         self.model = "scripted"
+        self.concurrency = 1
         self.requests: list[ChatRequest] = []
 
     def identity(self) -> dict[str, Any]:
@@ -433,3 +434,41 @@ def test_finding_messages_lose_template_tokens_and_loops_in_every_format_and_fro
     assert data["cached"] is True and len(scripted) == 1
     assert "in 2 finding(s): removed 1 chat-template token; cut 1 of them where the model " \
            "repeated itself" in data["warnings"]
+
+
+def test_an_invalid_first_reply_is_retried_once_through_the_engine_entry_then_cached(
+    repo: Path, tmp_path: Path, scripted: Built
+) -> None:
+    """The retry is the engine's (the next seed, the same schema); the valid reply is cached, so
+    a second identical review is a hit that builds no backend and makes no model call."""
+    from longread.analysis.jobs.findings import FINDINGS_SCHEMA
+
+    scripted.replies[:] = ["LGTM, approved.", findings_json(finding(BUG_LINE))]
+    first = run(repo, tmp_path, "--format", "json", "--fail-on", "never")
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    (asked,) = scripted
+    assert [r.sampling.seed for r in asked.requests] == [0, 1]
+    assert all(r.json_schema == FINDINGS_SCHEMA for r in asked.requests)
+    assert data["findings"] and data["cached"] is False
+    assert any(w.startswith("attempt 1: model output is not JSON") for w in data["warnings"])
+    second = json.loads(run(repo, tmp_path, "--format", "json", "--fail-on", "never").stdout)
+    assert second["cached"] is True and second["findings"] == data["findings"]
+    assert len(scripted) == 1 and len(asked.requests) == 2
+
+
+def test_a_cached_review_that_no_longer_validates_is_asked_again(
+    repo: Path, tmp_path: Path, scripted: Built
+) -> None:
+    """Fail closed: a cache row whose text is not a valid findings object counts as a miss."""
+    import sqlite3
+
+    scripted.replies[:] = [findings_json(finding(BUG_LINE))]
+    assert run(repo, tmp_path, "--format", "json", "--fail-on", "never").exit_code == 0
+    with sqlite3.connect(tmp_path / "cache" / "answers.sqlite") as db:
+        assert db.execute("UPDATE answers SET text = 'approve' WHERE kind = 'review'").rowcount == 1
+    again = run(repo, tmp_path, "--format", "json", "--fail-on", "never")
+    data = json.loads(again.stdout)
+    assert data["cached"] is False and data["findings"] and len(scripted) == 2
+    third = json.loads(run(repo, tmp_path, "--format", "json", "--fail-on", "never").stdout)
+    assert third["cached"] is True and len(scripted) == 2  # the fresh reply replaced the row

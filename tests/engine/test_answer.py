@@ -12,9 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes import FakeBackend, code_documents  # noqa: E402
 
-from longread.engine.answer import LazyBackend, answer_questions  # noqa: E402
+from longread.engine.answer import answer_questions  # noqa: E402
 from longread.engine.answer_cache import AnswerCache  # noqa: E402
 from longread.engine.backend import Backend, SamplingSettings  # noqa: E402
+from longread.engine.session import Session  # noqa: E402
 from longread.ingest.pack import Pack, build_pack  # noqa: E402
 
 SAMPLING = SamplingSettings(max_tokens=64)
@@ -48,9 +49,8 @@ def test_cache_hit_neither_builds_nor_calls_the_engine(tmp_path: Path) -> None:
             built.append(FakeBackend())
             return built[-1]
 
-        lazy = LazyBackend(
-            factory, model=first.model, identity=first.identity(), tokenizer=first.tokenizer
-        )
+        lazy = Session(factory, model=first.model, identify=first.identity,
+                       tokenizer=first.tokenizer, concurrency=1)
         again = answer_questions(pack, QUESTIONS, lazy, cache=cache, sampling=SAMPLING)
     assert built == [] and not lazy.started
     assert [a.text for a in again] == [a.text for a in fresh] and all(a.from_cache for a in again)
@@ -92,21 +92,28 @@ def test_a_pack_past_the_window_goes_through_map_reduce(tmp_path: Path) -> None:
     assert again.from_cache and again.shards == answer.shards and len(backend.requests) == calls
 
 
-def test_lazy_backend_builds_once_on_first_real_use() -> None:
+def test_a_session_builds_its_engine_once_on_first_real_use_and_again_after_close() -> None:
     built: list[FakeBackend] = []
+    identified: list[int] = []
 
     def factory() -> Backend:
         built.append(FakeBackend(context_window=4096))
         return built[-1]
 
-    lazy = LazyBackend(
-        factory, model="fake-model", identity={"m": 1}, tokenizer=FakeBackend().tokenizer
-    )
+    def identify() -> dict[str, Any]:
+        identified.append(1)
+        return {"m": 1}
+
+    lazy = Session(factory, model="fake-model", identify=identify,
+                   tokenizer=FakeBackend().tokenizer)
     pack = _pack(FakeBackend(), 1)
     answer_questions(pack, QUESTIONS, lazy, sampling=SAMPLING)
     assert len(built) == 1 and lazy.context_window == 4096
     lazy.close()
-    assert built[0].closed
+    assert built[0].closed and not lazy.started
+    answer_questions(pack, QUESTIONS[:1], lazy, sampling=SAMPLING)
+    assert len(built) == 2 and not hasattr(built[1], "closed")
+    assert identified == [1]  # the identity is worked out once for the session's life
 
 
 @pytest.mark.vllm
