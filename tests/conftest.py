@@ -96,7 +96,7 @@ def small_window_backend(vllm_engines: _Engines, engine_dtype: str) -> Any:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
     """One real PostgreSQL for the session (tests/postgres.py); stopped and deleted at the end."""
-    import postgres
+    from tests import postgres
 
     if postgres.bin_dir() is None:
         postgres.missing("PostgreSQL is not installed")

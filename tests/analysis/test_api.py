@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend, register_fake  # noqa: E402
-from pdfs import pdf_bytes  # noqa: E402
-from trees import write_files  # noqa: E402
-
-from longread.analysis import api  # noqa: E402
-from longread.analysis.config import Settings  # noqa: E402
-from longread.engine.errors import BackendUnavailable  # noqa: E402
-from longread.ingest.errors import UsageError  # noqa: E402
+from longread.analysis import api
+from longread.analysis.config import Settings
+from longread.engine.errors import BackendUnavailable
+from longread.ingest.errors import UsageError
+from tests.fakes import FakeBackend, register_fake
+from tests.pdfs import pdf_bytes
+from tests.trees import write_files
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -5,23 +5,19 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend, RecordingBackend, register_fake, register_scripted  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import Settings  # noqa: E402
-from longread.analysis.jobs.ask import run_ask  # noqa: E402
-from longread.analysis.jobs.citations import CorpusIndex, check_citations  # noqa: E402
-from longread.engine.backend import BACKENDS  # noqa: E402
-from longread.ingest.corpus import read_corpus  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import Settings
+from longread.analysis.jobs.ask import run_ask
+from longread.analysis.jobs.citations import CorpusIndex, check_citations
+from longread.engine.backend import BACKENDS
+from longread.ingest.corpus import read_corpus
+from tests.fakes import FakeBackend, RecordingBackend, register_fake, register_scripted
 
 
 @pytest.fixture
@@ -190,7 +186,7 @@ def _cite_pages(system: str) -> str:
 def test_pages_a_cut_pdf_did_not_show_are_not_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pdfs import pdf_bytes
+    from tests.pdfs import pdf_bytes
 
     register_scripted(monkeypatch, _cite_pages)
     docs = tmp_path / "docs"

@@ -13,17 +13,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import test_review
 from click.testing import CliRunner
-from fakes import register_fake
 
 from longread.analysis.cli.commands import cli
 from longread.ingest import store
+from tests import reviews
+from tests.fakes import register_fake
 
 LONGREAD = str(Path(sys.executable).with_name("longread"))
-# The review tests' fixtures: a git repo with a change on `feature`, and `--backend scripted`.
-change_repo = test_review.repo
-scripted_model = test_review.scripted
+
+
+@pytest.fixture
+def change_repo(tmp_path: Path) -> Path:
+    """A git repo with a change on `feature` (the review tests' repo)."""
+    return reviews.change_repo(tmp_path)
+
+
+@pytest.fixture
+def scripted_model(monkeypatch: pytest.MonkeyPatch) -> reviews.Built:
+    """`--backend scripted`, answering with no findings."""
+    return reviews.register_queued(monkeypatch)
 
 
 @pytest.fixture

@@ -18,11 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from faultserver import FaultServer, Reply  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
+from longread.analysis.cli.commands import cli
+from tests.faultserver import FaultServer, Reply
 
 SERVED = "served-model"
 QUESTION = "Where is the zebra?"

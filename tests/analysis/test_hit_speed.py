@@ -18,12 +18,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.engine.backend import BACKENDS  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.engine.backend import BACKENDS
+from tests.fakes import FakeBackend
 
 NOTES_APP = Path(__file__).resolve().parents[2] / "examples" / "notes-app"
 QUESTION = "Where are the notes stored?"

@@ -8,7 +8,6 @@ job that failed because the backend was down.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,16 +17,12 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from faultserver import FaultServer, Reply  # noqa: E402
-from trees import write_files  # noqa: E402
-from webserver import running  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web.server import ServeOptions  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import load_settings
+from longread.analysis.web.server import ServeOptions
+from tests.faultserver import FaultServer, Reply
+from tests.trees import write_files
+from tests.webserver import running
 
 SERVED = "llama3.2"
 QUESTION = "Where is the zebra?"

@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 from mcp import Client, StdioServerParameters  # imported first: its errlog is the real stderr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from faultserver import FaultServer  # noqa: E402
-from gitservers import (  # noqa: E402
+from longread.analysis import api
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import Settings
+from longread.analysis.web.server import WebServer
+from tests.faultserver import FaultServer
+from tests.gitservers import (
     SmartHttp,
     commit_more,
     daemon_requests,
@@ -27,11 +28,6 @@ from gitservers import (  # noqa: E402
     git_daemon,
     make_repo,
 )
-
-from longread.analysis import api  # noqa: E402
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import Settings  # noqa: E402
-from longread.analysis.web.server import WebServer  # noqa: E402
 
 TOKEN = "s3cr3t-Token-4f9a2c"  # noqa: S105 (the private repository's password in these tests)
 AWS_KEY = "AKIAQ4TZ7LMN2P5RX8VW"

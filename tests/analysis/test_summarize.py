@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import Borrowed, FakeBackend, register_scripted  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.engine.backend import BACKENDS, ChatRequest, Completion  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.engine.backend import BACKENDS, ChatRequest, Completion
+from tests.fakes import Borrowed, FakeBackend, register_scripted
 
 _DOC_ID = re.compile(r'<document id="([^"]+)"')
 
@@ -182,7 +178,7 @@ def test_summarize_pdfs_with_the_real_cpu_engine(
     tmp_path: Path, vllm_backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Mechanics with the real engine: a summary comes back and every PDF is in the table."""
-    from pdfs import encrypted_pdf_bytes, pdf_bytes
+    from tests.pdfs import encrypted_pdf_bytes, pdf_bytes
 
     docs = tmp_path / "pdfs"
     docs.mkdir()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from base64 import b64encode
 from pathlib import Path
 
@@ -14,13 +13,10 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import TOKEN, make_corpus, scripted_reply, serving  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.web.server import WebServer  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.web.server import WebServer
+from tests.fakes import register_scripted
+from tests.webserver import TOKEN, make_corpus, scripted_reply, serving
 
 QUESTION = '{"question": "Where are notes saved?"}'
 

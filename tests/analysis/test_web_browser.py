@@ -19,11 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import APP, REPLY, make_corpus, scripted_reply, serving  # noqa: E402
+from tests.fakes import register_scripted
+from tests.webserver import APP, REPLY, make_corpus, scripted_reply, serving
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL = "apt-get install -y chromium chromium-driver (and pip install selenium)"
@@ -141,7 +138,7 @@ def _policy_reports(driver: Any) -> list[str]:
 def test_the_page_takes_the_token_out_of_the_address_bar_and_keeps_using_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: Any
 ) -> None:
-    from test_web import TOKEN
+    from tests.webserver import TOKEN
 
     register_scripted(monkeypatch, scripted_reply)
     with serving(tmp_path, make_corpus(tmp_path), host="0.0.0.0", token=TOKEN) as url:
@@ -221,9 +218,8 @@ def screenshots(out: Path) -> None:
     its citation open, and the token map of longread's own ingest/ and engine/ under a budget."""
     import tempfile
 
-    from fakes import ScriptedBackend
-
     from longread.engine.backend import BACKENDS
+    from tests.fakes import ScriptedBackend
 
     reply = ("Notes live in one SQLite file: `NoteStore` opens it and creates the tables "
              "(`notes/store.py:11-22`); search ranks them in `notes/search.py:1`.")

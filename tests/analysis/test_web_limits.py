@@ -5,7 +5,6 @@ this process, a scripted backend held busy by the test where the engine must be 
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,12 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import REPLY, make_corpus, scripted_reply, serving  # noqa: E402
-
-from longread.analysis.web.limits import Limits  # noqa: E402
+from longread.analysis.web.limits import Limits
+from tests.fakes import register_scripted
+from tests.webserver import REPLY, make_corpus, scripted_reply, serving
 
 STREAM = {"Accept": "text/event-stream"}
 

@@ -6,7 +6,6 @@ caps themselves."""
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import APP, REPLY, make_corpus, serving  # noqa: E402
-
-from longread.analysis.web.limits import Limits  # noqa: E402
+from longread.analysis.web.limits import Limits
+from tests.fakes import register_scripted
+from tests.webserver import APP, REPLY, make_corpus, serving
 
 # anyio's default pool has 40 threads; more asks than that used to take every one of them (the
 # queue's cap is raised past it here, to show that waiting asks hold none)

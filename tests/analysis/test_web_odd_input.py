@@ -5,19 +5,14 @@ the rest starts. A real server on 127.0.0.1, in a thread of this process (test_w
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import make_corpus, scripted_reply, serving  # noqa: E402
-
-from longread.analysis.jobs.sources import MAX_LINES  # noqa: E402
+from longread.analysis.jobs.sources import MAX_LINES
+from tests.fakes import register_scripted
+from tests.webserver import make_corpus, scripted_reply, serving
 
 
 @pytest.fixture

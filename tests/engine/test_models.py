@@ -12,11 +12,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import hub_snapshot  # noqa: E402
-
-from longread.engine import models  # noqa: E402
+from longread.engine import models
 from longread.engine.architecture import architecture_of
 from longread.engine.errors import BackendUnavailable
 from longread.engine.models import (
@@ -29,6 +25,7 @@ from longread.engine.models import (
     tokenizer_name,
 )
 from longread.ingest.errors import UsageError
+from tests.fakes import hub_snapshot
 
 
 def test_presets_carry_the_settings_each_model_needs(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from longread.ingest.cache import IngestCache
 from longread.ingest.corpus import Corpus, read_corpus
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from tests.ingest.conftest import Build
 
 CORPUS = Path("/work/shared/corpora/pdf")
 

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from conftest import pdf_bytes
-
 from longread.ingest.isolation import extract_pdfs
+from tests.pdfs import pdf_bytes
 
 # One page whose single content stream takes pdfium several seconds: the per-page check inside
 # read_pdf cannot interrupt it, only killing the worker can.

@@ -9,7 +9,7 @@ import pytest
 from longread.ingest.pdf import ENCRYPTED, read_pdf
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from tests.ingest.conftest import Build
 
 READERS = ["pdfium", "pypdf"]
 CORPUS = Path("/work/shared/corpora/pdf")
