@@ -288,8 +288,3 @@ def test_mcp_on_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["mcp", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "does not exist" in result.output
     assert len(result.output.strip().splitlines()) == 1
-
-
-def test_mcp_command_is_in_the_cli() -> None:
-    result = CliRunner().invoke(cli, ["mcp", "--help"])
-    assert result.exit_code == 0 and "read (follow a citation)" in result.output

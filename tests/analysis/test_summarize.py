@@ -156,8 +156,6 @@ def test_output_flag_alias_and_pipe_all_give_the_same_markdown(
         written = _summarize(tmp_path, docs, "--backend", "scripted", flag, str(target))
         assert written.exit_code == 0 and written.stdout == ""
         assert target.read_text(encoding="utf-8") == piped.stdout
-    help_text = CliRunner().invoke(cli, ["summarize", "--help"]).output
-    assert "-o, --output" in help_text and "--out " not in help_text
 
 
 def test_output_into_a_missing_folder_is_one_line_and_no_file(

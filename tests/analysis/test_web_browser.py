@@ -3,7 +3,8 @@ driven by selenium through /usr/bin/chromedriver, never a downloaded driver): as
 citation, see the cited lines highlighted; the token map has one rectangle per packed document.
 
 In CI (CI=true) a missing browser FAILS the test; elsewhere it skips and says what to install.
-`python tests/analysis/test_web_browser.py docs/` retakes the README's screenshots.
+`python -m tests.analysis.test_web_browser docs/` (from the repo root) retakes the README's
+screenshots.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pytest
 
 from tests.fakes import register_scripted
 from tests.webserver import APP, REPLY, make_corpus, scripted_reply, serving
+
+pytestmark = pytest.mark.browser
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL = "apt-get install -y chromium chromium-driver (and pip install selenium)"
