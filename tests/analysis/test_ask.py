@@ -237,6 +237,7 @@ def test_piped_answer_is_the_markdown_the_model_wrote(
     assert two.stdout == f"## One?\n\n{_MARKDOWN}\n## Two?\n\n{_MARKDOWN}"
 
 
+@pytest.mark.slow
 def test_on_a_terminal_the_answer_is_rendered(tmp_path: Path) -> None:
     """The real CLI with its stdout on a pseudo-terminal, as a user's shell gives it."""
     reply = _MARKDOWN + "See `nowhere/x.py:3`.\n"

@@ -70,6 +70,7 @@ def _answer(result: Result) -> dict[str, Any]:
     return json.loads(result.stdout)["answers"][0]
 
 
+@pytest.mark.slow
 def test_openai_hit_sends_nothing_and_answers_while_the_server_is_down(
     tmp_path: Path,
 ) -> None:

@@ -268,6 +268,7 @@ def test_ctrl_c_while_python_imports_is_130_without_a_traceback(corpus, tmp_path
     assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_is_a_quiet_exit(corpus, tmp_path):
     """`longread pack big | head -c 10`: no BrokenPipeError traceback, SIGPIPE's exit code."""
     env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}
@@ -341,6 +342,7 @@ def test_review_output_into_a_missing_folder_is_one_line_and_no_file(
     assert not target.parent.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["pack", "CORPUS"], ["cache", "path"], ["models", "list"]])
 def test_stdout_on_a_full_device_is_one_line_and_exit_2(corpus, tmp_path, command):
     env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}

@@ -176,6 +176,7 @@ def _unprivileged() -> list[str]:
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_git", [True, False], ids=["git", "walk"])
 def test_unreadable_folders_and_symlink_targets_are_named(tmp_path: Path, use_git: bool) -> None:
     root = tmp_path / "corpus"

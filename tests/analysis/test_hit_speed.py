@@ -93,6 +93,7 @@ def _hit_in_fresh_process(
     return json.loads(done.stdout)["answers"][0], loaded
 
 
+@pytest.mark.slow
 def test_a_hit_imports_no_heavy_module(
     corpus: Path, cache: Path, engines: list[FakeBackend], tmp_path: Path
 ) -> None:
@@ -104,6 +105,7 @@ def test_a_hit_imports_no_heavy_module(
     assert {"sqlite3", "click"} <= loaded  # the check sees the process's imports
 
 
+@pytest.mark.slow
 def test_an_edited_or_added_file_still_misses(
     corpus: Path, cache: Path, engines: list[FakeBackend], tmp_path: Path
 ) -> None:

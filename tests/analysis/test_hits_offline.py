@@ -70,6 +70,7 @@ def _answer(result: Result) -> dict[str, Any]:
     return json.loads(result.stdout)["answers"][0]
 
 
+@pytest.mark.slow
 def test_a_hit_over_a_server_without_tokenize_needs_no_server(
     tmp_path: Path, corpus: Path
 ) -> None:
@@ -92,6 +93,7 @@ def test_a_hit_over_a_server_without_tokenize_needs_no_server(
     assert miss.exit_code == 4 and "cannot reach" in miss.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tokenize", [True, False], ids=["vllm-tokenize", "no-tokenize"])
 def test_a_budgeted_hit_needs_no_server_either(
     tmp_path: Path, corpus: Path, tokenize: bool
@@ -152,6 +154,7 @@ def _post(url: str, question: str) -> httpx.Response:
     return httpx.post(url + "api/ask", json={"question": question}, timeout=60)
 
 
+@pytest.mark.slow
 def test_serve_answers_from_the_cache_after_a_job_failed_on_a_stopped_backend(
     tmp_path: Path, corpus: Path
 ) -> None:

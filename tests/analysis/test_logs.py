@@ -41,6 +41,7 @@ def _run(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
                           env=child_env())
 
 
+@pytest.mark.slow
 def test_library_noise_goes_to_the_log_file_not_the_terminal(tmp_path: Path) -> None:
     done = _run(tmp_path)
     assert done.returncode == 0, done.stderr
@@ -50,6 +51,7 @@ def test_library_noise_goes_to_the_log_file_not_the_terminal(tmp_path: Path) -> 
         assert f"noise: {noise}" in log
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_noise_on_stderr(tmp_path: Path) -> None:
     done = _run(tmp_path, "-v")
     assert done.returncode == 0, done.stderr
@@ -57,6 +59,7 @@ def test_verbose_shows_the_noise_on_stderr(tmp_path: Path) -> None:
         assert f"noise: {noise}" in done.stderr
 
 
+@pytest.mark.slow
 def test_errors_still_reach_the_terminal_when_quiet(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", NOISY_RUN, "--cache-dir", str(tmp_path / "cache"), "ask",
@@ -67,6 +70,7 @@ def test_errors_still_reach_the_terminal_when_quiet(tmp_path: Path) -> None:
     assert done.stderr.startswith("longread: error: no such file or directory")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["prefilling", "generating"])
 def test_progress_names_the_engine_stages(stage: str) -> None:
     from longread.engine.vllm_backend import prefill_ticker

@@ -47,6 +47,7 @@ def corpus(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_stdio_pack_then_read_follows_a_citation(tmp_path: Path, corpus: Path) -> None:
     seen: dict[str, Any] = {}
 
@@ -82,6 +83,7 @@ def _served_model(server: FaultServer) -> None:
     }))
 
 
+@pytest.mark.slow
 def test_stdio_ask_then_read_the_cited_lines(tmp_path: Path, corpus: Path) -> None:
     replies: list[str] = []
 
@@ -103,6 +105,7 @@ def test_stdio_ask_then_read_the_cited_lines(tmp_path: Path, corpus: Path) -> No
     assert "class NoteStore" in json.dumps(asked[0].body)
 
 
+@pytest.mark.slow
 def test_stdio_read_outside_the_corpus_gets_nothing_of_it(tmp_path: Path, corpus: Path) -> None:
     replies: dict[str, CallToolResult] = {}
     asked = ["../outside.txt", "../../../../../../etc/passwd", str(tmp_path / "outside.txt"),
@@ -119,6 +122,7 @@ def test_stdio_read_outside_the_corpus_gets_nothing_of_it(tmp_path: Path, corpus
     assert "symlink to outside the root" in tool_text(replies["link.txt"])
 
 
+@pytest.mark.slow
 def test_stdout_carries_only_the_protocol_with_verbose_logs(tmp_path: Path, corpus: Path) -> None:
     """Raw JSON-RPC over the pipes: every stdout line is a message, the logs went to stderr."""
     messages = [
@@ -154,6 +158,7 @@ def _reply(system: str) -> str:
             "see also `app/store.py:99`.")
 
 
+@pytest.mark.slow
 def test_ask_answers_with_checked_citations_on_one_warm_backend(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,6 +181,7 @@ def test_ask_answers_with_checked_citations_on_one_warm_backend(
     assert answers[2].endswith("6\t        return text.strip()\n")
 
 
+@pytest.mark.slow
 def test_ask_reports_its_stages_as_progress_notifications(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,6 +201,7 @@ def test_ask_reports_its_stages_as_progress_notifications(
     assert any(message and message.startswith("reading") for _, message in notes)
 
 
+@pytest.mark.slow
 def test_progress_from_a_thread_the_backend_starts_reaches_the_client(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,6 +255,7 @@ def test_ask_with_a_budget_too_small_is_one_line_for_the_agent(
     assert "--" not in tool_text(replies[0])  # an agent has no flags
 
 
+@pytest.mark.slow
 def test_summarize_gives_the_summary_and_its_coverage(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,6 +60,7 @@ def _raw_session(tmp_path: Path, corpus: Path, lines: list[str]) -> list[dict[st
     return replies[1:]
 
 
+@pytest.mark.slow
 def test_every_unreadable_line_gets_a_json_rpc_error_and_the_server_serves_on(
     tmp_path: Path, corpus: Path
 ) -> None:
@@ -89,6 +90,7 @@ def test_every_unreadable_line_gets_a_json_rpc_error_and_the_server_serves_on(
     assert served["id"] == 9 and "app.py: lines 1-2 of 2" in served["result"]["content"][0]["text"]
 
 
+@pytest.mark.slow
 def test_a_lone_surrogate_in_a_tool_call_is_an_error_for_that_call_not_silence(
     tmp_path: Path, corpus: Path
 ) -> None:

@@ -92,6 +92,7 @@ def test_a_short_window_keeps_changed_and_related_files_and_outlines_the_rest(
     assert scripted[0].count_prompt_tokens(scripted[0].requests[0].messages) <= 1700 - 256
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fail_on", "code"), [("error", 0), ("warning", 10), ("never", 0)])
 def test_fail_on_follows_validated_severity(
     repo: Path, tmp_path: Path, scripted: Built, fail_on: str, code: int
@@ -115,6 +116,7 @@ def test_planted_approval_cannot_change_the_verdict(
     assert prompt.index("\n<<<CORPUS ") < planted < prompt.rindex("\n<<<END CORPUS ")
 
 
+@pytest.mark.slow
 def test_no_valid_findings_fails_closed_in_every_format(
     repo: Path, tmp_path: Path, scripted: Built
 ) -> None:

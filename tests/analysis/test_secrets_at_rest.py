@@ -143,6 +143,7 @@ def mcp_session(cache: Path, repo: Path) -> None:
         assert server.requests_to("/v1/chat/completions")
 
 
+@pytest.mark.slow
 def test_no_planted_secret_rests_under_the_cache_folder_after_every_command(
     tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -70,6 +70,7 @@ def test_source_gives_the_cited_lines_and_pack_the_manifest(
     assert manifest["digest"] and manifest["tokens"] > 0
 
 
+@pytest.mark.slow
 def test_a_pdf_citation_opens_its_page(tmp_path: Path, built: list) -> None:
     from tests.pdfs import pdf_bytes
 
@@ -102,6 +103,7 @@ def test_progress_and_the_result_stream_as_server_sent_events(
     "../../etc/passwd", "/etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd",
     "leak.txt", "../outside/secret.txt", ".env", "docs/../../outside/secret.txt",
 ])
+@pytest.mark.slow
 def test_nothing_outside_the_corpus_is_served(
     tmp_path: Path, corpus: Path, built: list, path: str
 ) -> None:
@@ -114,6 +116,7 @@ def test_nothing_outside_the_corpus_is_served(
 
 @pytest.mark.parametrize("raw", ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
                                  "/api/%2e%2e/%2e%2e/etc/passwd", "/app.py", "/leak.txt"])
+@pytest.mark.slow
 def test_no_url_path_reaches_a_file(tmp_path: Path, corpus: Path, built: list, raw: str) -> None:
     with serving(tmp_path, corpus) as url, httpx.Client() as client:
         request = client.build_request("GET", url.rstrip("/"))
@@ -234,6 +237,7 @@ def _text(result: object) -> str:
     return "\n".join(getattr(part, "text", "") for part in getattr(result, "content", []))
 
 
+@pytest.mark.slow
 def test_longread_serve_answers_until_ctrl_c(tmp_path: Path, corpus: Path) -> None:
     """The real command in a subprocess (the scripted backend registered before the CLI runs)."""
     process = subprocess.Popen(

@@ -31,6 +31,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list:
     return register_scripted(monkeypatch, scripted_reply)
 
 
+@pytest.mark.slow
 def test_another_sites_page_cannot_post_a_question_and_no_model_sees_one(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:
@@ -65,6 +66,7 @@ def test_another_sites_page_cannot_post_a_question_and_no_model_sees_one(
     assert len(built[0].requests) == 1
 
 
+@pytest.mark.slow
 def test_every_response_carries_the_security_headers(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:
@@ -97,6 +99,7 @@ def test_the_policy_allows_the_pages_own_script_and_style_and_nothing_else_inlin
         assert f"{tag}-src 'sha256-{digest}'" in policy
 
 
+@pytest.mark.slow
 def test_the_token_in_the_url_opens_the_page_and_nothing_else(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:

@@ -72,6 +72,7 @@ def test_abandoned_event_streams_hold_no_thread_and_the_server_stays_answerable(
     assert answer.status_code == 200 and answer.json()["answers"][0]["answer"] == REPLY
 
 
+@pytest.mark.slow
 def test_waiting_asks_do_not_hold_the_threads_of_other_requests(
     tmp_path: Path, engine_busy: threading.Event
 ) -> None:
@@ -93,6 +94,7 @@ def test_waiting_asks_do_not_hold_the_threads_of_other_requests(
     assert result["answers"][0]["answer"] == REPLY
 
 
+@pytest.mark.slow
 def test_mcp_asks_waiting_on_the_engine_leave_the_other_requests_answerable(
     tmp_path: Path, engine_busy: threading.Event
 ) -> None:

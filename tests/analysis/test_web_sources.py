@@ -44,6 +44,7 @@ async def _mcp_read(url: str, path: str) -> str:
     return "\n".join(getattr(part, "text", "") for part in result.content)
 
 
+@pytest.mark.slow
 def test_citations_are_read_from_one_read_of_the_corpus_until_a_file_changes(
     tmp_path: Path, reads: list[int]
 ) -> None:

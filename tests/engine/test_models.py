@@ -141,6 +141,7 @@ def test_a_pulled_model_is_returned_without_any_work(default_model_dir: Path) ->
     assert path == default_model_dir and calls == []
 
 
+@pytest.mark.slow
 def test_a_second_puller_waits_for_the_first_and_reuses_its_model(
     default_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -167,6 +168,7 @@ def test_a_second_puller_waits_for_the_first_and_reuses_its_model(
     assert time.monotonic() - started >= 1.0  # it waited on the lock instead of racing
 
 
+@pytest.mark.slow
 def test_a_failed_download_is_one_line_and_leaves_nothing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

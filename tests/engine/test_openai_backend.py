@@ -102,6 +102,7 @@ def test_server_errors_are_retried_then_succeed(server: FaultServer) -> None:
     assert len(server.requests_to(CHAT)) == 3
 
 
+@pytest.mark.slow
 def test_429_waits_for_retry_after(server: FaultServer) -> None:
     server.script(
         "POST",

@@ -104,6 +104,7 @@ def test_missing_vllm_says_how_to_install_it(
     assert str(caught.value) == NOT_INSTALLED
 
 
+@pytest.mark.slow
 def test_vllm_validation_errors_are_translated() -> None:
     from vllm.exceptions import VLLMValidationError
 

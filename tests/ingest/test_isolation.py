@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from longread.ingest.isolation import extract_pdfs
 from tests.pdfs import pdf_bytes
 
@@ -8,6 +10,7 @@ from tests.pdfs import pdf_bytes
 SLOW_PAGE = "\n".join(f"word{i}" for i in range(600_000))
 
 
+@pytest.mark.slow
 def test_a_page_that_stalls_is_killed_at_the_time_limit_and_named() -> None:
     fast = pdf_bytes(["quick brown fox"])
     results = extract_pdfs([fast, pdf_bytes([SLOW_PAGE]), fast], time_limit_s=0.5)
