@@ -1,12 +1,13 @@
 # The README's commands. `make demo`: set up and answer a question on the embedded CPU model.
-# `make test`: set up and run the tests (what CI runs).
+# `make test`: set up and run every test (what CI runs). `make test-fast`: the edit loop, under a
+# minute: no real engine or server, browser, PostgreSQL or slow test (markers in pyproject.toml).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # A question the 135M embedded model can answer truly from examples/notes-app (its README says it).
 QUESTION ?= Where are the notes stored?
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test test-fast lint
 
 setup: $(VENV)/.installed
 
@@ -25,6 +26,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not vllm and not server and not browser and not postgres and not slow"
 
 lint: setup
 	$(BIN)/ruff check ingest engine analysis tests benchmarks examples

@@ -18,13 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
 from PIL import Image, ImageFilter  # noqa: E402
-from scans import DPI, font, page_image  # noqa: E402
 
 from longread.ingest.isolation import extract_pdfs  # noqa: E402
 from longread.ingest.ocr import engine, read_scans  # noqa: E402
+from tests.scans import DPI, font, page_image  # noqa: E402
 
 FACES: dict[str, tuple[str, int]] = {
     "DejaVu Sans 10pt": ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 42),

@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "engine"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
 from click.testing import CliRunner  # noqa: E402
-from faultserver import FaultServer  # noqa: E402
-from summary_standin import MODEL, SummaryServer, make_corpus, tokens  # noqa: E402
 
 from longread.analysis.cli.commands import cli  # noqa: E402
+from tests.faultserver import FaultServer  # noqa: E402
+from tests.summary_standin import MODEL, SummaryServer, make_corpus, tokens  # noqa: E402
 
 
 def run(documents: int, concurrency: int, delay: float, window: int, lines: int) -> dict[str, Any]:

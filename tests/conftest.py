@@ -93,10 +93,18 @@ def small_window_backend(vllm_engines: _Engines, engine_dtype: str) -> Any:
     return vllm_engines.get(SMALL_WINDOW, engine_dtype)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes a real PostgreSQL (pg_url or postgres_server) is marked `postgres`."""
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
     """One real PostgreSQL for the session (tests/postgres.py); stopped and deleted at the end."""
-    import postgres
+    from tests import postgres
 
     if postgres.bin_dir() is None:
         postgres.missing("PostgreSQL is not installed")

@@ -11,17 +11,13 @@ every map answer after the first `answer_only`, until `release()` (a run killed 
 from __future__ import annotations
 
 import re
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent / "engine"))
-
-from faultserver import FaultServer, Reply  # noqa: E402
-from pdfs import pdf_bytes  # noqa: E402
+from tests.faultserver import FaultServer, Reply  # noqa: E402
+from tests.pdfs import pdf_bytes  # noqa: E402
 
 MODEL = "stand-in"
 MAP_PROMPT = "You see one part"

@@ -10,7 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from trees import write_files
+
+from tests.trees import write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_localization.py"
@@ -144,6 +145,7 @@ def test_bm25_packs_in_score_order_skipping_what_does_not_fit() -> None:
     assert bench.bm25_pack(index, scores, 100) == {"a.py", "c.py"}
 
 
+@pytest.mark.slow
 def test_a_whole_run_through_the_cli(history: Path, tmp_path: Path) -> None:
     """The benchmark packs the parent tree with the real `longread pack` and scores both systems."""
     command = [sys.executable, str(SCRIPT), str(history / ".git"), "--per-repo", "1"]

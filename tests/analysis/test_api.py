@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend, register_fake  # noqa: E402
-from pdfs import pdf_bytes  # noqa: E402
-from trees import write_files  # noqa: E402
-
-from longread.analysis import api  # noqa: E402
-from longread.analysis.config import Settings  # noqa: E402
-from longread.engine.errors import BackendUnavailable  # noqa: E402
-from longread.ingest.errors import UsageError  # noqa: E402
+from longread.analysis import api
+from longread.analysis.config import Settings
+from longread.engine.errors import BackendUnavailable
+from longread.ingest.errors import UsageError
+from tests.fakes import FakeBackend, register_fake
+from tests.pdfs import pdf_bytes
+from tests.trees import write_files
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -46,6 +43,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(cache_dir=tmp_path / "cache", backend="fake")
 
 
+@pytest.mark.slow
 def test_read_source_numbers_lines_as_citations_do(corpus: Path, settings: Settings) -> None:
     source = api.read_source(corpus, "app/store.py", 3, 4, settings=settings)
     assert (source.start, source.end, source.total) == (3, 4, 5)
@@ -80,6 +78,7 @@ def test_read_source_reads_a_pdf_page(corpus: Path, settings: Settings) -> None:
 
 @pytest.mark.parametrize("path", ["../outside.txt", "app/../../outside.txt", "/etc/passwd",
                                   "~/outside.txt", "out", ".env", "missing.py", ""])
+@pytest.mark.slow
 def test_read_source_refuses_what_is_not_a_corpus_document(
     corpus: Path, settings: Settings, path: str
 ) -> None:
@@ -167,6 +166,7 @@ print(pack.tokens)
 """
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_packs_on_both_cores(tmp_path: Path) -> None:
     """The workers do not import the caller's script (no `if __name__ == "__main__":` here), so
     it is not run again in them: no traceback, no hang at exit, the same counts."""

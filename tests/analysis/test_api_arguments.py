@@ -121,6 +121,7 @@ def test_make_settings_takes_every_known_setting(
     assert (settings.backend, settings.redact, settings.max_tokens) == ("openai", False, 64)
 
 
+@pytest.mark.slow
 def test_every_error_of_the_api_is_a_longread_error(corpus: Path, settings: Settings) -> None:
     """What a careless script meets first: the call past its arguments fails as a LongreadError
     too (the server is not there: exit 4)."""

@@ -5,24 +5,21 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend, RecordingBackend, register_fake, register_scripted  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import Settings  # noqa: E402
-from longread.analysis.jobs.ask import run_ask  # noqa: E402
-from longread.analysis.jobs.citations import CorpusIndex, check_citations  # noqa: E402
-from longread.engine.backend import BACKENDS  # noqa: E402
-from longread.ingest.corpus import read_corpus  # noqa: E402
-from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import Settings
+from longread.analysis.jobs.ask import run_ask
+from longread.analysis.jobs.citations import CorpusIndex, check_citations
+from longread.engine.backend import BACKENDS
+from longread.ingest.corpus import read_corpus
+from longread.ingest.corpus_spec import CorpusSpec
+from tests.children import child_env, on_a_terminal, scripted_longread
+from tests.fakes import FakeBackend, RecordingBackend, register_fake, register_scripted
 
 
 @pytest.fixture
@@ -191,7 +188,7 @@ def _cite_pages(system: str) -> str:
 def test_pages_a_cut_pdf_did_not_show_are_not_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pdfs import pdf_bytes
+    from tests.pdfs import pdf_bytes
 
     register_scripted(monkeypatch, _cite_pages)
     docs = tmp_path / "docs"
@@ -241,18 +238,23 @@ def test_piped_answer_is_the_markdown_the_model_wrote(
     assert two.stdout == f"## One?\n\n{_MARKDOWN}\n## Two?\n\n{_MARKDOWN}"
 
 
-def test_on_a_terminal_the_answer_is_rendered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import click.testing
-
-    register_scripted(monkeypatch, lambda system: _MARKDOWN + "See `nowhere/x.py:3`.\n")
-    monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True)
-    result = CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
-                                      "scripted", str(_repo(tmp_path)), "Where are notes stored?"])
-    assert result.exit_code == 0, result.output
-    assert result.stdout != _MARKDOWN and "|---|" not in result.stdout  # rich drew the table
-    assert "nowhere/x.py:3: unknown-path" in result.stdout
+@pytest.mark.slow
+def test_on_a_terminal_the_answer_is_rendered(tmp_path: Path) -> None:
+    """The real CLI with its stdout on a pseudo-terminal, as a user's shell gives it."""
+    reply = _MARKDOWN + "See `nowhere/x.py:3`.\n"
+    code, shown, stderr = on_a_terminal(
+        [*scripted_longread(reply), "--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+         "scripted", str(_repo(tmp_path)), "Where are notes stored?"],
+        env=child_env(TERM="xterm-256color", COLUMNS="100"))
+    assert code == 0, stderr
+    assert "NoteStore.add" in shown and "|---|" not in shown  # rich drew the table
+    assert "`backticks`" not in shown and "backticks" in shown  # and the code spans
+    assert "nowhere/x.py:3: unknown-path" in shown
+    piped = subprocess.run(
+        [*scripted_longread(reply), "--cache-dir", str(tmp_path / "cache"), "ask", "--backend",
+         "scripted", str(tmp_path / "notes"), "Where are notes stored?"],
+        env=child_env(), capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stdout == reply  # into a pipe: the Markdown as written
 
 
 def test_comment_and_blank_lines_in_a_questions_file_are_not_asked(

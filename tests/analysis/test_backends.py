@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from fakes import FakeBackend, hub_snapshot  # noqa: E402
-from faultserver import FaultServer, Reply  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.engine_settings import open_backend, settings_identity  # noqa: E402
-from longread.engine.backend import BACKENDS  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import load_settings
+from longread.analysis.engine_settings import open_backend, settings_identity
+from longread.engine.backend import BACKENDS
+from tests.fakes import FakeBackend, hub_snapshot
+from tests.faultserver import FaultServer, Reply
 
 SERVED = "served-model"
 
@@ -75,6 +70,7 @@ def _answer(result: Result) -> dict[str, Any]:
     return json.loads(result.stdout)["answers"][0]
 
 
+@pytest.mark.slow
 def test_openai_hit_sends_nothing_and_answers_while_the_server_is_down(
     tmp_path: Path,
 ) -> None:

@@ -7,18 +7,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from trees import write_files  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
+from longread.analysis.cli.commands import cli
+from tests.fakes import register_scripted
+from tests.trees import write_files
 
 ODD = """odd dir/a<b> "q" 'c'.py"""
 

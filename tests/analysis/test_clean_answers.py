@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import RecordingBackend, ScriptedBackend, register_scripted  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.engine.backend import BACKENDS  # noqa: E402
-from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.engine.backend import BACKENDS
+from longread.ingest.corpus_spec import CorpusSpec
+from tests.fakes import RecordingBackend, ScriptedBackend, register_scripted
 
 _FENCE = re.compile(r"^<<<CORPUS (\w+)>>>$", re.M)
 _DOC_ID = re.compile(r'<document id="([^"]+)"')
@@ -183,10 +179,10 @@ def test_the_api_mcp_and_the_served_json_show_the_same_cleaned_text_and_notes(
     import anyio
     import httpx
     from mcp import Client
-    from test_web import serving
 
     from longread.analysis import api
     from longread.analysis.mcp.server import build_server
+    from tests.webserver import serving
 
     _stand_in(monkeypatch, _echoing_loop)
     docs = _documents(tmp_path / "docs", 2, lines=5)

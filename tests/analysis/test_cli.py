@@ -1,10 +1,11 @@
-"""CLI conventions, through click's runner on real folders and caches: --help shows defaults and
-whole sentences, -v goes anywhere, both caches are reported and clearable, and flags that would
-do nothing say so."""
+"""CLI conventions, through click's runner on real folders and caches: a run uses the defaults its
+--help shows, -v goes anywhere, both caches are reported and clearable, and flags that would do
+nothing say so."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ from click.testing import CliRunner
 
 from longread.analysis import logs
 from longread.analysis.cli.commands import cli
+from longread.engine.backend import BACKENDS
+from tests import reviews
+from tests.fakes import FakeBackend, register_fake
+from tests.trees import write_files
 
 
 @pytest.fixture
@@ -28,32 +33,74 @@ def invoke(tmp_path: Path, *args: str, input: str | None = None):
     return CliRunner().invoke(cli, list(args), env=env, input=input)
 
 
-@pytest.mark.parametrize("command", ["ask", "summarize", "review"])
-def test_model_options_show_their_defaults(tmp_path, command):
-    result = invoke(tmp_path, command, "--help")
-    assert result.exit_code == 0
-    text = " ".join(result.output.split())
-    for shown in ("[default: vllm]", "[default: http://127.0.0.1:8000/v1]", "[default: 512]"):
-        assert shown in text
-    assert "[default: the embedded smollm2, or the server's only model]" in text
-    if command != "review":
-        assert "[default: 0.0]" in text
+def _help_default(command: str, flag: str) -> str:
+    """The `[default: ...]` the command's --help shows for `flag`."""
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+    match = re.search(re.escape(flag) + r" [A-Z]+ .*?\[default: ([^\]]+)\]", text)
+    assert match, f"{command} --help shows no default for {flag}"
+    return match.group(1)
 
 
-def test_ask_usage_names_paths_and_question(tmp_path):
-    result = invoke(tmp_path, "ask", "--help")
-    assert "Usage: cli ask [OPTIONS] PATH... QUESTION" in result.output
+@pytest.mark.parametrize("command", ["ask", "summarize"])
+def test_a_run_without_sampling_flags_uses_the_defaults_its_help_shows(
+    tmp_path, corpus, monkeypatch, command
+):
+    built = register_fake(monkeypatch)
+    args = [command, "--backend", "fake", str(corpus)] + (["Who?"] if command == "ask" else [])
+    result = invoke(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    (request, *_) = built[0].requests
+    assert request.sampling.max_tokens == int(_help_default(command, "--max-tokens")) == 512
+    assert request.sampling.temperature == float(_help_default(command, "--temperature")) == 0.0
 
 
-def test_the_command_list_is_whole_sentences(tmp_path):
-    result = invoke(tmp_path, "--help")
-    assert "[default: $XDG_CACHE_HOME/longread, else ~/.cache/longread]" in " ".join(
-        result.output.split())
-    commands = result.output.split("Commands:")[1].strip().splitlines()
-    assert {"ask", "cache", "models", "pack", "plan", "review", "summarize"} <= {
-        line.split()[0] for line in commands}
-    assert all(line.rstrip().endswith(".") and not line.rstrip().endswith("...")
-               for line in commands), commands
+def test_review_without_max_tokens_asks_for_what_its_help_shows(tmp_path, monkeypatch):
+    built = reviews.register_queued(monkeypatch)
+    repo = reviews.change_repo(tmp_path)
+    result = invoke(tmp_path, "review", "--repo", str(repo), "--backend", "scripted")
+    assert result.exit_code == 0, result.output
+    (request,) = built[0].requests
+    assert request.sampling.max_tokens == int(_help_default("review", "--max-tokens")) == 512
+
+
+def test_the_openai_backend_without_base_url_calls_the_address_its_help_shows(
+    tmp_path, corpus, monkeypatch
+):
+    seen: list[dict[str, object]] = []
+
+    def server(**options: object) -> FakeBackend:
+        seen.append(options)
+        return FakeBackend()
+
+    monkeypatch.setitem(BACKENDS, "openai", server)
+    result = invoke(tmp_path, "ask", "--backend", "openai", str(corpus), "Who?")
+    assert result.exit_code == 0, result.output
+    assert _help_default("ask", "--backend") == "vllm"  # what a run without --backend uses
+    assert {options["base_url"] for options in seen} == {
+        _help_default("ask", "--base-url")} == {"http://127.0.0.1:8000/v1"}
+
+
+def test_ask_takes_every_path_before_the_question(tmp_path, monkeypatch):
+    built = register_fake(monkeypatch)
+    write_files(tmp_path, {"a/one.py": "x = 1\n", "b/two.md": "# Two\n", "c.txt": "three\n"})
+    paths = [str(tmp_path / name) for name in ("a", "b", "c.txt")]
+    result = invoke(tmp_path, "ask", "--backend", "fake", *paths, "Where is two?", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pack"]["documents"] == 3
+    assert [a["question"] for a in json.loads(result.stdout)["answers"]] == ["Where is two?"]
+    prompt = built[0].requests[0].messages[0].content + built[0].requests[0].messages[-1].content
+    assert "Where is two?" in prompt and "one.py" in prompt and "c.txt" in prompt
+
+
+@pytest.mark.parametrize("xdg", [True, False])
+def test_the_caches_live_under_xdg_cache_home_else_home_dot_cache(tmp_path, xdg):
+    env = {"LONGREAD_CACHE_DIR": None, "HOME": str(tmp_path / "home"),
+           "XDG_CACHE_HOME": str(tmp_path / "xdg") if xdg else None}
+    result = CliRunner().invoke(cli, ["cache", "path"], env=env)
+    assert result.exit_code == 0, result.output
+    where = tmp_path / "xdg" / "longread" if xdg else tmp_path / "home" / ".cache" / "longread"
+    assert result.output.splitlines() == [f"ingest:  {where / 'ingest.sqlite'}",
+                                          f"answers: {where / 'answers.sqlite'}"]
 
 
 def test_verbose_is_accepted_before_and_after_the_subcommand(tmp_path, corpus, monkeypatch):

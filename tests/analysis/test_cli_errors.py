@@ -13,17 +13,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import test_review
 from click.testing import CliRunner
-from fakes import register_fake
 
 from longread.analysis.cli.commands import cli
 from longread.ingest import store
+from tests import reviews
+from tests.fakes import register_fake
 
 LONGREAD = str(Path(sys.executable).with_name("longread"))
-# The review tests' fixtures: a git repo with a change on `feature`, and `--backend scripted`.
-change_repo = test_review.repo
-scripted_model = test_review.scripted
+
+
+@pytest.fixture
+def change_repo(tmp_path: Path) -> Path:
+    """A git repo with a change on `feature` (the review tests' repo)."""
+    return reviews.change_repo(tmp_path)
+
+
+@pytest.fixture
+def scripted_model(monkeypatch: pytest.MonkeyPatch) -> reviews.Built:
+    """`--backend scripted`, answering with no findings."""
+    return reviews.register_queued(monkeypatch)
 
 
 @pytest.fixture
@@ -259,6 +268,7 @@ def test_ctrl_c_while_python_imports_is_130_without_a_traceback(corpus, tmp_path
     assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_is_a_quiet_exit(corpus, tmp_path):
     """`longread pack big | head -c 10`: no BrokenPipeError traceback, SIGPIPE's exit code."""
     env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}
@@ -332,6 +342,7 @@ def test_review_output_into_a_missing_folder_is_one_line_and_no_file(
     assert not target.parent.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["pack", "CORPUS"], ["cache", "path"], ["models", "list"]])
 def test_stdout_on_a_full_device_is_one_line_and_exit_2(corpus, tmp_path, command):
     env = {**os.environ, "LONGREAD_CACHE_DIR": str(tmp_path / "cache")}

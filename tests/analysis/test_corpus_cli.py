@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from fakes import register_fake
-from trees import write_files as write
 
 from longread.analysis.cli.commands import cli
+from tests.fakes import register_fake
+from tests.trees import write_files as write
 
 XMP_HEADER = (
     b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<</Metadata 2 0 R>>\nendobj\n"
@@ -176,6 +176,7 @@ def _unprivileged() -> list[str]:
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_git", [True, False], ids=["git", "walk"])
 def test_unreadable_folders_and_symlink_targets_are_named(tmp_path: Path, use_git: bool) -> None:
     root = tmp_path / "corpus"

@@ -13,15 +13,12 @@ from click.testing import CliRunner
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from trees import write_files  # noqa: E402
-
 from longread.analysis import api  # noqa: E402
 from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import Settings  # noqa: E402
 from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 from longread.ingest.errors import UsageError  # noqa: E402
+from tests.trees import write_files  # noqa: E402
 
 LONGREAD = Path(sys.executable).parent / "longread"
 

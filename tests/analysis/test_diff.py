@@ -6,6 +6,7 @@ import difflib
 import subprocess
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -145,6 +146,7 @@ diff_lines = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.one_of(diff_lines, st.text(max_size=40)), max_size=40))
 def test_parser_never_raises_on_any_input(lines: list[str]) -> None:
@@ -161,6 +163,7 @@ file_text = st.lists(
 ).map(lambda pieces: "".join(pieces) + "\n")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(file_text, file_text)
 def test_parsed_added_lines_are_the_true_added_lines(old: str, new: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import anyio
@@ -13,13 +12,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from documents import docx_bytes, epub_bytes, html_page, notebook_json  # noqa: E402
-from fakes import register_scripted  # noqa: E402
-from test_web import serving  # noqa: E402
-
 from longread.analysis.cli.commands import cli  # noqa: E402
+from tests.documents import docx_bytes, epub_bytes, html_page, notebook_json  # noqa: E402
+from tests.fakes import register_scripted  # noqa: E402
+from tests.webserver import serving  # noqa: E402
 
 README = "# Tool\nIntro.\n\n## Install\nRun make install.\n\n```sh\n# not a heading\n```\n" \
          "## Usage\nUse it daily.\n"
@@ -162,11 +158,13 @@ def test_mcp_read_returns_the_cited_place(
     assert wrong[0] and "page.html has no place #p=1" in wrong[1]
 
 
+@pytest.mark.browser
 def test_the_page_links_a_cited_place_and_shows_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from selenium.webdriver.common.by import By
-    from test_web_browser import ask_and_follow, chromium
+
+    from tests.browser import ask_and_follow, chromium
 
     monkeypatch.setenv("SE_OFFLINE", "true")
     register_scripted(monkeypatch,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import Field
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend, hub_snapshot  # noqa: E402
-
 from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.analysis.config import load_settings  # noqa: E402
 from longread.analysis.engine_settings import settings_identity  # noqa: E402
 from longread.engine.backend import BACKENDS  # noqa: E402
 from longread.engine.openai_backend import OpenAIBackend  # noqa: E402
 from longread.engine.options import OPENAI, VLLM, declared, spec_of  # noqa: E402
+from tests.fakes import FakeBackend, hub_snapshot  # noqa: E402
 
 HUB_MODEL = "llama-4-scout"  # a preset whose weights are never needed: the engine is a stand-in
 SERVED = "served-model"

@@ -18,11 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from faultserver import FaultServer, Reply  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
+from longread.analysis.cli.commands import cli
+from tests.faultserver import FaultServer, Reply
 
 SERVED = "served-model"
 QUESTION = "Where is the zebra?"
@@ -123,6 +120,7 @@ def _ask(tmp_path: Path, corpus: Path, *flags: str, question: str | None = QUEST
                                     str(corpus), *asked, *flags])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["flag", "env", "config", "default"])
 def test_a_map_keeps_the_configured_number_of_requests_in_flight(
     tmp_path: Path, corpus: Path, stand_in: StandIn, source: str,
@@ -146,6 +144,7 @@ def test_a_map_keeps_the_configured_number_of_requests_in_flight(
     assert stand_in.most_in_flight == wanted
 
 
+@pytest.mark.slow
 def test_several_questions_share_one_fan_out(
     tmp_path: Path, corpus: Path, stand_in: StandIn
 ) -> None:
@@ -185,6 +184,7 @@ def _wait_for(condition: Any, what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_killed_run_loses_only_what_was_in_flight(
     tmp_path: Path, corpus: Path, stand_in: StandIn
 ) -> None:
@@ -220,6 +220,7 @@ def test_a_killed_run_loses_only_what_was_in_flight(
     assert json.loads(again.stdout)["answers"][0]["shards"] == len(every_shard)
 
 
+@pytest.mark.slow
 def test_a_failed_request_stops_the_run_and_keeps_every_finished_result(
     tmp_path: Path, corpus: Path, stand_in: StandIn
 ) -> None:

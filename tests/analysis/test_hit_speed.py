@@ -18,12 +18,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.engine.backend import BACKENDS  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.engine.backend import BACKENDS
+from tests.fakes import FakeBackend
 
 NOTES_APP = Path(__file__).resolve().parents[2] / "examples" / "notes-app"
 QUESTION = "Where are the notes stored?"
@@ -96,6 +93,7 @@ def _hit_in_fresh_process(
     return json.loads(done.stdout)["answers"][0], loaded
 
 
+@pytest.mark.slow
 def test_a_hit_imports_no_heavy_module(
     corpus: Path, cache: Path, engines: list[FakeBackend], tmp_path: Path
 ) -> None:
@@ -107,6 +105,7 @@ def test_a_hit_imports_no_heavy_module(
     assert {"sqlite3", "click"} <= loaded  # the check sees the process's imports
 
 
+@pytest.mark.slow
 def test_an_edited_or_added_file_still_misses(
     corpus: Path, cache: Path, engines: list[FakeBackend], tmp_path: Path
 ) -> None:

@@ -8,7 +8,6 @@ job that failed because the backend was down.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,17 +17,13 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from faultserver import FaultServer, Reply  # noqa: E402
-from trees import write_files  # noqa: E402
-from webserver import running  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web.server import ServeOptions  # noqa: E402
-from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import load_settings
+from longread.analysis.web.server import ServeOptions
+from longread.ingest.corpus_spec import CorpusSpec
+from tests.faultserver import FaultServer, Reply
+from tests.trees import write_files
+from tests.webserver import running
 
 SERVED = "llama3.2"
 QUESTION = "Where is the zebra?"
@@ -76,6 +71,7 @@ def _answer(result: Result) -> dict[str, Any]:
     return json.loads(result.stdout)["answers"][0]
 
 
+@pytest.mark.slow
 def test_a_hit_over_a_server_without_tokenize_needs_no_server(
     tmp_path: Path, corpus: Path
 ) -> None:
@@ -98,6 +94,7 @@ def test_a_hit_over_a_server_without_tokenize_needs_no_server(
     assert miss.exit_code == 4 and "cannot reach" in miss.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tokenize", [True, False], ids=["vllm-tokenize", "no-tokenize"])
 def test_a_budgeted_hit_needs_no_server_either(
     tmp_path: Path, corpus: Path, tokenize: bool
@@ -158,6 +155,7 @@ def _post(url: str, question: str) -> httpx.Response:
     return httpx.post(url + "api/ask", json={"question": question}, timeout=60)
 
 
+@pytest.mark.slow
 def test_serve_answers_from_the_cache_after_a_job_failed_on_a_stopped_backend(
     tmp_path: Path, corpus: Path
 ) -> None:

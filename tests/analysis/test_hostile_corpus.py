@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from longread.analysis.cli.commands import cli
@@ -57,6 +58,7 @@ def build_hostile_tree(root: Path, outside: Path) -> dict[str, str]:
     return expected
 
 
+@pytest.mark.slow
 def test_pack_survives_a_hostile_tree(tmp_path: Path) -> None:
     root, outside = tmp_path / "corpus", tmp_path / "secret" / "outside.txt"
     root.mkdir()

@@ -46,6 +46,7 @@ def _sed(path: Path, number: int) -> str:
     return done.stdout.decode("utf-8").removesuffix("\n").removesuffix("\r")
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(_file, min_size=1, max_size=3))

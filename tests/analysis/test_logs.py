@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
+from tests.children import child_env
 
 # A backend that makes the noise vLLM, torch and transformers make: a Python warning, a library
 # logger, a C-level write to fd 2 and a child process writing to its stderr.
-NOISY_RUN = f"""
+NOISY_RUN = """
 import logging, os, subprocess, sys, warnings
-sys.path.insert(0, {str(TESTS)!r})
-from fakes import FakeBackend
+from tests.fakes import FakeBackend
 from longread.engine.backend import BACKENDS
 
 def noisy(**options):
@@ -38,9 +37,11 @@ def _run(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     (corpus / "notes.md").write_text("The zebra lives in the notes.\n")
     command = [sys.executable, "-c", NOISY_RUN, *flags, "--cache-dir", str(tmp_path / "cache"),
                "ask", str(corpus), "Where is the zebra?", "--backend", "noisy", "--no-cache"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env=child_env())
 
 
+@pytest.mark.slow
 def test_library_noise_goes_to_the_log_file_not_the_terminal(tmp_path: Path) -> None:
     done = _run(tmp_path)
     assert done.returncode == 0, done.stderr
@@ -50,6 +51,7 @@ def test_library_noise_goes_to_the_log_file_not_the_terminal(tmp_path: Path) -> 
         assert f"noise: {noise}" in log
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_noise_on_stderr(tmp_path: Path) -> None:
     done = _run(tmp_path, "-v")
     assert done.returncode == 0, done.stderr
@@ -57,16 +59,18 @@ def test_verbose_shows_the_noise_on_stderr(tmp_path: Path) -> None:
         assert f"noise: {noise}" in done.stderr
 
 
+@pytest.mark.slow
 def test_errors_still_reach_the_terminal_when_quiet(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", NOISY_RUN, "--cache-dir", str(tmp_path / "cache"), "ask",
          str(tmp_path / "missing"), "Where?", "--backend", "noisy"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=child_env(),
     )
     assert done.returncode != 0
     assert done.stderr.startswith("longread: error: no such file or directory")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["prefilling", "generating"])
 def test_progress_names_the_engine_stages(stage: str) -> None:
     from longread.engine.vllm_backend import prefill_ticker

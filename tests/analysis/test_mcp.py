@@ -6,35 +6,26 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from click.testing import CliRunner
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.types import CallToolResult
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+from longread.analysis import api
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import Settings
+from longread.engine.backend import ChatRequest, Completion
+from longread.ingest.progress import Progress
+from tests.fakes import ScriptedBackend, register_scripted
+from tests.faultserver import FaultServer, Reply
+from tests.mcpclients import LONGREAD, in_process, over_stdio, tool_text
+from tests.pdfs import pdf_bytes
+from tests.trees import write_files
 
-from fakes import ScriptedBackend, register_scripted  # noqa: E402
-from faultserver import FaultServer, Reply  # noqa: E402
-from pdfs import pdf_bytes  # noqa: E402
-from trees import write_files  # noqa: E402
-
-from longread.analysis import api  # noqa: E402
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import Settings  # noqa: E402
-from longread.analysis.mcp.server import build_server  # noqa: E402
-from longread.engine.backend import ChatRequest, Completion  # noqa: E402
-from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
-from longread.ingest.progress import Progress  # noqa: E402
-
-LONGREAD = Path(sys.executable).parent / "longread"
 OUTSIDE = "OUTSIDE-SECRET-CONTENT"
 
 
@@ -56,43 +47,25 @@ def corpus(tmp_path: Path) -> Path:
     return root
 
 
-def _text(result: CallToolResult) -> str:
-    return "".join(getattr(block, "text", "") for block in result.content)
-
-
-def _over_stdio(tmp_path: Path, corpus: Path, session: Callable[[Client], Awaitable[None]],
-                *flags: str) -> None:
-    """Spawn `longread mcp CORPUS` as an MCP client would, and run `session` against it."""
-    params = StdioServerParameters(
-        command=str(LONGREAD),
-        args=["--cache-dir", str(tmp_path / "cache"), "mcp", str(corpus), *flags],
-        cwd=str(tmp_path),
-    )
-
-    async def main() -> None:
-        async with Client(params) as client:
-            await session(client)
-
-    anyio.run(main)
-
-
+@pytest.mark.slow
 def test_stdio_pack_then_read_follows_a_citation(tmp_path: Path, corpus: Path) -> None:
     seen: dict[str, Any] = {}
 
     async def session(client: Client) -> None:
         seen["tools"] = sorted(tool.name for tool in (await client.list_tools()).tools)
-        seen["pack"] = _text(await client.call_tool("pack", {}))
+        seen["pack"] = tool_text(await client.call_tool("pack", {}))
         line = re.search(r"^(\d+)\tclass NoteStore:$", seen["pack"], re.M)
         assert line, seen["pack"]
         seen["read"] = await client.call_tool(
             "read", {"path": "app/store.py", "start_line": int(line[1]), "end_line": 5})
-        seen["page"] = _text(await client.call_tool("read", {"path": "docs/guide.pdf", "page": 2}))
+        seen["page"] = tool_text(await client.call_tool(
+            "read", {"path": "docs/guide.pdf", "page": 2}))
 
-    _over_stdio(tmp_path, corpus, session)
+    over_stdio(tmp_path, corpus, session)
     assert seen["tools"] == ["ask", "pack", "read", "summarize"]
     assert seen["pack"].startswith("pack: ") and "- link.txt: symlink to outside" in seen["pack"]
     assert not seen["read"].is_error
-    assert _text(seen["read"]).splitlines()[1:] == ["4\tclass NoteStore:",
+    assert tool_text(seen["read"]).splitlines()[1:] == ["4\tclass NoteStore:",
                                                     "5\t    def add(self, text):"]
     assert "page 2 of 2" in seen["page"] and "Install with pip" in seen["page"]
 
@@ -110,19 +83,20 @@ def _served_model(server: FaultServer) -> None:
     }))
 
 
+@pytest.mark.slow
 def test_stdio_ask_then_read_the_cited_lines(tmp_path: Path, corpus: Path) -> None:
     replies: list[str] = []
 
     async def session(client: Client) -> None:
-        replies.append(_text(await client.call_tool("ask", {"question": "What does add do?"})))
+        replies.append(tool_text(await client.call_tool("ask", {"question": "What does add do?"})))
         cited = re.search(r"^- (\S+):(\d+): ok$", replies[0], re.M)
         assert cited, replies[0]
-        replies.append(_text(await client.call_tool("read", {
+        replies.append(tool_text(await client.call_tool("read", {
             "path": cited[1], "start_line": int(cited[2]), "end_line": int(cited[2])})))
 
     with FaultServer() as server:
         _served_model(server)
-        _over_stdio(tmp_path, corpus, session, "--backend", "openai", "--base-url", server.url,
+        over_stdio(tmp_path, corpus, session, "--backend", "openai", "--base-url", server.url,
                     "--model", "m")
         asked = server.requests_to("/v1/chat/completions")
     assert replies[0].startswith("`NoteStore.add` strips the text")
@@ -131,6 +105,7 @@ def test_stdio_ask_then_read_the_cited_lines(tmp_path: Path, corpus: Path) -> No
     assert "class NoteStore" in json.dumps(asked[0].body)
 
 
+@pytest.mark.slow
 def test_stdio_read_outside_the_corpus_gets_nothing_of_it(tmp_path: Path, corpus: Path) -> None:
     replies: dict[str, CallToolResult] = {}
     asked = ["../outside.txt", "../../../../../../etc/passwd", str(tmp_path / "outside.txt"),
@@ -140,13 +115,14 @@ def test_stdio_read_outside_the_corpus_gets_nothing_of_it(tmp_path: Path, corpus
         for path in asked:
             replies[path] = await client.call_tool("read", {"path": path})
 
-    _over_stdio(tmp_path, corpus, session)
+    over_stdio(tmp_path, corpus, session)
     for path, reply in replies.items():
         assert reply.is_error, path
-        assert OUTSIDE not in _text(reply) and "root:" not in _text(reply), path
-    assert "symlink to outside the root" in _text(replies["link.txt"])
+        assert OUTSIDE not in tool_text(reply) and "root:" not in tool_text(reply), path
+    assert "symlink to outside the root" in tool_text(replies["link.txt"])
 
 
+@pytest.mark.slow
 def test_stdout_carries_only_the_protocol_with_verbose_logs(tmp_path: Path, corpus: Path) -> None:
     """Raw JSON-RPC over the pipes: every stdout line is a message, the logs went to stderr."""
     messages = [
@@ -182,17 +158,7 @@ def _reply(system: str) -> str:
             "see also `app/store.py:99`.")
 
 
-def _in_process(settings: Settings, corpus: Path,
-                session: Callable[[Client], Awaitable[None]]) -> None:
-    server = build_server(CorpusSpec.of([corpus]), settings=settings)
-
-    async def main() -> None:
-        async with Client(server) as client:
-            await session(client)
-
-    anyio.run(main)
-
-
+@pytest.mark.slow
 def test_ask_answers_with_checked_citations_on_one_warm_backend(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,12 +168,12 @@ def test_ask_answers_with_checked_citations_on_one_warm_backend(
 
     async def session(client: Client) -> None:
         for question in ("What does NoteStore.add do?", "And what does it return?"):
-            answers.append(_text(await client.call_tool("ask", {"question": question})))
+            answers.append(tool_text(await client.call_tool("ask", {"question": question})))
         reply = await client.call_tool("read", {"path": "app/store.py", "start_line": 6,
                                                 "end_line": 6})
-        answers.append(_text(reply))
+        answers.append(tool_text(reply))
 
-    _in_process(settings, corpus, session)
+    in_process(settings, corpus, session)
     assert answers[0].startswith("`NoteStore.add` strips the text")
     assert "- app/store.py:6: ok" in answers[0]
     assert re.search(r"- app/store.py:99: out-of-range", answers[0])
@@ -215,6 +181,7 @@ def test_ask_answers_with_checked_citations_on_one_warm_backend(
     assert answers[2].endswith("6\t        return text.strip()\n")
 
 
+@pytest.mark.slow
 def test_ask_reports_its_stages_as_progress_notifications(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,12 +195,13 @@ def test_ask_reports_its_stages_as_progress_notifications(
     async def session(client: Client) -> None:
         await client.call_tool("ask", {"question": "What does add do?"}, progress_callback=noted)
 
-    _in_process(settings, corpus, session)
+    in_process(settings, corpus, session)
     counts = [progress for progress, _ in notes]
     assert counts == sorted(set(counts)) and len(counts) >= 2
     assert any(message and message.startswith("reading") for _, message in notes)
 
 
+@pytest.mark.slow
 def test_progress_from_a_thread_the_backend_starts_reaches_the_client(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,7 +236,7 @@ def test_progress_from_a_thread_the_backend_starts_reaches_the_client(
     async def session(client: Client) -> None:
         await client.call_tool("ask", {"question": "What does add do?"}, progress_callback=noted)
 
-    _in_process(settings, corpus, session)
+    in_process(settings, corpus, session)
     assert errors == [] and "prefill 1/1" in notes
 
 
@@ -282,11 +250,12 @@ def test_ask_with_a_budget_too_small_is_one_line_for_the_agent(
     async def session(client: Client) -> None:
         replies.append(await client.call_tool("ask", {"question": "What?", "budget": -5}))
 
-    _in_process(settings, corpus, session)
-    assert replies[0].is_error and "the budget must be a positive number" in _text(replies[0])
-    assert "--" not in _text(replies[0])  # an agent has no flags
+    in_process(settings, corpus, session)
+    assert replies[0].is_error and "the budget must be a positive number" in tool_text(replies[0])
+    assert "--" not in tool_text(replies[0])  # an agent has no flags
 
 
+@pytest.mark.slow
 def test_summarize_gives_the_summary_and_its_coverage(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -295,9 +264,9 @@ def test_summarize_gives_the_summary_and_its_coverage(
     replies: list[str] = []
 
     async def session(client: Client) -> None:
-        replies.append(_text(await client.call_tool("summarize", {"focus": "storage"})))
+        replies.append(tool_text(await client.call_tool("summarize", {"focus": "storage"})))
 
-    _in_process(settings, corpus, session)
+    in_process(settings, corpus, session)
     assert "## Coverage" in replies[0] and "| `app/store.py` | cited |" in replies[0]
     assert "| `README.md` | not cited |" in replies[0]
 
@@ -309,13 +278,13 @@ def test_read_gives_at_most_500_lines_a_call_and_where_the_next_range_starts(
     replies: list[str] = []
 
     async def session(client: Client) -> None:
-        replies.append(_text(await client.call_tool("read", {"path": "long.txt"})))
-        replies.append(_text(await client.call_tool("read", {"path": "long.txt",
+        replies.append(tool_text(await client.call_tool("read", {"path": "long.txt"})))
+        replies.append(tool_text(await client.call_tool("read", {"path": "long.txt",
                                                               "start_line": 1000})))
-        replies.append(_text(await client.call_tool("read", {"path": "long.txt",
+        replies.append(tool_text(await client.call_tool("read", {"path": "long.txt",
                                                               "start_line": 1, "end_line": 1200})))
 
-    _in_process(Settings(cache_dir=tmp_path / "cache"), corpus, session)
+    in_process(Settings(cache_dir=tmp_path / "cache"), corpus, session)
     first, rest, asked_all = (reply.splitlines() for reply in replies)
     assert first[0] == "long.txt: lines 1-500 of 1200 (next: start_line=501)"
     assert first[-1] == "500\tline 500" and len(first) == 501
@@ -327,8 +296,3 @@ def test_mcp_on_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["mcp", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "does not exist" in result.output
     assert len(result.output.strip().splitlines()) == 1
-
-
-def test_mcp_command_is_in_the_cli() -> None:
-    result = CliRunner().invoke(cli, ["mcp", "--help"])
-    assert result.exit_code == 0 and "read (follow a citation)" in result.output

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,9 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from test_mcp import LONGREAD, _in_process, _text  # noqa: E402
-from trees import write_files  # noqa: E402
-
-from longread.analysis.config import Settings  # noqa: E402
+from longread.analysis.config import Settings
+from tests.mcpclients import LONGREAD, in_process, tool_text
+from tests.trees import write_files
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -65,6 +60,7 @@ def _raw_session(tmp_path: Path, corpus: Path, lines: list[str]) -> list[dict[st
     return replies[1:]
 
 
+@pytest.mark.slow
 def test_every_unreadable_line_gets_a_json_rpc_error_and_the_server_serves_on(
     tmp_path: Path, corpus: Path
 ) -> None:
@@ -94,6 +90,7 @@ def test_every_unreadable_line_gets_a_json_rpc_error_and_the_server_serves_on(
     assert served["id"] == 9 and "app.py: lines 1-2 of 2" in served["result"]["content"][0]["text"]
 
 
+@pytest.mark.slow
 def test_a_lone_surrogate_in_a_tool_call_is_an_error_for_that_call_not_silence(
     tmp_path: Path, corpus: Path
 ) -> None:
@@ -110,16 +107,16 @@ def test_a_lone_surrogate_in_a_tool_call_is_an_error_for_that_call_not_silence(
 
 
 def test_errors_for_an_agent_name_no_cli_flag(tmp_path: Path, corpus: Path) -> None:
-    """The official client against the same server in-process (test_mcp._in_process)."""
+    """The official client against the same server in-process (tests.mcpclients.in_process)."""
     replies: list[CallToolResult] = []
 
     async def session(client: Client) -> None:
         replies.append(await client.call_tool("ask", {"question": "   "}))
         replies.append(await client.call_tool("pack", {"budget": 0}))
 
-    _in_process(Settings(cache_dir=tmp_path / "cache", backend="openai",
+    in_process(Settings(cache_dir=tmp_path / "cache", backend="openai",
                          base_url="http://127.0.0.1:9/v1"), corpus, session)
-    blank, no_budget = (_text(reply) for reply in replies)
+    blank, no_budget = (tool_text(reply) for reply in replies)
     assert all(reply.is_error for reply in replies)
     assert blank.endswith(": no question given")  # after the SDK's "Error executing tool ask"
     assert no_budget.endswith(": the budget must be a positive number of tokens, not 0")

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from pdfs import pdf_bytes  # noqa: E402
-from scans import scanned_pdf  # noqa: E402
-from tesseract import need_tesseract  # noqa: E402
-
 import longread.ingest.ocr as ocr  # noqa: E402
 from longread.analysis.cli.commands import cli  # noqa: E402
+from tests.fakes import register_scripted  # noqa: E402
+from tests.pdfs import pdf_bytes  # noqa: E402
+from tests.scans import scanned_pdf  # noqa: E402
+from tests.tesseract import need_tesseract  # noqa: E402
 
 FIRST = "Quarterly report of the harbour office.\nShips counted in March: 1284."
 SECOND = "The zebra crossing was repainted in May.\nCost of the work: 5600 euros."

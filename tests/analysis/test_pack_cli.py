@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from pdfs import pdf_bytes
 
 from longread.analysis.cli.commands import cli
 from longread.ingest.tokens import TiktokenCounter
+from tests.pdfs import pdf_bytes
 
 COUNTER = TiktokenCounter()
 

@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner
-from trees import write_files
 
 from longread.analysis.cli.commands import cli
 from longread.ingest.lines import split_lines
 from longread.ingest.tokens import TiktokenCounter
+from tests.trees import write_files
 
 COUNTER = TiktokenCounter()
 

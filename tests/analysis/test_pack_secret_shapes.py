@@ -9,21 +9,16 @@ import json
 import random
 import string
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import serving  # noqa: E402
-from trees import write_files  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
+from longread.analysis.cli.commands import cli
+from tests.fakes import register_scripted
+from tests.trees import write_files
+from tests.webserver import serving
 
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"

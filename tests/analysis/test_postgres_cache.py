@@ -16,11 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend, register_fake  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
+from longread.analysis.cli.commands import cli
+from tests.fakes import FakeBackend, register_fake
 
 QUESTION = "Where is the zebra?"
 

@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 from mcp import Client, StdioServerParameters  # imported first: its errlog is the real stderr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from faultserver import FaultServer  # noqa: E402
-from gitservers import (  # noqa: E402
+from longread.analysis import api
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import Settings
+from longread.analysis.web.server import WebServer
+from tests.faultserver import FaultServer
+from tests.gitservers import (
     SmartHttp,
     commit_more,
     daemon_requests,
@@ -27,11 +28,6 @@ from gitservers import (  # noqa: E402
     git_daemon,
     make_repo,
 )
-
-from longread.analysis import api  # noqa: E402
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import Settings  # noqa: E402
-from longread.analysis.web.server import WebServer  # noqa: E402
 
 TOKEN = "s3cr3t-Token-4f9a2c"  # noqa: S105 (the private repository's password in these tests)
 AWS_KEY = "AKIAQ4TZ7LMN2P5RX8VW"
@@ -93,6 +89,7 @@ def _checkouts(tmp_path: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.exists() else []
 
 
+@pytest.mark.slow
 def test_pack_a_branch_a_tag_and_a_commit_from_git_daemon(tmp_path: Path, served: Served) -> None:
     url = f"{served.daemon}/proj.git"
     for ref, commit, says in (("main", served.second, "two"), ("v1", served.first, "one"),
@@ -111,6 +108,7 @@ def test_without_a_ref_the_default_branch_is_packed(tmp_path: Path, served: Serv
     assert manifest["sources"] == [{"url": f"{served.daemon}/proj.git", "commit": served.second}]
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_commit_fetches_nothing(tmp_path: Path, served: Served) -> None:
     by_commit = f"{served.daemon}/proj.git@{served.first}"
     _packed(tmp_path, by_commit)
@@ -188,6 +186,7 @@ def test_a_token_from_the_environment_opens_a_private_repository_and_rests_nowhe
     _assert_nowhere_under(tmp_path / "cache", TOKEN)
 
 
+@pytest.mark.slow
 def test_git_own_credential_helper_opens_a_private_repository(
     tmp_path: Path, served: Served, http: SmartHttp
 ) -> None:
@@ -208,6 +207,7 @@ def test_summarize_takes_a_url(tmp_path: Path, served: Served) -> None:
     assert [p.name.rsplit("-", 1)[1] for p in _checkouts(tmp_path)] == [served.first]
 
 
+@pytest.mark.slow
 def test_a_token_in_the_url_is_used_and_stripped_everywhere(
     tmp_path: Path, served: Served, http: SmartHttp
 ) -> None:
@@ -231,6 +231,7 @@ def _assert_one_line_exit_3(tmp_path: Path, result: Result, says: str) -> None:
     assert _checkouts(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_wrong_token_is_one_line_exit_3_without_the_token(
     tmp_path: Path, http: SmartHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,6 +282,7 @@ def hostile(tmp_path: Path, served: Served) -> Iterator[tuple[str, FaultServer]]
         yield f"{served.daemon}/hostile.git", server
 
 
+@pytest.mark.slow
 def test_a_remote_config_cannot_turn_redaction_off_unless_trusted(
     tmp_path: Path, hostile: tuple[str, FaultServer]
 ) -> None:
@@ -291,6 +293,7 @@ def test_a_remote_config_cannot_turn_redaction_off_unless_trusted(
     assert not (tmp_path / "elsewhere").exists()
 
 
+@pytest.mark.slow
 def test_a_remote_config_cannot_choose_the_backend_url_unless_trusted(
     tmp_path: Path, hostile: tuple[str, FaultServer]
 ) -> None:
@@ -316,6 +319,7 @@ def test_serve_takes_a_url_and_names_it(
     assert len(_checkouts(tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_mcp_over_stdio_serves_a_url_with_ids_relative_to_the_repository(
     tmp_path: Path, served: Served
 ) -> None:
@@ -334,6 +338,7 @@ def test_mcp_over_stdio_serves_a_url_with_ids_relative_to_the_repository(
     assert "2\t    return 'one'" in seen["read"]
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_is_one_line_exit_3_after_the_time_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

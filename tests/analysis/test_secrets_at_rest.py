@@ -19,20 +19,16 @@ import pytest
 from click.testing import CliRunner
 from mcp import Client, StdioServerParameters
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from fakes import register_fake, register_scripted  # noqa: E402
-from faultserver import FaultServer, Reply  # noqa: E402
-from trees import write_files  # noqa: E402
-from webserver import running  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web.server import ServeOptions  # noqa: E402
-from longread.ingest.cache import MIGRATIONS, TABLES, IngestCache  # noqa: E402
-from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
-from longread.ingest.store import Schema, open_store  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.config import load_settings
+from longread.analysis.web.server import ServeOptions
+from longread.ingest.cache import MIGRATIONS, TABLES, IngestCache
+from longread.ingest.corpus_spec import CorpusSpec
+from longread.ingest.store import Schema, open_store
+from tests.fakes import register_fake, register_scripted
+from tests.faultserver import FaultServer, Reply
+from tests.trees import write_files
+from tests.webserver import running
 
 LONGREAD = Path(sys.executable).parent / "longread"
 # Every value below must never rest anywhere under the cache folder.
@@ -148,6 +144,7 @@ def mcp_session(cache: Path, repo: Path) -> None:
         assert server.requests_to("/v1/chat/completions")
 
 
+@pytest.mark.slow
 def test_no_planted_secret_rests_under_the_cache_folder_after_every_command(
     tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import Borrowed, FakeBackend, register_scripted  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.engine.backend import BACKENDS, ChatRequest, Completion  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.engine.backend import BACKENDS, ChatRequest, Completion
+from tests.fakes import Borrowed, FakeBackend, register_scripted
 
 _DOC_ID = re.compile(r'<document id="([^"]+)"')
 
@@ -160,8 +156,6 @@ def test_output_flag_alias_and_pipe_all_give_the_same_markdown(
         written = _summarize(tmp_path, docs, "--backend", "scripted", flag, str(target))
         assert written.exit_code == 0 and written.stdout == ""
         assert target.read_text(encoding="utf-8") == piped.stdout
-    help_text = CliRunner().invoke(cli, ["summarize", "--help"]).output
-    assert "-o, --output" in help_text and "--out " not in help_text
 
 
 def test_output_into_a_missing_folder_is_one_line_and_no_file(
@@ -182,7 +176,7 @@ def test_summarize_pdfs_with_the_real_cpu_engine(
     tmp_path: Path, vllm_backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Mechanics with the real engine: a summary comes back and every PDF is in the table."""
-    from pdfs import encrypted_pdf_bytes, pdf_bytes
+    from tests.pdfs import encrypted_pdf_bytes, pdf_bytes
 
     docs = tmp_path / "pdfs"
     docs.mkdir()

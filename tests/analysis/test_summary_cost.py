@@ -22,13 +22,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-
-from faultserver import FaultServer  # noqa: E402
-from summary_standin import MODEL, SummaryServer, make_corpus, tokens  # noqa: E402
-
 from longread.analysis.cli.commands import cli  # noqa: E402
+from tests.faultserver import FaultServer  # noqa: E402
+from tests.summary_standin import MODEL, SummaryServer, make_corpus, tokens  # noqa: E402
 
 WINDOW = 8192
 WAIT_S = 120.0

@@ -8,64 +8,20 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from trees import write_files  # noqa: E402
-from webserver import running  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.config import load_settings  # noqa: E402
-from longread.analysis.web.limits import Limits  # noqa: E402
-from longread.analysis.web.server import ServeOptions, WebServer  # noqa: E402
-from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
-
-APP = 'import sqlite3\n\ndef save(note):\n    db = sqlite3.connect("notes.db")\n' \
-      '    return db.execute("insert into notes values (?)", (note,))\n'
-REPLY = "Notes are saved by `save` in `app.py:3-4`; see also `gone.py:1`."
-SECRET = "TOP-SECRET-OUTSIDE-THE-CORPUS"
-TOKEN = "s3cret-s3cret-s3cret"
-
-
-def scripted_reply(_system: str) -> str:
-    return REPLY
-
-
-def make_corpus(root: Path) -> Path:
-    """A git repo: code, a README, a binary and a secrets file (both skipped), and a symlink out."""
-    corpus = root / "proj"
-    write_files(corpus, {"app.py": APP, "README.md": "# Notes\nA notes app.\n",
-                         "docs/guide.md": "# Guide\n" + "Use the app.\n" * 40,
-                         "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00binary",
-                         ".env": "API_KEY=sk-live-0123456789abcdef0123456789abcdef\n"})
-    write_files(root / "outside", {"secret.txt": SECRET + "\n"})
-    (corpus / "leak.txt").symlink_to(root / "outside" / "secret.txt")
-    subprocess.run(["git", "init", "-q", str(corpus)], check=True)
-    return corpus
-
-
-@contextmanager
-def serving(tmp_path: Path, corpus: Path, *, host: str = "127.0.0.1",
-            token: str | None = None, budget: int | None = None,
-            limits: Limits | None = None) -> Iterator[str]:
-    """A real server on a free port in a thread of this process (it sees the scripted backend);
-    yields its URL on 127.0.0.1."""
-    settings = load_settings({"cache_dir": str(tmp_path / "cache"), "backend": "scripted"},
-                             environ={}, cwd=tmp_path)
-    options = ServeOptions(CorpusSpec.of([corpus]), host=host, port=0, token=token, budget=budget,
-                           limits=limits or Limits())
-    with running(settings, options) as url:
-        yield url
+from longread.analysis.cli.commands import cli
+from longread.analysis.web.server import WebServer
+from tests.children import child_env, scripted_longread
+from tests.fakes import register_scripted
+from tests.trees import write_files
+from tests.webserver import APP, REPLY, SECRET, TOKEN, make_corpus, scripted_reply, serving
 
 
 @pytest.fixture
@@ -114,8 +70,9 @@ def test_source_gives_the_cited_lines_and_pack_the_manifest(
     assert manifest["digest"] and manifest["tokens"] > 0
 
 
+@pytest.mark.slow
 def test_a_pdf_citation_opens_its_page(tmp_path: Path, built: list) -> None:
-    from pdfs import pdf_bytes
+    from tests.pdfs import pdf_bytes
 
     docs = tmp_path / "docs"
     write_files(docs, {"report.pdf": pdf_bytes(["Page one intro.", "Budget: 42 units."])})
@@ -169,6 +126,7 @@ def test_a_long_job_streams_keep_alive_comments_between_its_events(
     "../../etc/passwd", "/etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "..%2f..%2fetc%2fpasswd",
     "leak.txt", "../outside/secret.txt", ".env", "docs/../../outside/secret.txt",
 ])
+@pytest.mark.slow
 def test_nothing_outside_the_corpus_is_served(
     tmp_path: Path, corpus: Path, built: list, path: str
 ) -> None:
@@ -181,6 +139,7 @@ def test_nothing_outside_the_corpus_is_served(
 
 @pytest.mark.parametrize("raw", ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
                                  "/api/%2e%2e/%2e%2e/etc/passwd", "/app.py", "/leak.txt"])
+@pytest.mark.slow
 def test_no_url_path_reaches_a_file(tmp_path: Path, corpus: Path, built: list, raw: str) -> None:
     with serving(tmp_path, corpus) as url, httpx.Client() as client:
         request = client.build_request("GET", url.rstrip("/"))
@@ -305,18 +264,13 @@ def _text(result: object) -> str:
     return "\n".join(getattr(part, "text", "") for part in getattr(result, "content", []))
 
 
+@pytest.mark.slow
 def test_longread_serve_answers_until_ctrl_c(tmp_path: Path, corpus: Path) -> None:
     """The real command in a subprocess (the scripted backend registered before the CLI runs)."""
-    tests = Path(__file__).resolve().parents[1]
-    boot = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import fakes; "
-            "from longread.engine.backend import BACKENDS; "
-            "from longread.analysis.cli.commands import main; "
-            f"BACKENDS['scripted'] = lambda **o: fakes.ScriptedBackend(lambda s: {REPLY!r}); "
-            "main()")
     process = subprocess.Popen(
-        [sys.executable, "-c", boot, str(tests), "--cache-dir", str(tmp_path / "cache"), "serve",
-         str(corpus), "--port", "0", "--backend", "scripted"],
-        stderr=subprocess.PIPE, text=True)
+        [*scripted_longread(REPLY), "--cache-dir", str(tmp_path / "cache"), "serve", str(corpus),
+         "--port", "0", "--backend", "scripted"],
+        stderr=subprocess.PIPE, text=True, env=child_env())
     try:
         assert process.stderr is not None
         lines = iter(process.stderr.readline, "")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from base64 import b64encode
 from pathlib import Path
 
@@ -14,13 +13,10 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import TOKEN, make_corpus, scripted_reply, serving  # noqa: E402
-
-from longread.analysis.cli.commands import cli  # noqa: E402
-from longread.analysis.web.server import WebServer  # noqa: E402
+from longread.analysis.cli.commands import cli
+from longread.analysis.web.server import WebServer
+from tests.fakes import register_scripted
+from tests.webserver import TOKEN, make_corpus, scripted_reply, serving
 
 QUESTION = '{"question": "Where are notes saved?"}'
 
@@ -35,6 +31,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list:
     return register_scripted(monkeypatch, scripted_reply)
 
 
+@pytest.mark.slow
 def test_another_sites_page_cannot_post_a_question_and_no_model_sees_one(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:
@@ -69,6 +66,7 @@ def test_another_sites_page_cannot_post_a_question_and_no_model_sees_one(
     assert len(built[0].requests) == 1
 
 
+@pytest.mark.slow
 def test_every_response_carries_the_security_headers(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:
@@ -101,6 +99,7 @@ def test_the_policy_allows_the_pages_own_script_and_style_and_nothing_else_inlin
         assert f"{tag}-src 'sha256-{digest}'" in policy
 
 
+@pytest.mark.slow
 def test_the_token_in_the_url_opens_the_page_and_nothing_else(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:

@@ -3,89 +3,25 @@ driven by selenium through /usr/bin/chromedriver, never a downloaded driver): as
 citation, see the cited lines highlighted; the token map has one rectangle per packed document.
 
 In CI (CI=true) a missing browser FAILS the test; elsewhere it skips and says what to install.
-`python tests/analysis/test_web_browser.py docs/` retakes the README's screenshots.
+`python -m tests.analysis.test_web_browser docs/` (from the repo root) retakes the README's
+screenshots.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.browser import ask_and_follow, chromium, map_rectangles, wait
+from tests.fakes import register_scripted
+from tests.webserver import APP, REPLY, make_corpus, scripted_reply, serving
 
-from fakes import register_scripted  # noqa: E402
-from test_web import APP, REPLY, make_corpus, scripted_reply, serving  # noqa: E402
-
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL = "apt-get install -y chromium chromium-driver (and pip install selenium)"
-WAIT_S = 30
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the browser test must run in CI: {reason}; {INSTALL}")
-    pytest.skip(f"{reason}: {INSTALL}")
-
-
-@contextmanager
-def chromium(width: int = 1400, height: int = 900) -> Iterator[Any]:
-    """Headless Chromium through the system chromedriver (selenium never fetches a driver)."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed")
-    browser = shutil.which("chromium")
-    if browser is None or not CHROMEDRIVER.exists():
-        _unavailable("chromium or /usr/bin/chromedriver is not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(browser)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 f"--window-size={width},{height}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _wait(driver: Any, condition: Any) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_S).until(condition)
-
-
-def ask_and_follow(driver: Any, url: str, question: str, citation: str) -> list[Any]:
-    """Ask on the page, click `citation` in the answer; the highlighted source lines."""
-    from selenium.webdriver.common.by import By
-
-    driver.get(url)
-    driver.find_element(By.ID, "question").send_keys(question)
-    driver.find_element(By.ID, "ask").click()
-    link = _wait(driver, lambda d: next(
-        (a for a in d.find_elements(By.CSS_SELECTOR, ".answer a.cite") if a.text == citation),
-        False))
-    link.click()
-    return list(_wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#source-lines .hl")))
-
-
-def map_rectangles(driver: Any, count: int) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return list(_wait(driver, lambda d: (lambda r: len(r) == count and r)(
-        d.find_elements(By.CSS_SELECTOR, "#treemap .tm-rect"))))
-
+pytestmark = pytest.mark.browser
 
 @pytest.fixture(autouse=True)
 def offline_selenium(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +61,7 @@ def test_a_citation_opens_its_lines_and_the_map_shows_the_pack(
         skipped = driver.find_element(By.ID, "skipped-title").get_attribute("textContent")
         assert skipped == "Skipped (3)"  # the binary, the .env file, the symlink out
         driver.find_element(By.ID, "summarize").click()
-        rows = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.coverage tr"))
+        rows = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "table.coverage tr"))
         covered = {row.find_elements(By.TAG_NAME, "td")[0].text: row.text for row in rows[1:]}
         assert sorted(covered) == sorted(d["path"] for d in manifest["documents"])
         assert "cited" in covered["app.py"] and "skipped" in covered["logo.png"]
@@ -141,7 +77,7 @@ def _policy_reports(driver: Any) -> list[str]:
 def test_the_page_takes_the_token_out_of_the_address_bar_and_keeps_using_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: Any
 ) -> None:
-    from test_web import TOKEN
+    from tests.webserver import TOKEN
 
     register_scripted(monkeypatch, scripted_reply)
     with serving(tmp_path, make_corpus(tmp_path), host="0.0.0.0", token=TOKEN) as url:
@@ -189,7 +125,7 @@ def test_a_page_on_another_port_cannot_make_the_server_ask_anything(
         (site / "index.html").write_text(ATTACK.format(url=url))
         threading.Thread(target=attacker.serve_forever, daemon=True).start()
         driver.get(f"http://127.0.0.1:{attacker.server_address[1]}/index.html")
-        _wait(driver, lambda d: d.title == "sent")
+        wait(driver, lambda d: d.title == "sent")
         time.sleep(1.0)  # the form's post is on its way into the iframe
         attacker.shutdown()
     assert built == []  # no request opened the engine, let alone asked it
@@ -221,9 +157,8 @@ def screenshots(out: Path) -> None:
     its citation open, and the token map of longread's own ingest/ and engine/ under a budget."""
     import tempfile
 
-    from fakes import ScriptedBackend
-
     from longread.engine.backend import BACKENDS
+    from tests.fakes import ScriptedBackend
 
     reply = ("Notes live in one SQLite file: `NoteStore` opens it and creates the tables "
              "(`notes/store.py:11-22`); search ranks them in `notes/search.py:1`.")
@@ -235,7 +170,7 @@ def screenshots(out: Path) -> None:
             driver.save_screenshot(str(out / "serve-answer.png"))
         with serving(Path(tmp), repo / "ingest", budget=15_000) as url:
             driver.get(url)
-            _wait(driver, lambda d: d.find_elements("css selector", "#treemap .tm-rect"))
+            wait(driver, lambda d: d.find_elements("css selector", "#treemap .tm-rect"))
             driver.find_element("id", "map-panel").screenshot(str(out / "serve-token-map.png"))
 
 

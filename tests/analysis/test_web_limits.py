@@ -5,7 +5,6 @@ this process, a scripted backend held busy by the test where the engine must be 
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,12 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import REPLY, make_corpus, scripted_reply, serving  # noqa: E402
-
-from longread.analysis.web.limits import Limits  # noqa: E402
+from longread.analysis.web.limits import Limits
+from tests.fakes import register_scripted
+from tests.webserver import REPLY, make_corpus, scripted_reply, serving
 
 STREAM = {"Accept": "text/event-stream"}
 
@@ -57,6 +53,7 @@ def busy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             release.set()
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_429_with_retry_after_and_frees_up_when_jobs_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +72,7 @@ def test_a_full_queue_is_429_with_retry_after_and_frees_up_when_jobs_end(
     assert "Third?" not in asked(built)
 
 
+@pytest.mark.slow
 def test_a_queued_job_whose_client_left_never_reaches_the_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,6 +93,7 @@ def test_a_queued_job_whose_client_left_never_reaches_the_backend(
     assert asked(built) == ["Running?", "Kept?", "Kept too?"]
 
 
+@pytest.mark.slow
 def test_mcp_asks_take_their_places_in_the_same_queue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,6 +151,7 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "clientInfo": {"name": "t", "version": "1"}}}
 
 
+@pytest.mark.slow
 def test_a_hundred_mcp_initialize_calls_open_no_more_sessions_than_the_cap_and_idle_ones_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +180,7 @@ def test_a_hundred_mcp_initialize_calls_open_no_more_sessions_than_the_cap_and_i
     assert {"pack", "ask", "read", "summarize"} <= names
 
 
+@pytest.mark.slow
 def test_clients_that_never_finish_their_headers_are_closed_after_the_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,6 +201,7 @@ def test_clients_that_never_finish_their_headers_are_closed_after_the_deadline(
     assert closed == [True] * 60 and waited < 5
 
 
+@pytest.mark.slow
 def test_a_body_that_stops_coming_is_408_after_the_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,6 @@ caps themselves."""
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import APP, REPLY, make_corpus, serving  # noqa: E402
-
-from longread.analysis.web.limits import Limits  # noqa: E402
+from longread.analysis.web.limits import Limits
+from tests.fakes import register_scripted
+from tests.webserver import APP, REPLY, make_corpus, serving
 
 # anyio's default pool has 40 threads; more asks than that used to take every one of them (the
 # queue's cap is raised past it here, to show that waiting asks hold none)
@@ -76,6 +72,7 @@ def test_abandoned_event_streams_hold_no_thread_and_the_server_stays_answerable(
     assert answer.status_code == 200 and answer.json()["answers"][0]["answer"] == REPLY
 
 
+@pytest.mark.slow
 def test_waiting_asks_do_not_hold_the_threads_of_other_requests(
     tmp_path: Path, engine_busy: threading.Event
 ) -> None:
@@ -97,6 +94,7 @@ def test_waiting_asks_do_not_hold_the_threads_of_other_requests(
     assert result["answers"][0]["answer"] == REPLY
 
 
+@pytest.mark.slow
 def test_mcp_asks_waiting_on_the_engine_leave_the_other_requests_answerable(
     tmp_path: Path, engine_busy: threading.Event
 ) -> None:

@@ -5,19 +5,14 @@ the rest starts. A real server on 127.0.0.1, in a thread of this process (test_w
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import make_corpus, scripted_reply, serving  # noqa: E402
-
-from longread.analysis.jobs.sources import MAX_LINES  # noqa: E402
+from longread.analysis.jobs.sources import MAX_LINES
+from tests.fakes import register_scripted
+from tests.webserver import make_corpus, scripted_reply, serving
 
 
 @pytest.fixture
@@ -50,6 +45,7 @@ BODIES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BODIES))
 def test_an_odd_body_is_a_400_not_a_500(
     tmp_path: Path, corpus: Path, built: list, name: str
@@ -64,6 +60,7 @@ def test_an_odd_body_is_a_400_not_a_500(
     assert built == []  # nothing reached a model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", ["9" * 5000, "١٢", "12\u0661", "²", "-1", "1e3", " 12"])
 def test_a_line_number_is_ascii_digits_and_not_5000_of_them(
     tmp_path: Path, corpus: Path, built: list, start: str
@@ -85,6 +82,7 @@ def test_a_number_past_any_document_is_a_400(tmp_path: Path, corpus: Path, built
     assert end.status_code == 200 and end.json()["lines"] == ["line 1200"]
 
 
+@pytest.mark.slow
 def test_source_gives_at_most_500_lines_and_where_the_rest_starts(
     tmp_path: Path, corpus: Path, built: list
 ) -> None:
@@ -124,6 +122,7 @@ def test_errors_over_http_name_no_cli_flag_while_the_cli_names_its_own(
                          "-q/--questions\n"
 
 
+@pytest.mark.slow
 def test_an_answer_citing_unicode_or_5000_digits_is_answered_not_a_500(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,19 +4,15 @@ server on 127.0.0.1 in a thread of this process, over a real git work tree)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import register_scripted  # noqa: E402
-from test_web import APP, make_corpus, scripted_reply, serving  # noqa: E402
-
-from longread.analysis.jobs import pack as pack_job  # noqa: E402
+from longread.analysis.jobs import pack as pack_job
+from tests.fakes import register_scripted
+from tests.webserver import APP, make_corpus, scripted_reply, serving
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -48,6 +44,7 @@ async def _mcp_read(url: str, path: str) -> str:
     return "\n".join(getattr(part, "text", "") for part in result.content)
 
 
+@pytest.mark.slow
 def test_citations_are_read_from_one_read_of_the_corpus_until_a_file_changes(
     tmp_path: Path, reads: list[int]
 ) -> None:

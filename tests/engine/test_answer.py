@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import FakeBackend, code_documents  # noqa: E402
-
-from longread.engine.answer import answer_questions  # noqa: E402
-from longread.engine.answer_cache import AnswerCache  # noqa: E402
-from longread.engine.backend import Backend, SamplingSettings  # noqa: E402
-from longread.engine.session import Session  # noqa: E402
-from longread.ingest.pack import Pack, build_pack  # noqa: E402
+from longread.engine.answer import answer_questions
+from longread.engine.answer_cache import AnswerCache
+from longread.engine.backend import Backend, SamplingSettings
+from longread.engine.session import Session
+from longread.ingest.pack import Pack, build_pack
+from tests.fakes import FakeBackend, code_documents
 
 SAMPLING = SamplingSettings(max_tokens=64)
 QUESTIONS = ["Where is the zebra?", "What does f1 return?", "Which file is longest?"]

@@ -92,6 +92,7 @@ def test_importing_the_cache_loads_no_model_code() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_many_processes_writing_lose_nothing(tmp_path: Path) -> None:
     script = ROOT / "benchmarks" / "cache_stress.py"
     args = ["--processes", "8", "--seconds", str(STRESS_SECONDS), "--json"]
@@ -134,6 +135,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_writer_killed_mid_write_leaves_a_sound_cache(tmp_path: Path) -> None:
     path = tmp_path / "answers.sqlite"
     for round_ in range(3):

@@ -100,6 +100,7 @@ def at_most(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.slow
 def test_degenerate_whitespace_after_a_token_or_between_fences_does_not_hang() -> None:
     with at_most(20):  # before: 49 s for 4,000 spaces, ~7 min for 200 KB of blank lines
         assert clean("<|im_end|>" + " " * 20_000 + "x").text == "x"

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import Crash, FakeBackend, RecordingBackend, code_documents  # noqa: E402
-
-from longread.engine.answer import answer_questions  # noqa: E402
-from longread.engine.answer_cache import AnswerCache  # noqa: E402
-from longread.engine.backend import SamplingSettings  # noqa: E402
-from longread.engine.errors import PromptTooLong  # noqa: E402
-from longread.engine.fanout import MAP_BATCH  # noqa: E402
-from longread.engine.mapreduce import (  # noqa: E402
+from longread.engine.answer import answer_questions
+from longread.engine.answer_cache import AnswerCache
+from longread.engine.backend import SamplingSettings
+from longread.engine.errors import PromptTooLong
+from longread.engine.fanout import MAP_BATCH
+from longread.engine.mapreduce import (
     NOTHING_FOUND,
     group_partials,
     map_reduce,
     shard_pack,
 )
-from longread.engine.prompt import map_messages  # noqa: E402
-from longread.ingest.pack import Pack, build_pack  # noqa: E402
+from longread.engine.prompt import map_messages
+from longread.ingest.pack import Pack, build_pack
+from tests.fakes import Crash, FakeBackend, RecordingBackend, code_documents
 
 SAMPLING = SamplingSettings(max_tokens=64)
 

@@ -12,11 +12,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes import hub_snapshot  # noqa: E402
-
-from longread.engine import models  # noqa: E402
+from longread.engine import models
 from longread.engine.architecture import architecture_of
 from longread.engine.errors import BackendUnavailable
 from longread.engine.models import (
@@ -29,6 +25,7 @@ from longread.engine.models import (
     tokenizer_name,
 )
 from longread.ingest.errors import UsageError
+from tests.fakes import hub_snapshot
 
 
 def test_presets_carry_the_settings_each_model_needs(tmp_path: Path) -> None:
@@ -144,6 +141,7 @@ def test_a_pulled_model_is_returned_without_any_work(default_model_dir: Path) ->
     assert path == default_model_dir and calls == []
 
 
+@pytest.mark.slow
 def test_a_second_puller_waits_for_the_first_and_reuses_its_model(
     default_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -170,6 +168,7 @@ def test_a_second_puller_waits_for_the_first_and_reuses_its_model(
     assert time.monotonic() - started >= 1.0  # it waited on the lock instead of racing
 
 
+@pytest.mark.slow
 def test_a_failed_download_is_one_line_and_leaves_nothing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from faultserver import FaultServer, Reply
 
 from longread.engine.backend import ChatRequest, Message, SamplingSettings
 from longread.engine.errors import BackendUnavailable, EngineError, PromptTooLong
 from longread.engine.openai_backend import OpenAIBackend, server_identity
 from longread.engine.server_tokens import APPROXIMATE_MARGIN, counter_name
 from longread.ingest.errors import UsageError
+from tests.faultserver import FaultServer, Reply
 
 CHAT = "/v1/chat/completions"
 MODELS = "/v1/models"
@@ -102,6 +102,7 @@ def test_server_errors_are_retried_then_succeed(server: FaultServer) -> None:
     assert len(server.requests_to(CHAT)) == 3
 
 
+@pytest.mark.slow
 def test_429_waits_for_retry_after(server: FaultServer) -> None:
     server.script(
         "POST",

@@ -104,6 +104,7 @@ def test_missing_vllm_says_how_to_install_it(
     assert str(caught.value) == NOT_INSTALLED
 
 
+@pytest.mark.slow
 def test_vllm_validation_errors_are_translated() -> None:
     from vllm.exceptions import VLLMValidationError
 
@@ -220,9 +221,7 @@ def test_dtype_is_part_of_the_answer_cache_identity_through_the_cli(
 
     from longread.analysis.cli.commands import cli
     from longread.engine.backend import BACKENDS
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fakes import FakeBackend
+    from tests.fakes import FakeBackend
 
     started: list[dict[str, Any]] = []
 

@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pdfs import encrypted_pdf_bytes, pdf_bytes  # noqa: F401  (re-exported for the tests here)
-from trees import write_files
+
+from tests.pdfs import encrypted_pdf_bytes, pdf_bytes
+from tests.trees import write_files
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -12,7 +12,7 @@ from longread.ingest.corpus import Corpus, read_corpus
 from longread.ingest.corpus_spec import CorpusSpec
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from tests.ingest.conftest import Build
 
 CORPUS = Path("/work/shared/corpora/pdf")
 
@@ -40,6 +40,7 @@ def by_path(corpus: Corpus) -> dict[str, object]:
     return {d.path: d for d in corpus.documents} | {s.path: s.reason for s in corpus.skipped}
 
 
+@pytest.mark.slow
 def test_documents_kinds_languages_and_skips(repo: Path) -> None:
     corpus = read_corpus(CorpusSpec.of([repo]))
     assert [d.path for d in corpus.documents] == [
@@ -58,6 +59,7 @@ def test_documents_kinds_languages_and_skips(repo: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_warm_run_only_stats(repo: Path, tmp_path: Path) -> None:
     """Same size, mtime and inode, new bytes: a warm run that opened the file would see them."""
     progress: list[tuple[str, int, int | None]] = []
@@ -90,6 +92,7 @@ def test_skip_verdicts_are_cached(repo: Path, tmp_path: Path) -> None:
         assert read_corpus(CorpusSpec.of([repo]), cache=cache).skipped == cold.skipped
 
 
+@pytest.mark.slow
 def test_cached_and_uncached_reads_agree(repo: Path, tmp_path: Path) -> None:
     plain = read_corpus(CorpusSpec.of([repo]))
     with IngestCache(tmp_path / "ingest.sqlite") as cache:
@@ -126,6 +129,7 @@ def test_unreadable_file_is_named(tmp_path: Path, build: Build) -> None:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared PDF corpus is not on this machine")
 def test_real_pdf_folder_reads_without_crashing(tmp_path: Path) -> None:
     corpus = read_corpus(CorpusSpec.of([CORPUS]))

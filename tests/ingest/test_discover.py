@@ -11,7 +11,7 @@ from longread.ingest.discover import discover
 from longread.ingest.errors import IngestError
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from tests.ingest.conftest import Build
 
 TREE: dict[str, str | bytes] = {
     ".gitignore": "*.log\n!keep.log\nbuild/\n",

@@ -4,16 +4,11 @@ citable id, broken, encrypted and hostile files skipped with a reason, Markdown 
 from __future__ import annotations
 
 import json
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from documents import docx_bytes, epub_bytes, html_page, notebook_json, zip_bomb  # noqa: E402
 
 from longread.analysis.cli.commands import cli  # noqa: E402
 from longread.ingest import documents as documents_module  # noqa: E402
@@ -22,6 +17,7 @@ from longread.ingest.cache import IngestCache  # noqa: E402
 from longread.ingest.corpus import read_corpus  # noqa: E402
 from longread.ingest.corpus_spec import CorpusSpec  # noqa: E402
 from longread.ingest.isolation import extract_files  # noqa: E402
+from tests.documents import docx_bytes, epub_bytes, html_page, notebook_json, zip_bomb  # noqa: E402
 
 
 def _pack(tmp_path: Path, corpus: Path, *flags: str) -> tuple[str, dict]:

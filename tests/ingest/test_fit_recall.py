@@ -13,7 +13,7 @@ from longread.analysis.cli.commands import cli
 from longread.ingest.tokens import TiktokenCounter
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from tests.ingest.conftest import Build
 
 COUNTER = TiktokenCounter()
 

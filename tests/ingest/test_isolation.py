@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from conftest import pdf_bytes
+import pytest
 
 from longread.ingest.isolation import extract_pdfs
+from tests.pdfs import pdf_bytes
 
 # One page whose single content stream takes pdfium several seconds: the per-page check inside
 # read_pdf cannot interrupt it, only killing the worker can.
 SLOW_PAGE = "\n".join(f"word{i}" for i in range(600_000))
 
 
+@pytest.mark.slow
 def test_a_page_that_stalls_is_killed_at_the_time_limit_and_named() -> None:
     fast = pdf_bytes(["quick brown fox"])
     results = extract_pdfs([fast, pdf_bytes([SLOW_PAGE]), fast], time_limit_s=0.5)

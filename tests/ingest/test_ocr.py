@@ -6,15 +6,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import pdf_bytes
-from scans import scanned_pdf
-from tesseract import need_tesseract
 
 import longread.ingest.ocr as ocr
 from longread.ingest.document import PageImage
 from longread.ingest.isolation import extract_pdfs
 from longread.ingest.ocr import engine, page_key, parse_tsv
 from longread.ingest.pdf import read_pdf
+from tests.pdfs import pdf_bytes
+from tests.scans import scanned_pdf
+from tests.tesseract import need_tesseract
 
 _HEADER = "\t".join(["level", "page_num", "block_num", "par_num", "line_num", "word_num", "left",
                       "top", "width", "height", "conf", "text"])

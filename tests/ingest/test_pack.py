@@ -89,6 +89,7 @@ def recount(pack: Pack) -> int:
     st.sampled_from(["xml", "markdown", "plain"]),
     st.booleans(),
 )
+@pytest.mark.slow
 def test_budget_invariants(seed, files, budget, fmt, line_numbers):
     """Never over; >= 98% when the corpus is larger (budgets where 2% exceeds one block's
     wrapper and one line, the smallest thing the fill can add); same bytes whatever the order."""
@@ -290,6 +291,7 @@ def test_a_warm_run_takes_every_count_from_the_ingest_cache(tmp_path):
     st.sampled_from(["xml", "markdown", "plain"]),
     st.booleans(),
 )
+@pytest.mark.slow
 def test_budget_invariants_with_a_query_that_focuses_large_files(
     seed, files, budget, fmt, line_numbers
 ):

@@ -9,7 +9,7 @@ import pytest
 from longread.ingest.pdf import ENCRYPTED, read_pdf
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from tests.ingest.conftest import Build
 
 READERS = ["pdfium", "pypdf"]
 CORPUS = Path("/work/shared/corpora/pdf")
@@ -71,6 +71,7 @@ def test_time_limit_stops_extraction(text_pdf: bytes) -> None:
     assert read_pdf(text_pdf, time_limit_s=0).skip_reason == "time limit of 0 s exceeded"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared PDF corpus is not on this machine")
 def test_every_real_pdf_yields_text_or_a_named_skip() -> None:
     outcomes: collections.Counter[str] = collections.Counter()

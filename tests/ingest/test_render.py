@@ -40,6 +40,7 @@ paths = st.from_regex(r"[a-z][a-z0-9_/]{0,20}\.(py|md|txt)", fullmatch=True)
     st.sampled_from(list(STYLES.values())),
     st.booleans(),
 )
+@pytest.mark.slow
 def test_cl100k_counts_add_up_across_pieces(entries, pages, style, line_numbers):
     blocks = [
         render_block(code(p, t), f, style, line_numbers=line_numbers, outline=t).text

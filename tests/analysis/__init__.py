@@ -1,0 +1,1 @@
+"""Tests of longread.analysis: the jobs, the CLI, the web page and MCP, on their users' paths."""

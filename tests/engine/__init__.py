@@ -1,0 +1,1 @@
+"""Tests of longread.engine: the backends, prompts, answers and the model cache."""

@@ -1,0 +1,1 @@
+"""Tests of longread.ingest: reading, ranking, fitting and packing a corpus."""
