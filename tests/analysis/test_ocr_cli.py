@@ -18,6 +18,8 @@ from tests.pdfs import pdf_bytes  # noqa: E402
 from tests.scans import scanned_pdf  # noqa: E402
 from tests.tesseract import need_tesseract  # noqa: E402
 
+pytestmark = pytest.mark.slow  # tesseract runs: a second or more each
+
 FIRST = "Quarterly report of the harbour office.\nShips counted in March: 1284."
 SECOND = "The zebra crossing was repainted in May.\nCost of the work: 5600 euros."
 

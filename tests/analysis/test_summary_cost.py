@@ -26,6 +26,8 @@ from longread.analysis.cli.commands import cli  # noqa: E402
 from tests.faultserver import FaultServer  # noqa: E402
 from tests.summary_standin import MODEL, SummaryServer, make_corpus, tokens  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a thousand documents a run: seconds each
+
 WINDOW = 8192
 WAIT_S = 120.0
 

@@ -160,6 +160,7 @@ def test_a_second_pack_reads_places_from_the_cache_byte_for_byte(tmp_path: Path)
                                                                  "report.docx"}
 
 
+@pytest.mark.slow
 def test_a_page_that_parses_too_long_is_killed_at_the_time_limit_and_the_rest_are_read() -> None:
     slow = ("<div>" * 1_500_000 + "</p>" * 1_500_000).encode()  # ~8 s of html.parser
     fast = html_page("Fast", [("Install", "Quick.", None)]).encode()

@@ -16,6 +16,8 @@ from tests.pdfs import pdf_bytes
 from tests.scans import scanned_pdf
 from tests.tesseract import need_tesseract
 
+pytestmark = pytest.mark.slow  # tesseract runs: a second or more each
+
 _HEADER = "\t".join(["level", "page_num", "block_num", "par_num", "line_num", "word_num", "left",
                       "top", "width", "height", "conf", "text"])
 
