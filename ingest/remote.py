@@ -24,8 +24,6 @@ import logging
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -35,16 +33,13 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from longread.ingest.errors import CacheError, IngestError, UsageError
+from longread.ingest.git_process import run_git
 
 _log = logging.getLogger(__name__)
 SCHEMES = ("https", "http", "ssh", "git", "file")
 SOURCE_FILE = "longread-source.json"  # in the checkout's .git: the URL and commit it holds
 LS_REMOTE_TIMEOUT = 120.0
 FETCH_TIMEOUT = 1800.0
-# A fetch's pack on disk may not pass this: a hostile or mistaken URL cannot fill the cache's disk
-# (a shallow fetch of CPython's main is ~0.1 GiB, of the Linux kernel ~0.3 GiB).
-MAX_FETCH_BYTES = 4 * 2**30
-FETCH_POLL = 0.5  # seconds between two measurements of a fetch's folder
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 _SCP = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:(?!//)[^\s]+$")
 _REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]+(?<![./])$")
@@ -280,7 +275,7 @@ class _Git:
 
     def _run(self, env: Mapping[str, str], timeout: float, *args: str,
              grown: Path | None = None) -> str:
-        code, out, err = _run_git(list(args), env, timeout, self.remote.named, grown)
+        code, out, err = run_git(list(args), env, timeout, self.remote.named, grown)
         if code != 0:
             raise IngestError(self._explain(err))
         return out
@@ -322,82 +317,6 @@ _FAILURES: tuple[tuple[tuple[str, ...], str], ...] = (
 
 def _config(*pairs: str) -> list[str]:
     return [arg for pair in pairs for arg in ("-c", pair)]
-
-
-def _run_git(args: list[str], env: Mapping[str, str], timeout: float, named: str,
-             grown: Path | None = None) -> tuple[int, str, str]:
-    """git in its own process group, so a timeout or Ctrl-C ends its helpers (ssh, curl) too;
-    stopped as well once the folder `grown` holds more than MAX_FETCH_BYTES."""
-    try:
-        proc = subprocess.Popen(["git", *args], env=dict(env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-    except OSError as exc:
-        raise IngestError(f"cannot run git to fetch {named}: {exc.strerror or exc}") from exc
-    with proc, _terminate_raises():
-        try:
-            out, err = _communicate(proc, timeout, grown)
-        except BaseException as exc:
-            _kill_group(proc)
-            if isinstance(exc, subprocess.TimeoutExpired):
-                raise IngestError(f"git timed out after {timeout:.0f} s on {named}") from None
-            if isinstance(exc, _TooBig):
-                raise IngestError(f"{named} is larger than longread fetches "
-                                  f"({MAX_FETCH_BYTES // 2**20} MiB on disk)") from None
-            raise
-    return proc.returncode, os.fsdecode(out), os.fsdecode(err)
-
-
-class _TooBig(Exception):
-    """The fetch grew past MAX_FETCH_BYTES."""
-
-
-def _communicate(proc: subprocess.Popen[bytes], timeout: float,
-                 grown: Path | None) -> tuple[bytes, bytes]:
-    """proc's output; every FETCH_POLL seconds the folder it writes into is measured."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            return proc.communicate(timeout=max(0.0, min(left, FETCH_POLL)))
-        except subprocess.TimeoutExpired:
-            if left <= FETCH_POLL:
-                raise
-            if grown is not None and _bytes_under(grown) > MAX_FETCH_BYTES:
-                raise _TooBig from None
-
-
-def _bytes_under(folder: Path) -> int:
-    total = 0
-    for base, _dirs, names in os.walk(folder):
-        for name in names:
-            with suppress(OSError):
-                total += os.lstat(os.path.join(base, name)).st_size
-    return total
-
-
-@contextmanager
-def _terminate_raises() -> Iterator[None]:
-    """SIGTERM (a CI runner cancelling the job) unwinds like Ctrl-C, so git's group is killed
-    too: git runs in its own session, and the default SIGTERM would leave it fetching."""
-    def terminated(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminated)
-    except ValueError:  # not the main thread (a served request): signals stay as they are
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with suppress(OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
 
 
 @contextmanager

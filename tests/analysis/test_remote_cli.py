@@ -406,8 +406,8 @@ def test_a_repository_larger_than_the_fetch_cap_is_one_line_and_leaves_nothing(
 
     base = tmp_path / "srv"
     make_repo(base / "big.git", {"data.bin": os.urandom(3 * 2**20).hex(), "a.py": "x = 1\n"})
-    monkeypatch.setattr("longread.ingest.remote.MAX_FETCH_BYTES", 2**20)
-    monkeypatch.setattr("longread.ingest.remote.FETCH_POLL", 0.01)
+    monkeypatch.setattr("longread.ingest.git_process.MAX_FETCH_BYTES", 2**20)
+    monkeypatch.setattr("longread.ingest.git_process.FETCH_POLL", 0.01)
     with git_daemon(base, tmp_path / "daemon.log") as daemon:
         result = _pack(tmp_path, f"{daemon}/big.git")
     assert result.exit_code == 3, result.output
