@@ -2,7 +2,7 @@
 
 The backend is built lazily where it is heavy (in-process vLLM): the model's tokenizer and identity
 come from its directory, so a question already in the answer cache is answered without loading vLLM.
-Citations are checked against what the pack showed the model (see citations.shown_in). On a
+Citations are checked against what the pack showed the model (see jobs/shown.py). On a
 terminal the answer is rendered by rich; into a pipe or file it is the Markdown the model wrote.
 """
 

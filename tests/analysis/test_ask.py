@@ -312,7 +312,8 @@ def test_real_engine_ask_checks_every_citation(
     monkeypatch.setitem(BACKENDS, "session-vllm", lambda **_: RecordingBackend(vllm_backend))
     repo = _repo(tmp_path)
     settings = Settings(cache_dir=tmp_path / "cache", backend="session-vllm", max_tokens=48)
-    result = run_ask(settings, [repo], ["What does NoteStore.add return? Cite the line."])
+    result = run_ask(settings, CorpusSpec.of([repo]),
+                     ["What does NoteStore.add return? Cite the line."])
     [checked] = result.answers
     assert checked.answer.text and checked.answer.prompt_tokens > 0
     assert all(c.status in ("ok", "unknown-path", "out-of-range", "quote-not-found")
