@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 
 MAX_FILES = 3  # a name that more files end with names none of them
@@ -55,6 +55,20 @@ def module_files(
         if stem in words and pure.suffix in CODE_SUFFIXES and keep(path):
             stems[stem].append(path)
     return frozenset(path for hits in stems.values() if len(hits) <= MAX_FILES for path in hits)
+
+
+def defining_files(
+    definers: Mapping[str, Sequence[str]], query: str, *, keep: Callable[[str], bool]
+) -> frozenset[str]:
+    """The files (those `keep` allows) defining a name the query writes as code, exactly
+    (`node_connectivity`, `Session.execute`'s `execute` is too plain: no `_`, no backticks),
+    when at most MAX_FILES define it."""
+    found: set[str] = set()
+    for word in _code_words(query):
+        paths = [path for path in definers.get(word, ()) if keep(path)]
+        if len(paths) <= MAX_FILES:
+            found.update(paths)
+    return frozenset(found)
 
 
 def _code_words(query: str) -> set[str]:

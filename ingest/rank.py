@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 from longread.ingest.document import Document
 from longread.ingest.machine_made import GENERATED_NAME, held_back
-from longread.ingest.named import module_files, named_files
+from longread.ingest.named import defining_files, module_files, named_files
 
 # combine: a query's lexical match leads; the graph and the priors decide among the rest.
 LEXICAL_WEIGHT = 0.6
@@ -161,9 +161,14 @@ def rank_documents(
 def query_named(documents: Sequence[Document], query: str) -> frozenset[str]:
     """Files the query names by path or module, and hand-written source it writes as code."""
     paths = [doc.path for doc in documents]
-    return named_files(paths, query) | module_files(
-        paths, query, keep=lambda path: penalty(path) == 1.0
-    )
+    named = named_files(paths, query) | module_files(paths, query, keep=_is_source)
+    if not query:
+        return named
+    return named | defining_files(_definers(documents), query, keep=_is_source)
+
+
+def _is_source(path: str) -> bool:
+    return penalty(path) == 1.0
 
 
 def query_terms(query: str) -> tuple[str, ...]:

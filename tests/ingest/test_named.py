@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from test_fit_recall import COUNTER, filler, make_repo, pack, whole
 
-from longread.ingest.named import module_files, named_files
+from longread.ingest.named import defining_files, module_files, named_files
 
 if TYPE_CHECKING:
     from conftest import Build
@@ -57,6 +57,21 @@ def test_a_module_written_as_code_names_its_source_files_only() -> None:
     assert module_files(PATHS, "Fix the copy of a session", keep=keep) == frozenset()
 
 
+def test_a_definition_written_as_code_names_the_few_files_that_define_it() -> None:
+    definers = {
+        "node_connectivity": ["nx/connectivity.py", "nx/approximation/connectivity.py"],
+        "execute": ["orm/session.py"],
+        "helper_fn": [f"pkg/m{i}.py" for i in range(5)],
+    }
+    query = "Fix `node_connectivity` and helper_fn for digraphs; execute works"
+    assert defining_files(definers, query, keep=lambda path: True) == {
+        "nx/connectivity.py",
+        "nx/approximation/connectivity.py",
+    }
+    only_core = defining_files(definers, query, keep=lambda path: "approximation" not in path)
+    assert only_core == {"nx/connectivity.py"}
+
+
 def test_a_file_the_report_names_goes_in_whole_before_one_that_matches_its_words(
     tmp_path: Path, build: Build
 ) -> None:
@@ -78,4 +93,26 @@ def test_a_file_the_report_names_goes_in_whole_before_one_that_matches_its_words
     )
     assert "lib/pkg/module_utils/facts/timeout.py" not in whole(
         pack(tmp_path, root, "--budget", budget, "--query", words)
+    )
+
+
+def test_a_function_the_report_writes_as_code_goes_in_whole_with_its_file(
+    tmp_path: Path, build: Build
+) -> None:
+    """Only cuts.py defines `minimum_node_cut`; wordy.py says "minimum", "node" and "cut" more."""
+    wordy = "".join(
+        f"def node_{i}(graph):\n    '''The minimum node cut of a digraph, for the cut report.'''\n"
+        "    return graph\n\n" for i in range(40)
+    )
+    cuts = filler("helper", 30) + "def minimum_node_cut(G):\n    return set()\n"
+    root = make_repo(build, tmp_path / "repo", {
+        "nx/connectivity/cuts.py": cuts,
+        "nx/connectivity/wordy.py": wordy,
+    })
+    budget = str(COUNTER.count(wordy) + 200)
+    query = "Fix minimum node cut for digraphs"
+    coded = pack(tmp_path, root, "--budget", budget, "--query", query + ": `minimum_node_cut`")
+    assert "nx/connectivity/cuts.py" in whole(coded)
+    assert "nx/connectivity/cuts.py" not in whole(
+        pack(tmp_path, root, "--budget", budget, "--query", query)
     )
