@@ -351,9 +351,16 @@ def longread_outcome(
     return Outcome(held, partial, len(case.gold), lines)
 
 
+def bm25_systems(tree: Path, query: str, counter: Any) -> dict[str, tuple[FileIndex, list[float]]]:
+    """Both BM25 baselines' indexes of the tree and their scores for the query."""
+    index = index_tree(tree, counter)
+    indexes = {"bm25": index, "bm25_py": subset(index, in_swe_bench_scope)}
+    return {name: (idx, bm25_scores(idx, query)) for name, idx in indexes.items()}
+
+
 def run(
     cases: list[Case], gits: dict[str, Path], budgets: Sequence[int], work: Path,
-    *, line_numbers: bool = False,
+    *, line_numbers: bool = False, baselines: bool = True,
 ) -> list[dict]:
     from longread.ingest.tokens import TiktokenCounter
 
@@ -364,9 +371,7 @@ def run(
         tree = export_tree(gits[case.repo], case.parent, work, case.repo)
         diff = git(gits[case.repo], "diff", "-U0", case.parent, case.sha, "--", *case.gold)
         changed = changed_lines(diff)
-        index = index_tree(tree, counter)
-        baselines = {"bm25": index, "bm25_py": subset(index, in_swe_bench_scope)}
-        scored = {name: (idx, bm25_scores(idx, case.query)) for name, idx in baselines.items()}
+        scored = bm25_systems(tree, case.query, counter) if baselines else {}
         for budget in budgets:
             row = {"case": case, "budget": budget}
             row["longread"] = longread_outcome(tree, case, budget, work, changed)
@@ -423,8 +428,8 @@ def markdown(lines: list[dict[str, Any]]) -> str:
     body = []
     for line in lines:
         paper = line["swe_bench_bm25_recall"]
-        shares = [f"{line[f'{s}_all_full']:.0%}" for s in SYSTEMS]
-        recalls = [f"{line[f'{s}_recall']:.3f}" for s in SYSTEMS]
+        shares = [f"{line[f'{s}_all_full']:.0%}" if f"{s}_recall" in line else "" for s in SYSTEMS]
+        recalls = [f"{line[f'{s}_recall']:.3f}" if f"{s}_recall" in line else "" for s in SYSTEMS]
         cells = [f"{line['budget'] // 1000}k", str(line["cases"]), *shares, *recalls]
         cells += [f"{line['longread_partial']:.3f}", "" if paper is None else f"{paper:.3f}"]
         if numbered:
@@ -453,6 +458,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "localization")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
     parser.add_argument(
+        "--no-baselines", action="store_true",
+        help="Run longread only (tuning runs: the baselines do not change with the ranker).",
+    )
+    parser.add_argument(
         "--line-numbers", action="store_true",
         help="Also pack with --line-numbers and report whether every changed line is shown.",
     )
@@ -468,7 +477,8 @@ def main() -> None:
     ]
     split = split_name(args.skip, args.per_repo)
     started = time.perf_counter()
-    rows = run(cases, gits, budgets, args.work, line_numbers=args.line_numbers)
+    rows = run(cases, gits, budgets, args.work, line_numbers=args.line_numbers,
+               baselines=not args.no_baselines)
     lines = table(rows, budgets)
     per_repo = Counter(case.repo for case in cases)
     if args.json:

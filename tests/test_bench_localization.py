@@ -191,10 +191,14 @@ def test_bm25_is_the_independent_library_with_lucene_idf() -> None:
 
 
 def test_a_line_numbered_run_reports_changed_lines_shown(history: Path, tmp_path: Path) -> None:
-    """--line-numbers packs again, numbered; a whole gold file shows every changed line."""
+    """--line-numbers packs again, numbered; a whole gold file shows every changed line;
+    --no-baselines runs longread alone."""
     command = [sys.executable, str(SCRIPT), str(history / ".git"), "--per-repo", "1"]
     command += ["--budgets", "100000", "--work", str(tmp_path / "work"), "--json", "--line-numbers"]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     (line,) = json.loads(done.stdout)["table"]
     assert line["longread_ln_all_full"] == line["longread_ln_all_lines"] == 1
-    assert line["longread_all_lines"] == 1
+    assert line["longread_all_lines"] == 1 and line["bm25_all_full"] == 1
+    quick = subprocess.run([*command, "--no-baselines"], capture_output=True, text=True, check=True)
+    (line,) = json.loads(quick.stdout)["table"]
+    assert line["longread_all_full"] == 1 and "bm25_all_full" not in line
