@@ -414,7 +414,7 @@ def markdown(lines: list[dict[str, Any]]) -> str:
     (with --line-numbers) the numbered pack's all-in-full and every-changed-line shares."""
     names = ("longread", "BM25", "BM25 .py")
     numbered = bool(lines) and f"{NUMBERED}_all_full" in lines[0]
-    extra = (" | all gold in full: longread --line-numbers | every changed line shown:"
+    extra = (" all gold in full: longread --line-numbers | every changed line shown:"
              " longread --line-numbers |") if numbered else ""
     header = [
         "| budget | cases | "

@@ -202,3 +202,12 @@ def test_a_line_numbered_run_reports_changed_lines_shown(history: Path, tmp_path
     quick = subprocess.run([*command, "--no-baselines"], capture_output=True, text=True, check=True)
     (line,) = json.loads(quick.stdout)["table"]
     assert line["longread_all_full"] == 1 and "bm25_all_full" not in line
+
+
+def test_the_numbered_table_has_as_many_cells_as_headers() -> None:
+    case = bench.Case("me/proj", "a" * 40, "b" * 40, "Fix it", ("src/a.py",))
+    row = {"case": case, "budget": 13_000, "longread": bench.Outcome(1, 0, 1, 1)}
+    row |= {"bm25": bench.Outcome(0), "bm25_py": bench.Outcome(1), "longread_ln": bench.Outcome(0)}
+    header, rule, body = bench.markdown(bench.table([row], [13_000])).split("\n")
+    assert header.count("|") == rule.count("|") == body.count("|") == 13
+    assert body.endswith("| 0% | 0% |")
