@@ -211,3 +211,24 @@ def test_the_numbered_table_has_as_many_cells_as_headers() -> None:
     header, rule, body = bench.markdown(bench.table([row], [13_000])).split("\n")
     assert header.count("|") == rule.count("|") == body.count("|") == 13
     assert body.endswith("| 0% | 0% |")
+
+
+def test_a_latin_1_commit_message_does_not_stop_case_selection(tmp_path: Path) -> None:
+    """Some old commits (celery's) say `encoding UTF-8` over Latin-1 bytes, which git log passes
+    through as they are: its output is decoded with replacement, not refused."""
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    parent = _commit(repo, "Initial", {"src/pkg/a.py": "A = 0\n"})
+    tree = _git(repo, "rev-parse", _commit(repo, "Fix it", {"src/pkg/a.py": "A = 1\n"}) + "^{tree}")
+    raw = (
+        f"tree {tree.strip()}\nparent {parent}\nauthor t <t@t> 0 +0000\n"
+        "committer t <t@t> 0 +0000\nencoding UTF-8\n\n"
+    ).encode() + "Fix crash in caf\xe9 parser\n".encode("latin-1")
+    made = subprocess.run(
+        ["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"],
+        input=raw, check=True, capture_output=True,
+    ).stdout.decode().strip()
+    _git(repo, "update-ref", "HEAD", made)
+    (case,) = bench.select_cases(repo / ".git", "me/proj", 5)
+    assert case.gold == ("src/pkg/a.py",) and case.query == "Fix crash in caf\ufffd parser"
