@@ -3,15 +3,20 @@ code) go in whole before files that only share its words, through `longread pack
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from test_fit_recall import COUNTER, filler, make_repo, pack, whole
+from click.testing import CliRunner
 
+from longread.analysis.cli import cli
 from longread.ingest.named import defining_files, module_files, named_files
+from longread.ingest.tokens import TiktokenCounter
 
 if TYPE_CHECKING:
     from conftest import Build
+
+COUNTER = TiktokenCounter()
 
 PATHS = [
     "lib/ansible/modules/copy.py",
@@ -23,6 +28,29 @@ PATHS = [
     "docs/session.rst",
     "test/units/modules/test_copy.py",
 ]
+
+
+def make_repo(build: Build, root: Path, files: dict[str, str]) -> Path:
+    build.repo(root)
+    build.files(root, dict(files))
+    build.commit(root)
+    return root
+
+
+def whole(tmp_path: Path, root: Path, *args: str) -> set[str]:
+    """Paths `longread pack ROOT ARGS` shows in full, with no part cut from them."""
+    out = tmp_path / "pack.xml"
+    result = CliRunner().invoke(
+        cli, ["--cache-dir", str(tmp_path / "cache"), "pack", str(root), "-o", str(out),
+              "--json", *args],
+    )
+    assert result.exit_code == 0, result.output
+    documents = json.loads(result.stdout)["documents"]
+    return {e["path"] for e in documents if e["fidelity"] == "full" and not e.get("part")}
+
+
+def filler(name: str, n: int) -> str:
+    return "".join(f"def {name}_{i}(x):\n    return x * {i}\n\n" for i in range(n))
 
 
 def test_a_traceback_frame_names_the_file_by_its_longest_known_ending() -> None:
@@ -89,10 +117,10 @@ def test_a_file_the_report_names_goes_in_whole_before_one_that_matches_its_words
     words = "Fix the error message the facts decorator raises"
     frame = '\n  File "/site-packages/pkg/module_utils/facts/timeout.py", line 12, in main'
     assert "lib/pkg/module_utils/facts/timeout.py" in whole(
-        pack(tmp_path, root, "--budget", budget, "--query", words + frame)
+        tmp_path, root, "--budget", budget, "--query", words + frame
     )
     assert "lib/pkg/module_utils/facts/timeout.py" not in whole(
-        pack(tmp_path, root, "--budget", budget, "--query", words)
+        tmp_path, root, "--budget", budget, "--query", words
     )
 
 
@@ -111,8 +139,8 @@ def test_a_function_the_report_writes_as_code_goes_in_whole_with_its_file(
     })
     budget = str(COUNTER.count(wordy) + 200)
     query = "Fix minimum node cut for digraphs"
-    coded = pack(tmp_path, root, "--budget", budget, "--query", query + ": `minimum_node_cut`")
-    assert "nx/connectivity/cuts.py" in whole(coded)
+    coded = whole(tmp_path, root, "--budget", budget, "--query", query + ": `minimum_node_cut`")
+    assert "nx/connectivity/cuts.py" in coded
     assert "nx/connectivity/cuts.py" not in whole(
-        pack(tmp_path, root, "--budget", budget, "--query", query)
+        tmp_path, root, "--budget", budget, "--query", query
     )
