@@ -3,6 +3,12 @@
 Cases are real bug-fix commits of public Python projects outside the twelve SWE-bench
 repositories. Give the benchmark git directories (e.g. the mirrors `fetch` brings:
 /work/.mirror/psf+black/repo), or a folder holding them; nothing of theirs is committed here.
+Two sets of repositories: the small one the ranker was first tuned on (psf/black,
+Textualize/rich, pallets/click, encode/httpx, python-attrs/attrs, where 128k holds most of a
+tree), and the LARGE one (issue 18), where the budget has to choose: ansible/ansible (3.19M
+cl100k tokens at c9ac477e53a9), sqlalchemy/sqlalchemy (5.86M at f35da7e2b934), celery/celery
+(1.32M at 5dc781f0bd5f) and networkx/networkx (3.27M at cfc6b79fc53f), every UTF-8 text file of
+HEAD counted; none is among SWE-bench's twelve. docs/recall-large.md has their figures.
 
 Selection rule (deterministic, per repository, over `git log --no-merges` of HEAD, newest first):
   - the subject has the word fix/fixes/fixed/bug and none of typo, doc(s), docstring,
@@ -20,10 +26,16 @@ Hold-out protocol: cases 1-10 per repository (the default, `--skip 0 --per-repo 
 TUNING set, the 50 cases every ranking and fitting constant was tuned on; cases 11-20
 (`--skip 10 --per-repo 10`) are the HELD-OUT set, run once, after tuning is frozen, and never
 tuned on (`--skip 20`: a second held-out set, cases 21-30). The JSON output names the split of
-every row.
+every row. On the large repositories, where a case costs about a minute of CPU, runs take the first
+5 of each set (`--per-repo 5` with `--skip 0`, `10`, `20`); `--skip 20` there is the fresh held-out
+set that nothing, the first tuning included, has seen.
 Query = the commit message (subject and body, trailers like Co-authored-by dropped); the diff is
-never shown. Gold = those source files. Corpus = the parent commit's tree (`git archive`, cached
-under --work, one per parent).
+never shown. Issue 18 asks for the linked issue's title and body where a commit references one;
+this benchmark runs offline (no GitHub API), so a message that only points at an issue ("(#1234)",
+"Fixes #N") stays as it is: the issue's text is not fetched, and the query is what the committer
+wrote, which often names the code more plainly than a user's report would.
+Gold = those source files. Corpus = the parent commit's tree (`git archive`, cached under --work,
+one per parent).
 
 Systems, at each budget (cl100k tokens):
   - longread: `longread pack TREE --budget B --query Q --json` through the real CLI. A gold file
@@ -33,20 +45,28 @@ Systems, at each budget (cl100k tokens):
   - BM25: whole-file Okapi BM25 (k1 0.9, b 0.4, Pyserini's defaults as in the SWE-bench paper)
     over every UTF-8 text file of the tree, path included, tokens split on non-word characters
     and lowercased; files packed in score order, each one that fits in full taken, the rest
-    skipped. A file costs its cl100k tokens and nothing else: no file tree, no fences, which
-    flatters the baseline.
+    skipped. Scored by the `bm25s` library (method "lucene", Lucene's and so Pyserini's idf
+    ln(1 + (N - df + 0.5) / (df + 0.5))), not by longread's own code; this file only tokenizes.
+    What differs from Pyserini: no stemming or stop words (Lucene's English analyzer has both), the
+    query's words counted once each, and Lucene's per-term (k1 + 1) factor left out, which
+    scales every score alike and so keeps the order. A file costs its cl100k tokens and nothing
+    else: no file tree, no fences, which flatters the baseline.
   - BM25 .py: the same over SWE-bench's retrieval files only (`.py`, here also `.pyi`, whose
     path has no word test/tests/testing), as the paper indexed them: it knows where fixes live.
 
+  - longread --line-numbers (with the benchmark's --line-numbers): the same pack with numbered
+    lines; beside "all gold in full" it reports "every changed line shown": every line of the
+    parent that the fix removed or rewrote (for a pure insertion, the line it follows) lies in a
+    gold file shown whole, or inside the line ranges of its manifest `part`.
+
     .venv/bin/python benchmarks/bench_localization.py GIT_DIR... [--before DATE] [--json]
-        [--skip N] [--per-repo N] [--budgets 27000,50000]
+        [--skip N] [--per-repo N] [--budgets 27000,50000] [--line-numbers]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import subprocess
 import sys
@@ -74,6 +94,8 @@ NOT_SOURCE_ROOT = {"setup.py", "noxfile.py"}
 TRAILER = re.compile(r"^[A-Za-z-]+: .+$")
 WORD = re.compile(r"\W+")
 SYSTEMS = ("longread", "bm25", "bm25_py")
+NUMBERED = "longread_ln"  # longread with --line-numbers (the benchmark's --line-numbers)
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+")
 NO_CONTENT = {None, "path", "outline", "skipped"}  # fidelities that show none of a file's lines
 
 
@@ -93,10 +115,15 @@ class Outcome:
     held: int  # gold files in full
     partial: int = 0  # gold files shown only in part (longread)
     gold: int = 1
+    lines: int = 0  # gold files with every line the fix changed shown (longread)
 
     @property
     def all_held(self) -> bool:
         return self.held == self.gold
+
+    @property
+    def all_lines(self) -> bool:
+        return self.lines == self.gold
 
 
 # --- case selection -----------------------------------------------------------------------------
@@ -138,9 +165,26 @@ def gold_of(status_lines: Iterable[str]) -> tuple[str, ...] | None:
     return tuple(sorted(gold)) if 1 <= len(gold) <= 4 else None
 
 
+def changed_lines(diff: str) -> dict[str, tuple[int, ...]]:
+    """Per file of a `git diff -U0`, the parent's lines the fix removed or rewrote; an insertion
+    counts the line it follows (line 1 at the top), the place a reader must see."""
+    changed: dict[str, set[int]] = {}
+    path = None
+    for line in diff.splitlines():
+        if line.startswith("--- "):
+            path = line[6:] if line.startswith("--- a/") else None
+        elif path and (hunk := HUNK.match(line)):
+            start, count = int(hunk[1]), int(hunk[2] or "1")
+            changed.setdefault(path, set()).update(
+                range(start, start + count) if count else [max(start, 1)]
+            )
+    return {path: tuple(sorted(lines)) for path, lines in changed.items()}
+
+
 def git(git_dir: Path, *args: str) -> str:
     command = ["git", "--git-dir", str(git_dir), *args]
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(command, check=True, capture_output=True)
+    return done.stdout.decode("utf-8", errors="replace")  # old commits may be Latin-1
 
 
 def select_cases(
@@ -245,21 +289,18 @@ def subset(index: FileIndex, keep: Callable[[str], bool]) -> FileIndex:
 
 
 def bm25_scores(index: FileIndex, query: str, *, k1: float = 0.9, b: float = 0.4) -> list[float]:
-    """Okapi BM25 of every file against the query."""
-    n = len(index.counts)
-    lengths = [sum(c.values()) for c in index.counts]
-    average = sum(lengths) / n if n else 1.0
-    scores = [0.0] * n
-    for term in set(terms(query)):
-        df = sum(1 for c in index.counts if term in c)
-        if not df:
-            continue
-        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-        for i, c in enumerate(index.counts):
-            tf = c.get(term, 0)
-            if tf:
-                scores[i] += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[i] / average))
-    return scores
+    """Okapi BM25 of every file against the query, by the independent `bm25s` library (its
+    "lucene" variant: Pyserini's scoring, idf = ln(1 + (N - df + 0.5) / (df + 0.5)))."""
+    import bm25s
+
+    if not index.counts:
+        return []
+    retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+    retriever.index([list(counts.elements()) for counts in index.counts], show_progress=False)
+    known = sorted({term for term in terms(query) if term in retriever.vocab_dict})
+    if not known:
+        return [0.0] * len(index.counts)
+    return [float(score) for score in retriever.get_scores(known)]
 
 
 def bm25_pack(index: FileIndex, scores: list[float], budget: int) -> set[str]:
@@ -276,10 +317,27 @@ def bm25_pack(index: FileIndex, scores: list[float], budget: int) -> set[str]:
 # --- running and reporting ----------------------------------------------------------------------
 
 
-def longread_outcome(tree: Path, case: Case, budget: int, cache: Path, scratch: Path) -> Outcome:
+def shows_lines(doc: dict[str, Any], lines: Sequence[int]) -> bool:
+    """The manifest entry shows every one of these lines: the whole file, or a part whose line
+    ranges cover them all."""
+    if doc.get("fidelity") != "full":
+        return False
+    part = doc.get("part")
+    if not part:
+        return True
+    ranges = part["ranges"] if part.get("unit") == "lines" else []
+    return all(any(low <= n <= high for low, high in ranges) for n in lines)
+
+
+def longread_outcome(
+    tree: Path, case: Case, budget: int, work: Path, changed: dict[str, tuple[int, ...]],
+    *, line_numbers: bool = False,
+) -> Outcome:
     """Run the real CLI and read the gold files' fidelity from its manifest."""
-    command = [str(LONGREAD), "--cache-dir", str(cache), "pack", str(tree), "--budget", str(budget)]
-    command += ["--query", case.query, "--json", "-o", str(scratch / "pack.out")]
+    command = [str(LONGREAD), "--cache-dir", str(work / "longread-cache"), "pack", str(tree)]
+    command += ["--budget", str(budget), "--query", case.query, "--json"]
+    command += ["-o", str(work / "scratch" / "pack.out")]
+    command += ["--line-numbers"] if line_numbers else []
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"longread pack failed on {case.repo}@{case.sha[:10]}: {done.stderr}")
@@ -287,24 +345,40 @@ def longread_outcome(tree: Path, case: Case, budget: int, cache: Path, scratch: 
     shown = [manifest.get(path, {}) for path in case.gold]
     held = sum(1 for doc in shown if doc.get("fidelity") == "full" and not doc.get("part"))
     partial = sum(1 for doc in shown if doc.get("fidelity") not in NO_CONTENT) - held
-    return Outcome(held, partial, len(case.gold))
+    lines = sum(
+        shows_lines(doc, changed.get(path, ())) for path, doc in zip(case.gold, shown, strict=True)
+    )
+    return Outcome(held, partial, len(case.gold), lines)
 
 
-def run(cases: list[Case], gits: dict[str, Path], budgets: Sequence[int], work: Path) -> list[dict]:
+def bm25_systems(tree: Path, query: str, counter: Any) -> dict[str, tuple[FileIndex, list[float]]]:
+    """Both BM25 baselines' indexes of the tree and their scores for the query."""
+    index = index_tree(tree, counter)
+    indexes = {"bm25": index, "bm25_py": subset(index, in_swe_bench_scope)}
+    return {name: (idx, bm25_scores(idx, query)) for name, idx in indexes.items()}
+
+
+def run(
+    cases: list[Case], gits: dict[str, Path], budgets: Sequence[int], work: Path,
+    *, line_numbers: bool = False, baselines: bool = True,
+) -> list[dict]:
     from longread.ingest.tokens import TiktokenCounter
 
     counter, rows = TiktokenCounter(), []
-    cache, scratch = work / "longread-cache", work / "scratch"
-    scratch.mkdir(parents=True, exist_ok=True)
+    (work / "scratch").mkdir(parents=True, exist_ok=True)
     for number, case in enumerate(cases, 1):
         print(f"[{number}/{len(cases)}] {case.repo} {case.sha[:10]}", file=sys.stderr)
         tree = export_tree(gits[case.repo], case.parent, work, case.repo)
-        index = index_tree(tree, counter)
-        baselines = {"bm25": index, "bm25_py": subset(index, in_swe_bench_scope)}
-        scored = {name: (idx, bm25_scores(idx, case.query)) for name, idx in baselines.items()}
+        diff = git(gits[case.repo], "diff", "-U0", case.parent, case.sha, "--", *case.gold)
+        changed = changed_lines(diff)
+        scored = bm25_systems(tree, case.query, counter) if baselines else {}
         for budget in budgets:
             row = {"case": case, "budget": budget}
-            row["longread"] = longread_outcome(tree, case, budget, cache, scratch)
+            row["longread"] = longread_outcome(tree, case, budget, work, changed)
+            if line_numbers:
+                row[NUMBERED] = longread_outcome(
+                    tree, case, budget, work, changed, line_numbers=True
+                )
             for name, (idx, scores) in scored.items():
                 packed = bm25_pack(idx, scores, budget)
                 row[name] = Outcome(sum(path in packed for path in case.gold), 0, len(case.gold))
@@ -313,15 +387,20 @@ def run(cases: list[Case], gits: dict[str, Path], budgets: Sequence[int], work: 
 
 
 def table(rows: list[dict], budgets: Sequence[int]) -> list[dict[str, Any]]:
-    """Per budget: share of cases with every gold file held, and mean gold-file recall."""
+    """Per budget: share of cases with every gold file held, mean gold-file recall, and (longread)
+    share of cases with every changed line shown."""
     out = []
     for budget in budgets:
         at = [row for row in rows if row["budget"] == budget]
         line: dict[str, Any] = {"budget": budget, "cases": len(at)}
-        for system in SYSTEMS:
-            outcomes = [row[system] for row in at]
+        for system in (*SYSTEMS, NUMBERED):
+            outcomes = [row[system] for row in at if system in row]
+            if not outcomes:
+                continue
             line[f"{system}_all_full"] = sum(o.all_held for o in outcomes) / len(outcomes)
             line[f"{system}_recall"] = sum(o.held / o.gold for o in outcomes) / len(outcomes)
+            if system.startswith("longread"):
+                line[f"{system}_all_lines"] = sum(o.all_lines for o in outcomes) / len(outcomes)
         line["longread_partial"] = sum(r["longread"].partial for r in at) / sum(
             r["longread"].gold for r in at
         )
@@ -331,23 +410,30 @@ def table(rows: list[dict], budgets: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def markdown(lines: list[dict[str, Any]]) -> str:
-    """All-in-full shares and recalls per system, then longread's partial share and the paper's."""
+    """All-in-full shares and recalls per system, longread's partial share and the paper's, then
+    (with --line-numbers) the numbered pack's all-in-full and every-changed-line shares."""
     names = ("longread", "BM25", "BM25 .py")
+    numbered = bool(lines) and f"{NUMBERED}_all_full" in lines[0]
+    extra = (" all gold in full: longread --line-numbers | every changed line shown:"
+             " longread --line-numbers |") if numbered else ""
     header = [
         "| budget | cases | "
         + " | ".join(f"all gold in full: {n}" for n in names)
         + " | "
         + " | ".join(f"gold recall: {n}" for n in names)
-        + " | gold in part: longread | SWE-bench paper BM25 recall |",
-        "|---" * 10 + "|",
+        + " | gold in part: longread | SWE-bench paper BM25 recall |"
+        + extra,
+        "|---" * (12 if numbered else 10) + "|",
     ]
     body = []
     for line in lines:
         paper = line["swe_bench_bm25_recall"]
-        shares = [f"{line[f'{s}_all_full']:.0%}" for s in SYSTEMS]
-        recalls = [f"{line[f'{s}_recall']:.3f}" for s in SYSTEMS]
+        shares = [f"{line[f'{s}_all_full']:.0%}" if f"{s}_recall" in line else "" for s in SYSTEMS]
+        recalls = [f"{line[f'{s}_recall']:.3f}" if f"{s}_recall" in line else "" for s in SYSTEMS]
         cells = [f"{line['budget'] // 1000}k", str(line["cases"]), *shares, *recalls]
         cells += [f"{line['longread_partial']:.3f}", "" if paper is None else f"{paper:.3f}"]
+        if numbered:
+            cells += [f"{line[f'{NUMBERED}_all_full']:.0%}", f"{line[f'{NUMBERED}_all_lines']:.0%}"]
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([*header, *body])
 
@@ -371,6 +457,14 @@ def main() -> None:
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "localization")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    parser.add_argument(
+        "--no-baselines", action="store_true",
+        help="Run longread only (tuning runs: the baselines do not change with the ranker).",
+    )
+    parser.add_argument(
+        "--line-numbers", action="store_true",
+        help="Also pack with --line-numbers and report whether every changed line is shown.",
+    )
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     gits = repositories(args.repos)
@@ -383,7 +477,8 @@ def main() -> None:
     ]
     split = split_name(args.skip, args.per_repo)
     started = time.perf_counter()
-    rows = run(cases, gits, budgets, args.work)
+    rows = run(cases, gits, budgets, args.work, line_numbers=args.line_numbers,
+               baselines=not args.no_baselines)
     lines = table(rows, budgets)
     per_repo = Counter(case.repo for case in cases)
     if args.json:
@@ -392,7 +487,7 @@ def main() -> None:
         report["rows"] = [
             {"repo": r["case"].repo, "sha": r["case"].sha, "gold": r["case"].gold}
             | {"budget": r["budget"], "split": split}
-            | {system: vars(r[system]) for system in SYSTEMS}
+            | {system: vars(r[system]) for system in (*SYSTEMS, NUMBERED) if system in r}
             for r in rows
         ]
         print(json.dumps(report, indent=2))

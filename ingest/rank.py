@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 
 from longread.ingest.document import Document
 from longread.ingest.machine_made import GENERATED_NAME, held_back
+from longread.ingest.named import defining_files, module_files, named_files
 
 # combine: a query's lexical match leads; the graph and the priors decide among the rest.
 LEXICAL_WEIGHT = 0.6
@@ -29,6 +30,8 @@ PRIOR_WEIGHT_NO_QUERY = 0.6
 
 # machine-made files (ingest/machine_made.py): added to their score, below every hand-written one
 MACHINE_MADE_RANK = -1.0
+# files the query names (ingest/named.py): added to their score, above every file it does not name
+NAMED_FILE_RANK = 1.0
 
 # lexical: BM25 over text plus path, with identifiers split into words.
 BM25_K1 = 1.2
@@ -133,6 +136,7 @@ def rank_documents(
         else (0.0, GRAPH_WEIGHT_NO_QUERY, PRIOR_WEIGHT_NO_QUERY)
     )
     last = held_back(documents, query) if last is None else last
+    named = query_named(documents, query or "")
     scores = {
         doc.path: (
             lexical_weight * lexical.get(doc.path, 0.0)
@@ -141,9 +145,23 @@ def rank_documents(
         )
         * penalty(doc.path)
         + (MACHINE_MADE_RANK if doc.path in last else 0.0)
+        + (NAMED_FILE_RANK if doc.path in named else 0.0)
         for doc in documents
     }
     return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0])))
+
+
+def query_named(documents: Sequence[Document], query: str) -> frozenset[str]:
+    """Files the query names by path or module, and hand-written source it writes as code."""
+    paths = [doc.path for doc in documents]
+    named = named_files(paths, query) | module_files(paths, query, keep=_is_source)
+    if not query:
+        return named
+    return named | defining_files(_definers(documents), query, keep=_is_source)
+
+
+def _is_source(path: str) -> bool:
+    return penalty(path) == 1.0
 
 
 def query_terms(query: str) -> tuple[str, ...]:

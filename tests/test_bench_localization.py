@@ -158,3 +158,79 @@ def test_a_whole_run_through_the_cli(history: Path, tmp_path: Path) -> None:
     assert small["longread_all_full"] == small["bm25_all_full"] == small["bm25_py_all_full"] == 0
     assert large["longread_all_full"] == large["bm25_all_full"] == large["bm25_py_all_full"] == 1
     assert large["longread_recall"] == large["bm25_recall"] == 1
+
+
+def test_changed_lines_are_the_parents_lines_a_fix_rewrote_or_follows() -> None:
+    diff = (
+        "diff --git a/src/a.py b/src/a.py\n--- a/src/a.py\n+++ b/src/a.py\n"
+        "@@ -3,2 +3,2 @@ def f():\n-x\n-y\n+x\n+z\n@@ -10 +10,0 @@\n-gone\n"
+        "@@ -20,0 +21,3 @@\n+new\n@@ -0,0 +1 @@\n+top\n"
+        "diff --git a/src/b.py b/src/b.py\n--- a/src/b.py\n+++ b/src/b.py\n@@ -7 +7 @@\n-a\n+b\n"
+    )
+    assert bench.changed_lines(diff) == {"src/a.py": (1, 3, 4, 10, 20), "src/b.py": (7,)}
+
+
+def test_changed_lines_count_as_shown_only_inside_the_shown_ranges() -> None:
+    part = {"unit": "lines", "ranges": [[1, 5], [18, 30]]}
+    assert bench.shows_lines({"fidelity": "full"}, (3, 400))
+    assert bench.shows_lines({"fidelity": "full", "part": part}, (3, 20))
+    assert not bench.shows_lines({"fidelity": "full", "part": part}, (3, 10))
+    assert not bench.shows_lines({"fidelity": "outline"}, (3,))
+    pages = {"unit": "pages", "ranges": [[1, 50]]}
+    assert not bench.shows_lines({"fidelity": "full", "part": pages}, (3,))
+
+
+def test_bm25_is_the_independent_library_with_lucene_idf() -> None:
+    """bm25s scores agree with Lucene's formula (up to its constant k1 + 1 factor)."""
+    index = bench.FileIndex(
+        paths=["a", "b"], counts=[Counter(["x", "x", "y"]), Counter(["y"])], tokens=[1, 1]
+    )
+    k1, b, average = 0.9, 0.4, 2.0
+    idf = __import__("math").log(1 + (2 - 1 + 0.5) / (1 + 0.5))
+    expected = idf * 2 / (2 + k1 * (1 - b + b * 3 / average))
+    scores = bench.bm25_scores(index, "x unknown")
+    assert scores[1] == 0 and abs(scores[0] - expected) < 1e-5
+
+
+def test_a_line_numbered_run_reports_changed_lines_shown(history: Path, tmp_path: Path) -> None:
+    """--line-numbers packs again, numbered; a whole gold file shows every changed line;
+    --no-baselines runs longread alone."""
+    command = [sys.executable, str(SCRIPT), str(history / ".git"), "--per-repo", "1"]
+    command += ["--budgets", "100000", "--work", str(tmp_path / "work"), "--json", "--line-numbers"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    (line,) = json.loads(done.stdout)["table"]
+    assert line["longread_ln_all_full"] == line["longread_ln_all_lines"] == 1
+    assert line["longread_all_lines"] == 1 and line["bm25_all_full"] == 1
+    quick = subprocess.run([*command, "--no-baselines"], capture_output=True, text=True, check=True)
+    (line,) = json.loads(quick.stdout)["table"]
+    assert line["longread_all_full"] == 1 and "bm25_all_full" not in line
+
+
+def test_the_numbered_table_has_as_many_cells_as_headers() -> None:
+    case = bench.Case("me/proj", "a" * 40, "b" * 40, "Fix it", ("src/a.py",))
+    row = {"case": case, "budget": 13_000, "longread": bench.Outcome(1, 0, 1, 1)}
+    row |= {"bm25": bench.Outcome(0), "bm25_py": bench.Outcome(1), "longread_ln": bench.Outcome(0)}
+    header, rule, body = bench.markdown(bench.table([row], [13_000])).split("\n")
+    assert header.count("|") == rule.count("|") == body.count("|") == 13
+    assert body.endswith("| 0% | 0% |")
+
+
+def test_a_latin_1_commit_message_does_not_stop_case_selection(tmp_path: Path) -> None:
+    """Some old commits (celery's) say `encoding UTF-8` over Latin-1 bytes, which git log passes
+    through as they are: its output is decoded with replacement, not refused."""
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    parent = _commit(repo, "Initial", {"src/pkg/a.py": "A = 0\n"})
+    tree = _git(repo, "rev-parse", _commit(repo, "Fix it", {"src/pkg/a.py": "A = 1\n"}) + "^{tree}")
+    raw = (
+        f"tree {tree.strip()}\nparent {parent}\nauthor t <t@t> 0 +0000\n"
+        "committer t <t@t> 0 +0000\nencoding UTF-8\n\n"
+    ).encode() + "Fix crash in caf\xe9 parser\n".encode("latin-1")
+    made = subprocess.run(
+        ["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"],
+        input=raw, check=True, capture_output=True,
+    ).stdout.decode().strip()
+    _git(repo, "update-ref", "HEAD", made)
+    (case,) = bench.select_cases(repo / ".git", "me/proj", 5)
+    assert case.gold == ("src/pkg/a.py",) and case.query == "Fix crash in caf\ufffd parser"
