@@ -36,6 +36,7 @@ TABLES = {
     "clean_verdicts": ("redactor", "item"),
     "counted_by": ("expected", "tokenizer"),
     "ocr_pages": ("key", "text", "confidence"),
+    "vocabularies": ("version", "sha256", "words"),
 }
 KEYS = {
     "file_stats": ("path",),
@@ -45,6 +46,7 @@ KEYS = {
     "clean_verdicts": ("redactor", "item"),
     "counted_by": ("expected",),
     "ocr_pages": ("key",),
+    "vocabularies": ("version", "sha256"),
 }
 
 
@@ -113,12 +115,22 @@ def _create_ocr_pages(conn: Connection) -> None:
                               Column("confidence", Float, nullable=False), sqlite_with_rowid=False))
 
 
+def _create_vocabularies(conn: Connection) -> None:
+    """The distinct words of a text (ingest/vocabulary.py), by the sha256 of the text."""
+    from sqlalchemy import Column, MetaData, Table, Text
+
+    create_tables(conn, Table("vocabularies", MetaData(), Column("version", Text, primary_key=True),
+                              Column("sha256", Text, primary_key=True),
+                              Column("words", Text, nullable=False), sqlite_with_rowid=False))
+
+
 MIGRATIONS = (
     Migration("ingest-0001-tables", _create_tables),
     Migration("ingest-0002-clean-verdicts", _create_clean_verdicts),
     Migration("ingest-0003-counted-by", _create_counted_by),
     Migration("ingest-0004-no-plaintext", _drop_plaintext),
     Migration("ingest-0005-ocr-pages", _create_ocr_pages),
+    Migration("ingest-0006-vocabularies", _create_vocabularies),
 )
 SCHEMA = Schema("ingest", TABLES, MIGRATIONS)
 
@@ -243,6 +255,14 @@ class IngestCache:
 
     def put_ocr(self, pages: Mapping[str, tuple[str, float]]) -> None:
         self._put("ocr_pages", [(key, text, conf) for key, (text, conf) in pages.items()])
+
+    def get_vocabularies(self, version: str, hashes: Iterable[str]) -> dict[str, str]:
+        """text sha256 -> its vocabulary as `version` made it, for the texts seen before."""
+        query = "SELECT sha256, words FROM vocabularies WHERE version = ? AND sha256 IN ({})"
+        return dict(self._select_in(query, sorted(set(hashes)), leading=(version,)))
+
+    def put_vocabularies(self, version: str, vocabularies: Mapping[str, str]) -> None:
+        self._put("vocabularies", [(version, sha, words) for sha, words in vocabularies.items()])
 
     def get_clean(self, redactor: str, items: Iterable[str]) -> set[str]:
         """The items (content hash + file name) the secret scan found clean before."""

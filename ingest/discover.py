@@ -103,7 +103,10 @@ def _drop_unsafe_links(files: dict[str, SourceFile], skipped: dict[str, Skipped]
     links = [item for item in files.values() if item.link_target is not None]
     if not links:
         return
-    packed = {os.path.realpath(f.abspath): f.relpath for f in files.values() if not f.link_target}
+    # a file that is no link keeps its name under realpath: resolve only those named like a target
+    names = {os.path.basename(link.link_target or "") for link in links}
+    packed = {os.path.realpath(f.abspath): f.relpath for f in files.values()
+              if not f.link_target and os.path.basename(f.abspath) in names}
     for link in links:
         target = packed.get(link.link_target or "")
         if target is None:

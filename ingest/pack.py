@@ -139,11 +139,13 @@ def build_pack(
     scores: Mapping[str, float] | None = None,
     redactions: Sequence[Redaction] = (),
     priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
+    vocabularies: Callable[[Document], str | None] | None = None,
 ) -> Pack:
     """The pack of `documents` (all in full without a budget), never over `budget` tokens.
 
     Without `scores`, documents are ranked (only when not all fit) by `priority` or else by the
-    query, over the documents with their outlines attached (definitions and references)."""
+    query, over the documents with their outlines attached (definitions and references);
+    `vocabularies` (ingest/vocabulary.py) spares the query ranking scans, never changes it."""
     style = pack_style(fmt)
     docs = sorted(documents, key=lambda document: document.path)
     progress("rendering", 0, len(docs))
@@ -175,7 +177,8 @@ def build_pack(
     last = cache(lambda: held_back(docs, query))
     rank = cache(
         lambda: scores if scores is not None
-        else rank_by_query(docs, query, outlines, priority=priority, last=last())
+        else rank_by_query(docs, query, outlines, priority=priority, last=last(),
+                           vocabularies=vocabularies)
     )
     return fitter.fit(budget, rank, last, assemble)
 
@@ -187,6 +190,7 @@ def rank_by_query(
     *,
     priority: Callable[[Sequence[Document]], Mapping[str, float]] | None = None,
     last: frozenset[str] | None = None,
+    vocabularies: Callable[[Document], str | None] | None = None,
 ) -> Mapping[str, float]:
     """Relevance per path (lexical and symbol-graph rank, or `priority`'s), computed only when not
     all fits; every code document carries its outline first (definitions and references)."""
@@ -196,7 +200,7 @@ def rank_by_query(
     attached = [with_outline(d, provider) for d in docs]
     if priority is not None:
         return priority(attached)
-    return rank_documents(attached, query, last=last)
+    return rank_documents(attached, query, last=last, vocabularies=vocabularies)
 
 
 def _assemble(

@@ -13,12 +13,16 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 
 from longread.ingest.document import Document
 from longread.ingest.machine_made import GENERATED_NAME, held_back
 from longread.ingest.named import defining_files, module_files, named_files
+from longread.ingest.vocabulary import held, lowered
+
+# A document's vocabulary (ingest/vocabulary.py), None when unknown: then every term is scanned.
+VocabularyProvider = Callable[[Document], "str | None"]
 
 # combine: a query's lexical match leads; the graph and the priors decide among the rest.
 LEXICAL_WEIGHT = 0.6
@@ -67,7 +71,6 @@ _STOP_WORDS = frozenset(
     "this to was what when where which who why will with you your".split()
 )
 _SUFFIXES = ("ings", "ing", "ers", "er", "es", "ed", "s", "e")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _ENTRY_POINTS = frozenset(
     {
@@ -123,12 +126,14 @@ _VENDORED_DIRS = frozenset(
     }
 )
 def rank_documents(
-    documents: Sequence[Document], query: str | None, *, last: frozenset[str] | None = None
+    documents: Sequence[Document], query: str | None, *, last: frozenset[str] | None = None,
+    vocabularies: VocabularyProvider | None = None,
 ) -> dict[str, float]:
     """Relevance of every document by path, highest first (ties by path): the order in which the
-    pack should spend its budget on full text; `last` is `held_back`'s answer when known."""
+    pack should spend its budget on full text; `last` is `held_back`'s answer when known;
+    `vocabularies` only saves scans (the scores are the same without it)."""
     terms = query_terms(query or "")
-    lexical = _normalised(lexical_scores(documents, terms))
+    lexical = _normalised(lexical_scores(documents, terms, vocabularies))
     graph = _normalised(graph_rank(documents, terms, lexical))
     lexical_weight, graph_weight, prior_weight = (
         (LEXICAL_WEIGHT, GRAPH_WEIGHT, PRIOR_WEIGHT)
@@ -189,16 +194,22 @@ def split_words(text: str) -> list[str]:
 # --- lexical -------------------------------------------------------------------------------------
 
 
-def lexical_scores(documents: Sequence[Document], terms: Sequence[str]) -> dict[str, float]:
+def lexical_scores(
+    documents: Sequence[Document], terms: Sequence[str],
+    vocabularies: VocabularyProvider | None = None,
+) -> dict[str, float]:
     """BM25 of the query terms against each document's text plus its path (weighted up); length is
-    measured in characters, which only changes BM25's normalisation by a constant."""
+    measured in characters, which only changes BM25's normalisation by a constant. The text is
+    scanned only for the terms its vocabulary holds, when known (a term it lacks counts 0)."""
     if not terms or not documents:
         return {}
     counts: dict[str, dict[str, float]] = {}
     lengths: dict[str, int] = {}
     for doc in documents:
         text = doc.text
-        counts[doc.path] = _term_counts(text, doc.path, terms)
+        known = vocabularies(doc) if vocabularies is not None else None
+        in_text = terms if known is None else held(known, terms)
+        counts[doc.path] = _term_counts(text, doc.path, terms, in_text)
         lengths[doc.path] = len(text) + len(doc.path)
     average = sum(lengths.values()) / len(lengths) or 1.0
     frequency = Counter(term for found in counts.values() for term in found)
@@ -217,9 +228,12 @@ def lexical_scores(documents: Sequence[Document], terms: Sequence[str]) -> dict[
     }
 
 
-def _term_counts(text: str, path: str, terms: Sequence[str]) -> dict[str, float]:
-    """How often each query term starts a word part of the text, plus the path's hits weighted."""
-    found: dict[str, float] = dict(word_matches(text, terms))
+def _term_counts(
+    text: str, path: str, terms: Sequence[str], in_text: Sequence[str]
+) -> dict[str, float]:
+    """How often each query term starts a word part of the text (only `in_text`, the terms it may
+    hold, are looked for), plus the path's hits weighted."""
+    found: dict[str, float] = dict(word_matches(text, in_text)) if in_text else {}
     for term, count in word_matches(path, terms).items():
         found[term] = found.get(term, 0.0) + count * PATH_TERM_WEIGHT
     return found
@@ -228,17 +242,15 @@ def _term_counts(text: str, path: str, terms: Sequence[str]) -> dict[str, float]
 def word_matches(text: str, terms: Sequence[str]) -> Counter[str]:
     """Terms found where a word part starts (`parse` in `parse_expr`, `parseExpr`, `Parser`);
     short terms must also end the part. str.find on lowered text: far faster than a regex."""
-    lowered = text.lower()
-    if len(lowered) != len(text):  # a few non-ASCII letters change length when lowered
-        lowered = text.translate(_ASCII_LOWER)
+    low = lowered(text)
     found: Counter[str] = Counter()
     for term in terms:
-        start = lowered.find(term)
+        start = low.find(term)
         while start != -1:
             end = start + len(term)
             if _is_word_part(text, start, end, whole=len(term) < EXACT_WORD_BELOW):
                 found[term] += 1
-            start = lowered.find(term, end)
+            start = low.find(term, end)
     return found
 
 

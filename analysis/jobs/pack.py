@@ -28,6 +28,7 @@ from longread.ingest.remote import source_of
 from longread.ingest.symbols import Symbols
 from longread.ingest.textfile import TEXT_READER
 from longread.ingest.tokens import CL100K, LazyCounter, TokenCounter, load_counter
+from longread.ingest.vocabulary import Vocabularies
 
 if TYPE_CHECKING:  # rich loads only to draw (not on a cache-hit `ask`)
     from rich.console import Console
@@ -94,6 +95,7 @@ def read_and_pack(
         scrubbed = read_documents(settings, corpus, cache=cache, progress=progress)
         skipped = scrubbed.skipped
         outlines = Symbols(scrubbed.documents, cache, uncached=scrubbed.unclean)
+        vocabularies = Vocabularies(scrubbed.documents, cache, uncached=scrubbed.unclean)
         pack = build_pack(
             scrubbed.documents,
             skipped,
@@ -107,8 +109,10 @@ def read_and_pack(
             progress=progress,
             redactions=scrubbed.redactions,
             priority=priority,
+            vocabularies=vocabularies,
         )
         outlines.flush()
+        vocabularies.flush()
     sources = [source_of(root, settings.cache_dir) for root in corpus.roots]
     pack = with_sources(pack, [source for source in sources if source is not None])
     return PackedCorpus(scrubbed.documents, skipped, pack)

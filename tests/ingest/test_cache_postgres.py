@@ -75,7 +75,7 @@ def test_runners_opening_a_fresh_database_at_once_migrate_it_once_and_lose_nothi
         names = conn.execute("SELECT name FROM longread_ingest.schema_migrations").fetchall()
     assert sorted(name for (name,) in names) == [
         "ingest-0001-tables", "ingest-0002-clean-verdicts", "ingest-0003-counted-by",
-        "ingest-0004-no-plaintext", "ingest-0005-ocr-pages"]
+        "ingest-0004-no-plaintext", "ingest-0005-ocr-pages", "ingest-0006-vocabularies"]
 
 
 def test_a_missing_table_after_its_migration_is_a_cache_error(pg_url: str) -> None:
