@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from longread.analysis.cli.commands import cli
 from tests.faultserver import FaultServer, Reply
+from tests.killed_runs import shard_rows, wait_for
 
 SERVED = "served-model"
 QUESTION = "Where is the zebra?"
@@ -166,24 +166,6 @@ def test_concurrency_below_one_is_one_line_exit_2(tmp_path: Path, corpus: Path,
         "longread: error: --concurrency must be at least 1, not 0"]
 
 
-def _shard_rows(cache_dir: Path) -> int:
-    path = cache_dir / "answers.sqlite"
-    if not path.exists():
-        return 0
-    with sqlite3.connect(path, timeout=5) as db:
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM answers WHERE kind='shard'").fetchone()[0])
-        except sqlite3.OperationalError:  # the table is not made yet
-            return 0
-
-
-def _wait_for(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_a_killed_run_loses_only_what_was_in_flight(
     tmp_path: Path, corpus: Path, stand_in: StandIn
@@ -197,9 +179,9 @@ def test_a_killed_run_loses_only_what_was_in_flight(
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            env={**os.environ, "LONGREAD_MAX_RETRIES": "0"})
     try:
-        _wait_for(lambda: stand_in.in_flight == concurrency
-                  and stand_in.maps_answered == answered_before_kill, "the held requests")
-        _wait_for(lambda: _shard_rows(cache_dir) == answered_before_kill, "the cached shards")
+        wait_for(lambda: stand_in.in_flight == concurrency
+                  and stand_in.maps_answered == answered_before_kill, "the held requests", WAIT_S)
+        wait_for(lambda: shard_rows(cache_dir) == answered_before_kill, "the cached shards", WAIT_S)
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=30)

@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from longread.analysis.cli.commands import cli  # noqa: E402
 from tests.faultserver import FaultServer  # noqa: E402
+from tests.killed_runs import shard_rows, wait_for
 from tests.summary_standin import MODEL, SummaryServer, make_corpus, tokens  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a thousand documents a run: seconds each
@@ -72,24 +70,6 @@ def test_a_1000_document_summary_sends_at_most_1_15x_the_corpus_and_covers_every
     assert {row["status"] for row in rows} <= {"cited", "merged away", "not cited"}
 
 
-def _shard_rows(cache_dir: Path) -> int:
-    path = cache_dir / "answers.sqlite"
-    if not path.exists():
-        return 0
-    with sqlite3.connect(path, timeout=5) as db:
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM answers WHERE kind='shard'").fetchone()[0])
-        except sqlite3.OperationalError:  # the table is not made yet
-            return 0
-
-
-def _wait_for(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_a_summary_killed_half_way_resumes_and_asks_again_only_what_was_in_flight(
     tmp_path: Path, documents: tuple[Path, dict[str, str]], stand_in: SummaryServer
 ) -> None:
@@ -102,9 +82,9 @@ def test_a_summary_killed_half_way_resumes_and_asks_again_only_what_was_in_fligh
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            env={**os.environ, "LONGREAD_MAX_RETRIES": "0"})
     try:
-        _wait_for(lambda: stand_in.in_flight == concurrency
-                  and stand_in.maps_answered == answered, "the held requests")
-        _wait_for(lambda: _shard_rows(cache) == answered, "the cached shards")
+        wait_for(lambda: stand_in.in_flight == concurrency
+                  and stand_in.maps_answered == answered, "the held requests", WAIT_S)
+        wait_for(lambda: shard_rows(cache) == answered, "the cached shards", WAIT_S)
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=30)
