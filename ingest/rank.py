@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from longread.ingest.document import Document
 from longread.ingest.machine_made import GENERATED_NAME, held_back
 from longread.ingest.named import defining_files, module_files, named_files
+from longread.ingest.pagerank import pagerank
 from longread.ingest.vocabulary import held, lowered
 
 # A document's vocabulary (ingest/vocabulary.py), None when unknown: then every term is scanned.
@@ -44,9 +45,6 @@ PATH_TERM_WEIGHT = 5.0  # a query word in the path counts as this many in the te
 EXACT_WORD_BELOW = 4  # shorter query words must match a whole word part ("io" is not "ion")
 
 # graph
-DAMPING = 0.85
-ITERATIONS = 50
-TOLERANCE = 1e-6  # stop once an iteration moves less rank than this in total
 COMMON_NAME_DEFINERS = 8  # a name defined in more files than this says nothing about who uses whom
 PRIVATE_NAME_WEIGHT = 0.1  # `_helper` is rarely what another file is about
 QUERY_NAME_WEIGHT = 10.0  # references to a name the query mentions
@@ -342,41 +340,6 @@ def mentions(name: str, terms: Iterable[str]) -> bool:
         return False
     stems = {_stem(part) for part in split_words(name)} | {_stem(lowered)}
     return any(term in stems for term in terms)
-
-
-def pagerank(
-    nodes: Sequence[str], edges: Mapping[str, Mapping[str, float]], teleport: Mapping[str, float]
-) -> dict[str, float]:
-    """Personalised PageRank by power iteration (one sparse product per step, in numpy); the rank
-    of files without out-edges restarts by `teleport` (normalised here), so ranks sum to 1.
-    numpy is imported here: a pack that fits whole (and a cache-hit `ask`) never ranks."""
-    import numpy as np
-
-    index = {node: i for i, node in enumerate(nodes)}
-    restart = np.array([teleport[n] for n in nodes], dtype=float)
-    restart /= restart.sum()
-    sources, targets, weights = [], [], []
-    for src, out in edges.items():
-        total = sum(out.values())
-        for dst, weight in out.items():
-            sources.append(index[src])
-            targets.append(index[dst])
-            weights.append(weight / total)
-    src_at, dst_at = np.array(sources, dtype=int), np.array(targets, dtype=int)
-    share = np.array(weights, dtype=float)
-    dangling = np.ones(len(nodes), dtype=bool)
-    dangling[src_at] = False
-    rank = restart.copy()
-    for _ in range(ITERATIONS):
-        spread = (1 - DAMPING) + DAMPING * rank[dangling].sum()
-        following = spread * restart + DAMPING * np.bincount(
-            dst_at, weights=rank[src_at] * share, minlength=len(nodes)
-        )
-        converged = np.abs(following - rank).sum() < TOLERANCE
-        rank = following
-        if converged:
-            break
-    return {node: float(value) for node, value in zip(nodes, rank, strict=True)}
 
 
 # --- priors and combination ----------------------------------------------------------------------

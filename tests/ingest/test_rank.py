@@ -9,9 +9,9 @@ from longread.ingest.document import Document, Section
 from longread.ingest.languages import language_for
 from longread.ingest.machine_made import MINIFIED_LINE_CHARS, held_back
 from longread.ingest.outline import extract_outline
+from longread.ingest.pagerank import pagerank
 from longread.ingest.rank import (
     mentions,
-    pagerank,
     penalty,
     prior,
     query_terms,
