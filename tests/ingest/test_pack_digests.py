@@ -76,9 +76,9 @@ DIGESTS: dict[str, tuple[str, str]] = {
     "notes-app/markdown/query":
         ("a8e2c55c2fff944665fe294b9a1ee12f", "599b5c190bf1661e29d4048192a0c561"),
     "notes-app/markdown/query-focus":
-        ("74423f572c61be7c0757c4b96d1acc5c", "9907ba82b8ec216fb66fc10cedaa4f9b"),
+        ("451c6c8ea6bef053bc350d05db3d9ade", "fa5c933af517afe6fe918dcf1514c7b7"),
     "notes-app/markdown/refit":
-        ("971302e5b8c8422dc84e513a3bbdd58c", "06a597fb3a4d7691fcc128e27697bdf6"),
+        ("dd58257691a028355fd89966ef0e21b6", "a720c93551e53a30942533e3d84912bc"),
     "notes-app/plain":
         ("733209c4e82e85dc37464c8e5620477c", "a9aa1131542d7a6bc4fb21ed8c0afba5"),
     "notes-app/plain/budget":
@@ -88,11 +88,11 @@ DIGESTS: dict[str, tuple[str, str]] = {
     "notes-app/plain/lines":
         ("809f5bd1de6958d7ee1a95bb4df68ba0", "7a725fee457424e08065ab093f1b0766"),
     "notes-app/plain/query":
-        ("aba0506fa7408f207d8493e70deb42d9", "bd00b17b2d0a6477dbd24676ef88c1ff"),
+        ("4c80df84665334e83fc07fce2deb9658", "1dcc91228c4bb6d3495984de47685ae6"),
     "notes-app/plain/query-focus":
-        ("8ad21ace257e12e696fc54a9a167844a", "0bfe55d071c4b523c3fb1309fa70d2ed"),
+        ("05c8b2313d53873df446ad51f8e41cee", "6eff6311565120cbd47e52a63ce60dcc"),
     "notes-app/plain/refit":
-        ("bacd2a3213af08130a84efbad4390315", "6416a8d8299ae732357362398b4777f4"),
+        ("f66a1425b37e3268d712d7aa8f6e6544", "7f4904a33fff008d4b7a335925fc33c7"),
     "notes-app/xml":
         ("f3cafd079a58e44215251fd7380ec310", "d2adbf0ea9543301073fb99e2a92799f"),
     "notes-app/xml/budget":
@@ -104,9 +104,9 @@ DIGESTS: dict[str, tuple[str, str]] = {
     "notes-app/xml/query":
         ("01f991eab9fa83ea57db143778d3520f", "556b1e1046be17be525769d6aca465dc"),
     "notes-app/xml/query-focus":
-        ("4a3690dfee1fbf0ee72e8056791ffe57", "03a7796cb286459d36a73ece62648878"),
+        ("4559da95ed7378b58a8d6223bfa29cf0", "75fea9cd440c7c1bb2677aabe5384d74"),
     "notes-app/xml/refit":
-        ("6258c352c4b651d0b79fc263150ed521", "e10b9660373fdff0a119d10bdbae228f"),
+        ("109bb0ad7a61135a8b6bc0a825d2ba3f", "af042188c1bd8dcf6281a283729d4081"),
     "reports/markdown":
         ("88f336456817e7adeeb4bd584fac18d6", "fa042e6673e008e24e9ebcb030f34437"),
     "reports/markdown/budget":
