@@ -74,7 +74,7 @@ DIGESTS: dict[str, tuple[str, str]] = {
     "notes-app/markdown/lines":
         ("84b066a2626b010041fec650f5ae074b", "3181baa8f36d9ad0ee7ce13e72fba17a"),
     "notes-app/markdown/query":
-        ("271ddd4364668c9db7b4919f14c83106", "0f04f0fd5466f1b1a5571d42ecf51164"),
+        ("a8e2c55c2fff944665fe294b9a1ee12f", "599b5c190bf1661e29d4048192a0c561"),
     "notes-app/markdown/query-focus":
         ("451c6c8ea6bef053bc350d05db3d9ade", "fa5c933af517afe6fe918dcf1514c7b7"),
     "notes-app/markdown/refit":
@@ -92,7 +92,7 @@ DIGESTS: dict[str, tuple[str, str]] = {
     "notes-app/plain/query-focus":
         ("05c8b2313d53873df446ad51f8e41cee", "6eff6311565120cbd47e52a63ce60dcc"),
     "notes-app/plain/refit":
-        ("9b3db3a37061a1474bfad3fdc307e1bf", "16baf56e1faa9c91610fafd2926fd884"),
+        ("f66a1425b37e3268d712d7aa8f6e6544", "7f4904a33fff008d4b7a335925fc33c7"),
     "notes-app/xml":
         ("f3cafd079a58e44215251fd7380ec310", "d2adbf0ea9543301073fb99e2a92799f"),
     "notes-app/xml/budget":
@@ -102,7 +102,7 @@ DIGESTS: dict[str, tuple[str, str]] = {
     "notes-app/xml/lines":
         ("2ecc8a22e5b3ee7c2d241c0d50b6e0fc", "0b245c59cec67a3be501efd6b7ee623e"),
     "notes-app/xml/query":
-        ("b84091541ada08ab4d3552602e8b28c8", "b02e1e43f47e025891bff64655537fe5"),
+        ("01f991eab9fa83ea57db143778d3520f", "556b1e1046be17be525769d6aca465dc"),
     "notes-app/xml/query-focus":
         ("4559da95ed7378b58a8d6223bfa29cf0", "75fea9cd440c7c1bb2677aabe5384d74"),
     "notes-app/xml/refit":
