@@ -3,14 +3,12 @@ source a bug report is about goes in whole before history files and lower-ranked
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from click.testing import CliRunner
-
-from longread.analysis.cli.commands import cli
 from longread.ingest.tokens import TiktokenCounter
+from tests.packs import pack_manifest as pack
+from tests.packs import whole
 
 if TYPE_CHECKING:
     from tests.ingest.conftest import Build
@@ -23,24 +21,6 @@ def make_repo(build: Build, root: Path, files: dict[str, str | bytes]) -> Path:
     build.files(root, files)
     build.commit(root)
     return root
-
-
-def pack(tmp_path: Path, root: Path, *args: str) -> dict:
-    out = tmp_path / "pack.xml"
-    result = CliRunner().invoke(
-        cli, ["--cache-dir", str(tmp_path / "cache"), "pack", str(root), "-o", str(out),
-              "--json", *args],
-    )
-    assert result.exit_code == 0, result.output
-    manifest = json.loads(result.stdout)
-    assert manifest["tokens"] == COUNTER.count(out.read_text(encoding="utf-8"))
-    return manifest
-
-
-def whole(manifest: dict) -> set[str]:
-    """Paths in the pack in full, with no part cut from them."""
-    documents = manifest["documents"]
-    return {e["path"] for e in documents if e["fidelity"] == "full" and not e.get("part")}
 
 
 def filler(name: str, n: int) -> str:

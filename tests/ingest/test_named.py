@@ -3,15 +3,12 @@ code) go in whole before files that only share its words, through `longread pack
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from click.testing import CliRunner
-
-from longread.analysis.cli.commands import cli
 from longread.ingest.named import defining_files, module_files, named_files
 from longread.ingest.tokens import TiktokenCounter
+from tests.packs import whole_files
 
 if TYPE_CHECKING:
     from tests.ingest.conftest import Build
@@ -35,18 +32,6 @@ def make_repo(build: Build, root: Path, files: dict[str, str]) -> Path:
     build.files(root, dict(files))
     build.commit(root)
     return root
-
-
-def whole(tmp_path: Path, root: Path, *args: str) -> set[str]:
-    """Paths `longread pack ROOT ARGS` shows in full, with no part cut from them."""
-    out = tmp_path / "pack.xml"
-    result = CliRunner().invoke(
-        cli, ["--cache-dir", str(tmp_path / "cache"), "pack", str(root), "-o", str(out),
-              "--json", *args],
-    )
-    assert result.exit_code == 0, result.output
-    documents = json.loads(result.stdout)["documents"]
-    return {e["path"] for e in documents if e["fidelity"] == "full" and not e.get("part")}
 
 
 def filler(name: str, n: int) -> str:
@@ -116,12 +101,9 @@ def test_a_file_the_report_names_goes_in_whole_before_one_that_matches_its_words
     budget = str(COUNTER.count(wordy) + 200)
     words = "Fix the error message the facts decorator raises"
     frame = '\n  File "/site-packages/pkg/module_utils/facts/timeout.py", line 12, in main'
-    assert "lib/pkg/module_utils/facts/timeout.py" in whole(
-        tmp_path, root, "--budget", budget, "--query", words + frame
-    )
-    assert "lib/pkg/module_utils/facts/timeout.py" not in whole(
-        tmp_path, root, "--budget", budget, "--query", words
-    )
+    target = "lib/pkg/module_utils/facts/timeout.py"
+    assert target in whole_files(tmp_path, root, "--budget", budget, "--query", words + frame)
+    assert target not in whole_files(tmp_path, root, "--budget", budget, "--query", words)
 
 
 def test_a_function_the_report_writes_as_code_goes_in_whole_with_its_file(
@@ -139,8 +121,8 @@ def test_a_function_the_report_writes_as_code_goes_in_whole_with_its_file(
     })
     budget = str(COUNTER.count(wordy) + 200)
     query = "Fix minimum node cut for digraphs"
-    coded = whole(tmp_path, root, "--budget", budget, "--query", query + ": `minimum_node_cut`")
-    assert "nx/connectivity/cuts.py" in coded
-    assert "nx/connectivity/cuts.py" not in whole(
-        tmp_path, root, "--budget", budget, "--query", query
-    )
+    code = query + ": `minimum_node_cut`"
+    assert "nx/connectivity/cuts.py" in whole_files(tmp_path, root, "--budget", budget,
+                                                    "--query", code)
+    assert "nx/connectivity/cuts.py" not in whole_files(tmp_path, root, "--budget", budget,
+                                                        "--query", query)

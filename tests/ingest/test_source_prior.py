@@ -4,19 +4,17 @@ moves."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from click.testing import CliRunner
 
-from longread.analysis.cli.commands import cli
 from longread.ingest import rank
 from longread.ingest.document import Document, Section
 from longread.ingest.languages import language_for
 from longread.ingest.outline import extract_outline
 from longread.ingest.tokens import TiktokenCounter
+from tests.packs import whole_files
 
 if TYPE_CHECKING:
     from tests.ingest.conftest import Build
@@ -34,18 +32,6 @@ MODULE = "".join(
 )
 
 
-def whole(tmp_path: Path, root: Path, *args: str) -> set[str]:
-    """Paths `longread pack ROOT ARGS` shows in full, with no part cut from them."""
-    out = tmp_path / "pack.xml"
-    result = CliRunner().invoke(
-        cli, ["--cache-dir", str(tmp_path / "cache"), "pack", str(root), "-o", str(out),
-              "--json", *args],
-    )
-    assert result.exit_code == 0, result.output
-    documents = json.loads(result.stdout)["documents"]
-    return {e["path"] for e in documents if e["fidelity"] == "full" and not e.get("part")}
-
-
 @pytest.mark.parametrize("other", ["docs/retry.md", "tests/test_retry.py", "examples/retry.py"])
 def test_a_query_packs_the_source_whole_before_docs_tests_and_examples_with_its_words(
     tmp_path: Path, build: Build, monkeypatch: pytest.MonkeyPatch, other: str
@@ -57,10 +43,10 @@ def test_a_query_packs_the_source_whole_before_docs_tests_and_examples_with_its_
     build.files(root, {"pool/retry.py": MODULE, other: text})
     build.commit(root)
     budget = str(max(COUNTER.count(MODULE), COUNTER.count(text)) + 150)
-    assert whole(tmp_path, root, "--budget", budget, "--query", QUERY) == {"pool/retry.py"}
+    assert whole_files(tmp_path, root, "--budget", budget, "--query", QUERY) == {"pool/retry.py"}
     monkeypatch.setattr(rank, "NON_SOURCE_FACTOR", 1.0)
     monkeypatch.setattr(rank, "TEST_FACTOR", 1.0)
-    assert whole(tmp_path, root, "--budget", budget, "--query", QUERY) == {other}
+    assert whole_files(tmp_path, root, "--budget", budget, "--query", QUERY) == {other}
 
 
 def test_only_hand_written_code_outside_tests_docs_and_examples_escapes_the_factor() -> None:
