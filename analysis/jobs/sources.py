@@ -166,7 +166,8 @@ def _place_text(
     if page is not None:
         raise UsageError("give a page or a place, not both")
     parsed = parse_place(place) if isinstance(place, str) else None
-    located = locate(document, parsed) if parsed else f"{place!r} is not a place (see #p=N, #ch=N)"
+    shown = repr(place) if len(repr(place)) <= 80 else repr(place)[:77] + "..."  # one short line
+    located = locate(document, parsed) if parsed else f"{shown} is not a place (see #p=N, #ch=N)"
     if isinstance(located, str):
         raise UsageError(located)
     if located.section is None:

@@ -93,6 +93,17 @@ def test_a_path_object_is_a_citable_path_too(corpus: Path, settings: Settings) -
     assert (source.path, source.lines) == ("docs/guide.md", ("Run it.",))
 
 
+@pytest.mark.parametrize("place", ["x" * 100_000, "\ud800", "p=-1", ["p=1"]])
+def test_a_place_that_is_none_is_one_short_line(
+    corpus: Path, settings: Settings, place: Any
+) -> None:
+    with pytest.raises(UsageError) as raised:
+        api.read_source(corpus, "README.md", place=place, settings=settings)
+    message = str(raised.value)
+    assert message.endswith("is not a place (see #p=N, #ch=N)")
+    assert "\n" not in message and len(message) < 130
+
+
 def test_one_include_pattern_as_a_string_is_one_pattern(corpus: Path, settings: Settings) -> None:
     packed = api.pack(corpus, include="docs/*", settings=settings)
     shown = [e.path for e in packed.manifest.documents if e.fidelity == "full"]
