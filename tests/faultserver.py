@@ -12,8 +12,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.httpthread import ThreadedServer
 
 MAX_DELAY = 10.0
 
@@ -45,22 +47,18 @@ class Seen:
     body: Any
 
 
-class FaultServer:
+class FaultServer(ThreadedServer):
     """`with FaultServer() as server: server.script("POST", "/v1/models", Reply(500), ...)`."""
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], list[Responder]] = {}
         self._lock = threading.Lock()
         self.seen: list[Seen] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(_handler_for(self))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        return f"{self.root}/v1"
 
     def script(self, method: str, path: str, *replies: Responder) -> None:
         with self._lock:
@@ -69,15 +67,6 @@ class FaultServer:
     def requests_to(self, path: str) -> list[Seen]:
         with self._lock:
             return [seen for seen in self.seen if seen.path == path]
-
-    def __enter__(self) -> FaultServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     def _answer(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> Reply:
         body = _json_or_text(raw)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.httpthread import ThreadedServer
 
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "HOME": "/nonexistent",
            "PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
@@ -96,30 +97,18 @@ def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("git daemon did not start")
 
 
-class SmartHttp:
+class SmartHttp(ThreadedServer):
     """`git http-backend` for the repositories under `base`, at `url`; paths under `/private/`
     need HTTP Basic auth with password `token`. `requests` lists (method, path, authorization)."""
 
     def __init__(self, base: Path, token: str) -> None:
         self.base, self.token = base, token
         self.requests: list[tuple[str, str, str]] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _cgi_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(_cgi_handler(self))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> SmartHttp:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        return self.root
 
     def allowed(self, path: str, authorization: str) -> bool:
         if not path.startswith("/private/"):
